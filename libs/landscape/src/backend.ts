@@ -1,0 +1,73 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { InputError } from './errors';
+
+/**
+ * Run-time backend choice. `auto` tries, in order, tfjs-node-gpu, tfjs-node (both optional dependencies that
+ * may be absent or fail to load their native library), wasm, then the pure-JS cpu backend.
+ */
+export const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKENDS)[number];
+
+export interface BackendInfo {
+  /** The tfjs backend name in use (`tensorflow`, `wasm`, `cpu`). */
+  name: string;
+  /** Which package provided it and what device it runs on. */
+  package: string;
+  device: string;
+  /** Why preferred backends were skipped, for the record. */
+  skipped: string[];
+}
+
+let active: BackendInfo | undefined;
+
+async function tryNative(pkg: string): Promise<string | undefined> {
+  try {
+    require(pkg);
+    if (await tf.setBackend('tensorflow')) return undefined;
+    return 'setBackend(tensorflow) returned false';
+  } catch (error) {
+    return (error as Error).message.split('\n')[0];
+  }
+}
+
+export async function selectBackend(choice: BackendChoice = 'auto'): Promise<BackendInfo> {
+  if (active && (choice === 'auto' || matches(active, choice))) return active;
+  const skipped: string[] = [];
+  const order: BackendChoice[] = choice === 'auto' ? ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] : [choice];
+  for (const candidate of order) {
+    if (candidate === 'tensorflow-gpu' || candidate === 'tensorflow') {
+      const pkg = candidate === 'tensorflow-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
+      const failure = await tryNative(pkg);
+      if (failure === undefined) {
+        active = { name: 'tensorflow', package: pkg, device: candidate === 'tensorflow-gpu' ? 'gpu' : 'cpu', skipped };
+        return active;
+      }
+      skipped.push(`${pkg}: ${failure}`);
+      continue;
+    }
+    if (candidate === 'wasm') {
+      try {
+        require('@tensorflow/tfjs-backend-wasm');
+        if (await tf.setBackend('wasm')) {
+          active = { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', device: 'cpu (1 thread, SIMD)', skipped };
+          return active;
+        }
+        skipped.push('@tensorflow/tfjs-backend-wasm: setBackend(wasm) returned false');
+      } catch (error) {
+        skipped.push(`@tensorflow/tfjs-backend-wasm: ${(error as Error).message.split('\n')[0]}`);
+      }
+      continue;
+    }
+    require('@tensorflow/tfjs-backend-cpu');
+    await tf.setBackend('cpu');
+    active = { name: 'cpu', package: '@tensorflow/tfjs-backend-cpu', device: 'cpu (pure JavaScript)', skipped };
+    return active;
+  }
+  throw new InputError(`backend ${choice} is not available: ${skipped.join('; ')}`, 'backend');
+}
+
+function matches(info: BackendInfo, choice: BackendChoice): boolean {
+  if (choice === 'tensorflow-gpu') return info.package.endsWith('node-gpu');
+  if (choice === 'tensorflow') return info.package.endsWith('tfjs-node');
+  return info.name === choice;
+}
