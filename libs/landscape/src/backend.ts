@@ -31,6 +31,8 @@ async function tryNative(pkg: string): Promise<string | undefined> {
 }
 
 export async function selectBackend(choice: BackendChoice = 'auto'): Promise<BackendInfo> {
+  // Production mode: skips tfjs' debug checks and its console banners (we report the backend ourselves).
+  tf.env().set('PROD', true);
   if (active && (choice === 'auto' || matches(active, choice))) return active;
   const skipped: string[] = [];
   const order: BackendChoice[] = choice === 'auto' ? ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] : [choice];

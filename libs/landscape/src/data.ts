@@ -130,7 +130,7 @@ export function syntheticDataset(spec: SyntheticSpec): Dataset {
     if (spec.synthetic === 'spirals') {
       const t = rng.uniform();
       const radius = 0.1 + 0.9 * t;
-      const angle = 1.75 * t * 2 * Math.PI + (2 * Math.PI * label) / classes;
+      const angle = 0.75 * t * 2 * Math.PI + (2 * Math.PI * label) / classes;
       px = radius * Math.cos(angle);
       py = radius * Math.sin(angle);
     } else if (spec.synthetic === 'moons') {

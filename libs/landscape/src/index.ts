@@ -18,3 +18,5 @@ export * from './weights';
 export * from './handler';
 export * from './landscape-job';
 export * from './embedded';
+export * from './model-builder';
+export * from './train';

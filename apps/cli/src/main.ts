@@ -1,0 +1,68 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { BACKENDS, isInputError, type BackendChoice } from '@landscape/core';
+import pino from 'pino';
+import { runDemo } from './demo';
+import { readSpecFile, runJob } from './run-job';
+
+// Logs are JSON on stderr so stdout stays clean for scripts (e.g. `landscape submit` prints the job id there).
+const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { app: 'landscape-cli' } }, pino.destination(2));
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+const backendOption = (): Option => new Option('--backend <name>', 'tfjs backend').choices(BACKENDS as unknown as string[]);
+
+export function buildProgram(): Command {
+  const program = new Command('landscape')
+    .description('Loss landscapes of neural networks: interpolations, filter-normalized surfaces, curvature and trajectories')
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+  program
+    .command('run')
+    .description('run a job in this process (no Redis needed)')
+    .argument('<job.json>', 'job spec file (docs/job-spec.md)')
+    .requiredOption('--out <dir>', 'output directory')
+    .option('--threads <n>', 'evaluation threads (default: one per core)', positiveInt)
+    .addOption(backendOption())
+    .option('--max-points <n>', 'refuse grids with more points than this', positiveInt)
+    .action(async (file: string, options: { out: string; threads?: number; backend?: BackendChoice; maxPoints?: number }) => {
+      const { spec, baseDir } = readSpecFile(file);
+      await runJob(spec, baseDir, { ...options, logger });
+      process.stdout.write(`${options.out}\n`);
+    });
+
+  program
+    .command('demo')
+    .description('train a small model and map its loss landscape (line + surface, all plots)')
+    .option('--out <dir>', 'output directory', 'landscape-demo')
+    .option('--threads <n>', 'evaluation threads', positiveInt)
+    .addOption(backendOption())
+    .action(async (options: { out: string; threads?: number; backend?: BackendChoice }) => {
+      await runDemo({ ...options, logger });
+    });
+
+  return program;
+}
+
+export async function main(): Promise<void> {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') process.exit(0);
+    if (typeof code === 'string' && code.startsWith('commander.')) process.exit(2);
+    if (isInputError(error)) {
+      process.stderr.write(`landscape: ${(error as Error).message}\n`);
+      process.exit(2);
+    }
+    logger.error({ err: error }, 'failed');
+    process.stderr.write(`landscape: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+}
+
+if (require.main === module) void main();

@@ -1,0 +1,49 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { InputError, landscapeHandler, parseJobSpec, runEmbedded, type BackendChoice, type JobSpec } from '@landscape/core';
+import type { Logger } from 'pino';
+import { ProgressReporter } from './progress';
+
+export interface RunOptions {
+  out: string;
+  threads?: number;
+  backend?: BackendChoice;
+  maxPoints?: number;
+  logger: Logger;
+}
+
+/** Reads and validates a job spec file; relative paths in it resolve against the file's directory. */
+export function readSpecFile(path: string): { spec: JobSpec; baseDir: string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message;
+    throw new InputError(`cannot read job spec ${path}: ${reason}`);
+  }
+  return { spec: parseJobSpec(raw), baseDir: dirname(resolve(path)) };
+}
+
+/** Applies command-line overrides on top of the spec's own settings. */
+function withOverrides(spec: JobSpec, options: RunOptions): JobSpec {
+  return {
+    ...spec,
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
+    ...(options.backend !== undefined ? { backend: options.backend } : {}),
+    ...(options.maxPoints !== undefined ? { limits: { ...spec.limits, maxPoints: options.maxPoints } } : {}),
+  };
+}
+
+/** `landscape run`: the whole job in this process, no Redis. */
+export async function runJob(spec: JobSpec, baseDir: string, options: RunOptions): Promise<unknown> {
+  const effective = withOverrides(spec, options);
+  const fileResolver = (ref: string): string => (isAbsolute(ref) ? ref : resolve(baseDir, ref));
+  const progress = new ProgressReporter(effective.kind, options.logger);
+  const result = (await runEmbedded(landscapeHandler, effective, fileResolver, options.out, {
+    threads: effective.threads,
+    backend: effective.backend,
+    onProgress: ({ done, total, unit }) => progress.update(done, total, unit),
+  })) as { timings?: { totalSeconds: number }; backend?: string };
+  options.logger.info({ kind: effective.kind, out: options.out, backend: result.backend, seconds: result.timings?.totalSeconds }, 'job finished');
+  return result;
+}

@@ -1,0 +1,27 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The PyTorch float64 reference fixtures (test/fixtures/reference/README.md states every convention). */
+export const REFERENCE_DIR = join(__dirname, '..', 'fixtures', 'reference');
+export const REFERENCE_MODELS = ['m1_mlp', 'm2_cnn'] as const;
+export type ReferenceModel = (typeof REFERENCE_MODELS)[number];
+
+export function referencePath(model: ReferenceModel, file: string): string {
+  return join(REFERENCE_DIR, model, file);
+}
+
+export function readReference<T = any>(model: ReferenceModel, file: string): T {
+  return JSON.parse(readFileSync(referencePath(model, file), 'utf8')) as T;
+}
+
+/** Largest |a − b| / |b| over paired numbers (b = reference). */
+export function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  if (actual.length !== expected.length) throw new Error(`length ${actual.length} vs ${expected.length}`);
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const scale = Math.abs(expected[i]!);
+    const diff = Math.abs(actual[i]! - expected[i]!);
+    worst = Math.max(worst, scale === 0 ? (diff === 0 ? 0 : Infinity) : diff / scale);
+  }
+  return worst;
+}
