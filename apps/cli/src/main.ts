@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKENDS, isInputError, type BackendChoice } from '@landscape/core';
 import pino from 'pino';
+import { BENCH_SUITES, runBench } from './bench';
 import { runDemo } from './demo';
 import { readSpecFile, runJob } from './run-job';
 
@@ -43,6 +44,14 @@ export function buildProgram(): Command {
     .addOption(backendOption())
     .action(async (options: { out: string; threads?: number; backend?: BackendChoice }) => {
       await runDemo({ ...options, logger });
+    });
+
+  program
+    .command('bench')
+    .description(`print benchmark figures as JSON lines (suites: ${Object.keys(BENCH_SUITES).join(', ')})`)
+    .argument('[suites...]', 'run only these suites')
+    .action(async (suites: string[]) => {
+      await runBench(suites);
     });
 
   return program;

@@ -27,15 +27,12 @@ export interface EvaluatedLandscape {
 
 /**
  * Evaluates every point of a prepared landscape in this process: on the calling thread when one thread is
- * asked for (or the backend is native TensorFlow, which threads itself), else on a pool of worker threads.
+ * asked for or the job is short, else on a pool of worker threads.
  */
 export async function evaluateLandscape(prepared: PreparedLandscape, tiles: readonly Tile[], options: EvaluateOptions): Promise<EvaluatedLandscape> {
   const started = performance.now();
   const backend = await selectBackend(options.backend);
   const points = tiles.reduce((sum, tile) => sum + tilePoints(tile), 0);
-  const cores = availableParallelism();
-  const requested = options.threads === 'auto' ? (backend.name === 'tensorflow' || points < 64 ? 1 : cores) : options.threads;
-  const threads = Math.max(1, Math.min(requested, tiles.length));
   const results: TileResult[] = [];
   let done = 0;
   const onPoint = (): boolean => {
@@ -43,15 +40,18 @@ export async function evaluateLandscape(prepared: PreparedLandscape, tiles: read
     options.onProgress?.({ done, total: points, unit: 'points' });
     return !options.signal?.aborted;
   };
-  let used = backend;
-  if (threads === 1) {
-    const evaluator = new Evaluator(prepared.setup);
-    try {
+  const evaluator = new Evaluator(prepared.setup);
+  let threads: number;
+  try {
+    threads = Math.max(1, Math.min(options.threads === 'auto' ? autoThreads(evaluator, prepared, backend, points) : options.threads, tiles.length));
+    if (threads === 1) {
       for (const tile of tiles) results.push(evaluateTile(evaluator, prepared.plan, tile, onPoint));
-    } finally {
-      evaluator.dispose();
     }
-  } else {
+  } finally {
+    evaluator.dispose();
+  }
+  let used = backend;
+  if (threads > 1) {
     used = await evaluateTilesInThreads(prepared.setup, prepared.plan, tiles, threads, options.backend === 'auto' ? (backend.name as BackendChoice) : options.backend, {
       onPoint,
       onTile: (result) => results.push(result),
@@ -60,6 +60,24 @@ export async function evaluateLandscape(prepared: PreparedLandscape, tiles: read
   }
   if (options.signal?.aborted) throw new Error('cancelled');
   return { results, backend: used, threads, evaluateSeconds: (performance.now() - started) / 1000 };
+}
+
+/** Below this estimated single-thread time, starting threads (a backend and a data upload each) does not pay. */
+const THREADS_WORTHWHILE_SECONDS = 2;
+
+/**
+ * One thread per core when the job is long enough to repay the threads' start-up, judged by timing a few points
+ * here. Native TensorFlow threads itself, so it always gets one.
+ */
+function autoThreads(evaluator: Evaluator, prepared: PreparedLandscape, backend: BackendInfo, points: number): number {
+  const cores = availableParallelism();
+  if (cores === 1 || backend.name === 'tensorflow') return 1;
+  evaluator.evaluate(prepared.plan.origin);
+  const samples = 3;
+  const start = performance.now();
+  for (let i = 0; i < samples; i++) evaluator.evaluate(prepared.plan.origin);
+  const estimate = ((performance.now() - start) / 1000 / samples) * points;
+  return estimate < THREADS_WORTHWHILE_SECONDS ? 1 : cores;
 }
 
 /** The result.json object of a line or surface job. */

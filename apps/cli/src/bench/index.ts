@@ -1,0 +1,23 @@
+import { benchMatMul, benchSurface } from './core';
+
+/**
+ * `landscape bench`: JSON lines of throughput figures. The machines are shared and noisy, so every figure is a
+ * median of repeats and ratios should be compared within one run.
+ */
+export const BENCH_SUITES: Record<string, () => Promise<void>> = {
+  async core() {
+    await benchMatMul('wasm', [256, 512, 1024]);
+    await benchMatMul('cpu', [256]);
+    for (const model of ['m1_mlp', 'm2_cnn'] as const) {
+      for (const threads of [1, 2]) await benchSurface(model, 'wasm', threads, 21);
+      await benchSurface(model, 'cpu', 1, model === 'm2_cnn' ? 11 : 21);
+    }
+  },
+};
+
+export async function runBench(only?: string[]): Promise<void> {
+  for (const [name, suite] of Object.entries(BENCH_SUITES)) {
+    if (only && only.length > 0 && !only.includes(name)) continue;
+    await suite();
+  }
+}

@@ -1,0 +1,21 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli';
+
+const EXAMPLES = join(__dirname, '..', '..', 'examples');
+
+describe('examples/ run as documented', () => {
+  it.each(readdirSync(EXAMPLES).filter((f) => f.endsWith('.job.json')))('%s', (file) => {
+    const out = mkdtempSync(join(tmpdir(), 'landscape-example-'));
+    const spec = JSON.parse(readFileSync(join(EXAMPLES, file), 'utf8'));
+    const result = runCli(['run', join(EXAMPLES, file), '--out', out], { LOG_LEVEL: 'warn' });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    const json = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8'));
+    expect(json.kind).toBe(spec.kind);
+    expect(json.pointsComputed).toBe(json.points);
+    expect(existsSync(join(out, 'result.csv'))).toBe(true);
+  });
+});
