@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from './data';
 import { coefficientsAt, type Grid } from './grid';
-import { correctSum, lossSum, targetMatrix, type LossName, type OutputKind } from './losses';
+import { hostBatchSums, targetMatrix, type LossName, type OutputKind } from './losses';
 import { forward, toTensors, type ModelDescription } from './model';
 import type { Tile, TileResult } from './tiles';
 import { combine } from './weights';
@@ -24,16 +24,19 @@ export interface PointValue {
 
 interface Batch {
   x: tf.Tensor;
-  target: tf.Tensor;
+  /** Kept on the host: the loss is reduced there (hostBatchSums). */
+  targets: Float32Array;
 }
 
 /**
  * Holds the evaluation set on the backend (uploaded once) and evaluates parameter vectors one at a time.
- * Each call uploads the weights, runs every batch, and reads back one loss and one accuracy sum.
+ * Each call uploads the weights, runs every batch forward and reduces its outputs to loss and accuracy on the host.
  */
 export class Evaluator {
   private readonly batches: Batch[];
   private readonly fromLogits: boolean;
+  private readonly skipFinal: boolean;
+  private readonly outputKind: OutputKind;
   readonly outputUnits: number;
 
   constructor(readonly setup: EvaluationSetup) {
@@ -43,6 +46,8 @@ export class Evaluator {
     this.outputUnits = kernelShape[kernelShape.length - 1] ?? 1;
     // A final softmax/sigmoid is skipped and the loss computed from its input, which is exact and stable.
     this.fromLogits = setup.output === 'logits' || model.finalActivation === 'softmax' || model.finalActivation === 'sigmoid';
+    this.skipFinal = this.fromLogits && setup.output === 'probabilities';
+    this.outputKind = this.fromLogits ? 'logits' : 'probabilities';
     const targets = targetMatrix(setup.loss, data, this.outputUnits, data.provenance.source);
     const sampleSize = data.sampleShape.reduce((a, b) => a * b, 1);
     this.batches = [];
@@ -50,39 +55,35 @@ export class Evaluator {
       const end = Math.min(data.n, start + setup.batchSize);
       this.batches.push({
         x: tf.tensor(data.x.subarray(start * sampleSize, end * sampleSize), [end - start, ...data.sampleShape], 'float32'),
-        target: tf.tensor2d(targets.subarray(start * this.outputUnits, end * this.outputUnits), [end - start, this.outputUnits], 'float32'),
+        targets: targets.subarray(start * this.outputUnits, end * this.outputUnits),
       });
     }
   }
 
   /** Loss (mean over samples) and accuracy at the flat parameter vector `weights`. */
   evaluate(weights: Float64Array): PointValue {
-    const { model, loss } = this.setup;
-    const outputKind: OutputKind = this.fromLogits ? 'logits' : 'probabilities';
-    const [lossTotal, correctTotal] = tf.tidy(() => {
-      const params = toTensors(weights, model.layout);
-      let lossAcc: tf.Tensor = tf.scalar(0);
-      let correctAcc: tf.Tensor | null = null;
+    const { model, loss, data } = this.setup;
+    const params = toTensors(weights, model.layout);
+    let lossTotal = 0;
+    let correctTotal = 0;
+    try {
       for (const batch of this.batches) {
-        const output = forward(model, params, batch.x, { stopBeforeFinalActivation: this.fromLogits && this.setup.output === 'probabilities' });
-        lossAcc = tf.add(lossAcc, lossSum(loss, output, batch.target, outputKind));
-        const correct = correctSum(loss, output, batch.target, outputKind);
-        if (correct) correctAcc = correctAcc ? tf.add(correctAcc, correct) : correct;
+        const output = tf.tidy(() => forward(model, params, batch.x, { stopBeforeFinalActivation: this.skipFinal }));
+        const values = output.dataSync() as Float32Array;
+        output.dispose();
+        const sums = hostBatchSums(loss, values, batch.targets, this.outputUnits, this.outputKind);
+        lossTotal += sums.loss;
+        correctTotal += sums.correct;
       }
-      return correctAcc ? [lossAcc, correctAcc] : [lossAcc];
-    });
-    const n = this.setup.data.n;
-    const lossValue = lossTotal!.dataSync()[0]! / n;
-    const accuracy = correctTotal ? correctTotal.dataSync()[0]! / n : null;
-    lossTotal!.dispose();
-    correctTotal?.dispose();
-    return { loss: lossValue, accuracy };
+    } finally {
+      params.forEach((tensor) => tensor.dispose());
+    }
+    return { loss: lossTotal / data.n, accuracy: loss === 'mse' ? null : correctTotal / data.n };
   }
 
   dispose(): void {
     for (const batch of this.batches) {
       batch.x.dispose();
-      batch.target.dispose();
     }
     this.batches.length = 0;
   }

@@ -76,19 +76,70 @@ export function lossSum(loss: LossName, output: tf.Tensor, target: tf.Tensor, ou
   }
 }
 
-/** Sum over the batch of per-sample accuracy, or null for regression. */
-export function correctSum(loss: LossName, output: tf.Tensor, target: tf.Tensor, outputKind: OutputKind): tf.Tensor | null {
-  switch (loss) {
-    case 'sparse_categorical_crossentropy':
-    case 'categorical_crossentropy':
-      return tf.sum(tf.cast(tf.equal(tf.argMax(output, -1), tf.argMax(target, -1)), 'float32'));
-    case 'binary_crossentropy': {
-      const width = output.shape[output.shape.length - 1]!;
-      const predicted = tf.greater(output, outputKind === 'logits' ? 0 : 0.5);
-      const truth = tf.greater(target, 0.5);
-      return tf.div(tf.sum(tf.cast(tf.equal(predicted, truth), 'float32')), width);
+/**
+ * Loss and accuracy sums of a batch computed on the host in float64 from the model outputs (row-major [n, width]).
+ * Evaluation reads the outputs once and reduces here: fewer backend ops per point than the tensor form, and no
+ * float32 rounding in the reduction. `lossSum` above is the differentiable twin used for gradients and HVPs.
+ */
+export function hostBatchSums(loss: LossName, output: Float32Array, target: Float32Array, width: number, outputKind: OutputKind): { loss: number; correct: number } {
+  const n = output.length / width;
+  let lossTotal = 0;
+  let correct = 0;
+  for (let i = 0; i < n; i++) {
+    const o = i * width;
+    switch (loss) {
+      case 'sparse_categorical_crossentropy':
+      case 'categorical_crossentropy': {
+        let best = 0;
+        let truth = 0;
+        for (let c = 1; c < width; c++) {
+          if (output[o + c]! > output[o + best]!) best = c;
+          if (target[o + c]! > target[o + truth]!) truth = c;
+        }
+        if (best === truth) correct++;
+        if (outputKind === 'logits') {
+          const shift = output[o + best]!;
+          let sumExp = 0;
+          for (let c = 0; c < width; c++) sumExp += Math.exp(output[o + c]! - shift);
+          const logSum = Math.log(sumExp);
+          for (let c = 0; c < width; c++) if (target[o + c] !== 0) lossTotal -= target[o + c]! * (output[o + c]! - shift - logSum);
+        } else {
+          let total = 0;
+          for (let c = 0; c < width; c++) total += output[o + c]!;
+          for (let c = 0; c < width; c++) {
+            if (target[o + c] === 0) continue;
+            const p = Math.min(1 - PROBABILITY_EPSILON, Math.max(PROBABILITY_EPSILON, output[o + c]! / total));
+            lossTotal -= target[o + c]! * Math.log(p);
+          }
+        }
+        break;
+      }
+      case 'binary_crossentropy': {
+        let sampleLoss = 0;
+        let sampleCorrect = 0;
+        for (let c = 0; c < width; c++) {
+          const z = output[o + c]!;
+          const t = target[o + c]!;
+          if (outputKind === 'logits') {
+            sampleLoss += Math.max(z, 0) - z * t + Math.log1p(Math.exp(-Math.abs(z)));
+            if (z > 0 === t > 0.5) sampleCorrect++;
+          } else {
+            const p = Math.min(1 - PROBABILITY_EPSILON, Math.max(PROBABILITY_EPSILON, z));
+            sampleLoss -= t * Math.log(p) + (1 - t) * Math.log(1 - p);
+            if (z > 0.5 === t > 0.5) sampleCorrect++;
+          }
+        }
+        lossTotal += sampleLoss / width;
+        correct += sampleCorrect / width;
+        break;
+      }
+      case 'mse': {
+        let sampleLoss = 0;
+        for (let c = 0; c < width; c++) sampleLoss += (output[o + c]! - target[o + c]!) ** 2;
+        lossTotal += sampleLoss / width;
+        break;
+      }
     }
-    case 'mse':
-      return null;
   }
+  return { loss: lossTotal, correct };
 }
