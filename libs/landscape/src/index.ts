@@ -20,3 +20,4 @@ export * from './landscape-job';
 export * from './embedded';
 export * from './model-builder';
 export * from './train';
+export * from './output';

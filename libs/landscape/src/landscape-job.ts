@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { selectBackend } from './backend';
 import { Evaluator, evaluateTile } from './evaluate';
 import type { JobHandler } from './handler';
+import { writeLandscapeOutputs } from './output';
 import { prepareLandscape, type PreparedLandscape } from './prepare';
 import { stringifyResult } from './result';
 import { evaluateLandscape, landscapeResult } from './run';
@@ -44,6 +45,7 @@ export const landscapeHandler: JobHandler<LineSpec | SurfaceSpec, PreparedLandsc
     const result = landscapeResult(spec, prepared, surface, execution);
     mkdirSync(outDir, { recursive: true });
     writeFileSync(join(outDir, 'result.json'), stringifyResult(result));
+    await writeLandscapeOutputs(result, outDir);
     return result;
   },
 };

@@ -1,0 +1,75 @@
+import { InputError } from '../errors';
+import type { LandscapeResult } from '../result';
+import { finiteExtent, landscapeData } from './landscape-data';
+
+/**
+ * The loss surface as VTK XML PolyData (ParaView), like h5_to_vtp of Li et al.'s loss-landscape: one point
+ * per grid point at (x, y, loss), x varying fastest (point index iy·nx + ix), one quad per grid cell, point
+ * data `loss`, `accuracy` (fraction; absent when the loss has none) and `valid` (1 = finite loss), cell data `averaged loss` (mean of
+ * the quad's corners, as h5_to_vtp writes).
+ *
+ * The file is ASCII, and VTK's ASCII reader cannot parse "nan"/"inf". A point whose loss is null or not finite
+ * is therefore kept with its z and values set to the lowest finite loss (accuracy 0), flagged valid = 0, and
+ * every quad touching it is left out, so it never shows in the surface.
+ */
+export function renderVtp(result: LandscapeResult): string {
+  const data = landscapeData(result);
+  if (data.kind !== 'surface') throw new InputError('a VTK surface needs a surface result (got a line)', 'kind');
+  const { nx, ny, x, y } = data;
+  const losses = data.loss.flat();
+  const accuracy = data.accuracy.flat();
+  const ok = losses.map((v) => v !== null && Number.isFinite(v));
+  const fill = finiteExtent(losses)?.[0] ?? 0;
+  const points: string[] = [];
+  for (let iy = 0; iy < ny; iy++) for (let ix = 0; ix < nx; ix++) points.push(`${x[ix]} ${y[iy]} ${ok[iy * nx + ix] ? losses[iy * nx + ix] : fill}`);
+  const connectivity: string[] = [];
+  const cellLoss: number[] = [];
+  for (let iy = 0; iy + 1 < ny; iy++) {
+    for (let ix = 0; ix + 1 < nx; ix++) {
+      const quad = [iy * nx + ix, iy * nx + ix + 1, (iy + 1) * nx + ix + 1, (iy + 1) * nx + ix];
+      if (!quad.every((i) => ok[i])) continue;
+      connectivity.push(quad.join(' '));
+      cellLoss.push(quad.reduce((sum, i) => sum + (losses[i] as number), 0) / 4);
+    }
+  }
+  const offsets = connectivity.map((_, i) => 4 * (i + 1));
+  const lossData = losses.map((v, i) => (ok[i] ? String(v) : String(fill)));
+  const accuracyData = accuracy.map((v) => (v !== null && Number.isFinite(v) ? String(v) : '0'));
+  return [
+    '<?xml version="1.0"?>',
+    '<VTKFile type="PolyData" version="1.0" byte_order="LittleEndian">',
+    '  <PolyData>',
+    `    <Piece NumberOfPoints="${nx * ny}" NumberOfVerts="0" NumberOfLines="0" NumberOfStrips="0" NumberOfPolys="${connectivity.length}">`,
+    '      <Points>',
+    `        <DataArray type="Float64" Name="Points" NumberOfComponents="3" format="ascii">`,
+    points.join('\n'),
+    '        </DataArray>',
+    '      </Points>',
+    '      <Polys>',
+    '        <DataArray type="Int64" Name="connectivity" format="ascii">',
+    connectivity.join('\n'),
+    '        </DataArray>',
+    '        <DataArray type="Int64" Name="offsets" format="ascii">',
+    offsets.join(' '),
+    '        </DataArray>',
+    '      </Polys>',
+    '      <PointData Scalars="loss">',
+    '        <DataArray type="Float64" Name="loss" format="ascii">',
+    lossData.join(' '),
+    '        </DataArray>',
+    ...(data.hasAccuracy ? ['        <DataArray type="Float64" Name="accuracy" format="ascii">', accuracyData.join(' '), '        </DataArray>'] : []),
+    '        <DataArray type="UInt8" Name="valid" format="ascii">',
+    ok.map((v) => (v ? '1' : '0')).join(' '),
+    '        </DataArray>',
+    '      </PointData>',
+    '      <CellData Scalars="averaged loss">',
+    '        <DataArray type="Float64" Name="averaged loss" format="ascii">',
+    cellLoss.join(' '),
+    '        </DataArray>',
+    '      </CellData>',
+    '    </Piece>',
+    '  </PolyData>',
+    '</VTKFile>',
+    '',
+  ].join('\n');
+}
