@@ -1,0 +1,25 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli';
+
+describe('landscape demo', () => {
+  it('trains a model and writes the line and surface with every plot and export', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'landscape-demo-')), 'demo');
+    const result = runCli(['demo', '--out', out]);
+    expect(result.status).toBe(0);
+    for (const file of ['result.json', 'result.csv', 'contour.svg', 'surface.html', 'surface.h5', 'surface.vtp']) expect(existsSync(join(out, 'surface', file))).toBe(true);
+    for (const file of ['result.json', 'result.csv', 'line.svg', 'line.h5']) expect(existsSync(join(out, 'line', file))).toBe(true);
+    const surface = JSON.parse(readFileSync(join(out, 'surface', 'result.json'), 'utf8'));
+    expect(surface.pointsComputed).toBe(51 * 51);
+    // The trained model sits in a basin: the centre is the lowest point of its neighbourhood and classifies well.
+    const centre = surface.loss[25][25];
+    expect(surface.accuracy[25][25]).toBeGreaterThan(0.9);
+    expect(centre).toBeLessThan(surface.loss[0][0]);
+    expect(centre).toBeLessThan(surface.loss[50][50]);
+    const line = JSON.parse(readFileSync(join(out, 'line', 'result.json'), 'utf8'));
+    expect(line.loss).toHaveLength(41);
+    expect(line.loss[30]).toBeLessThan(line.loss[10]); // α = 1 (trained) below α = 0 (init)
+  });
+});
