@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { BACKENDS } from './backend';
 import { InputError } from './errors';
 import { LOSSES } from './losses';
+import { architectureSchema } from './model-builder';
 import { BIAS_HANDLINGS, NORMALIZATIONS } from './normalization';
 
 /**
@@ -95,10 +96,157 @@ export const surfaceSpec = z
   })
   .strict();
 
-export const jobSpecSchema = z.union([lineSpec, surfaceSpec]);
+/** Lanczos stopping rule: residual ≤ tol · max|Ritz value| for every wanted pair, or maxSteps products. */
+const lanczosControls = {
+  tol: z.number().positive().max(0.5).optional(),
+  maxSteps: z.number().int().min(2).max(100_000).optional(),
+};
+
+/** The common fields without the grid-only ones (tiles, point limits). */
+const { tiles: _tiles, limits: _limits, ...pointCommon } = common;
+
+/** Curvature at the model's weights: extreme eigenvalues, trace, spectral density (docs/method.md, "Hessian"). */
+export const hessianSpec = z
+  .object({
+    kind: z.literal('hessian'),
+    ...pointCommon,
+    /** Seed of every random vector (Lanczos/power starts, trace probes, SLQ runs). */
+    seed: seed.default(0),
+    /** The k largest eigenvalues (largest first). */
+    top: z
+      .object({ k: z.number().int().min(1).max(1000), method: z.enum(['lanczos', 'power', 'exact']).default('lanczos'), ...lanczosControls })
+      .strict()
+      .optional(),
+    /** The k smallest eigenvalues (smallest first). */
+    bottom: z
+      .object({ k: z.number().int().min(1).max(1000), method: z.enum(['lanczos', 'exact']).default('lanczos'), ...lanczosControls })
+      .strict()
+      .optional(),
+    trace: z
+      .object({
+        method: z.enum(['exact', 'hutchinson', 'hutchpp']).default('hutchinson'),
+        /** Probe vectors (hutchinson) or the product budget (hutchpp); ignored by exact. */
+        samples: z.number().int().min(3).max(1_000_000).default(100),
+        /** Hutchinson probes per unit of work (one queue job each in distributed runs). */
+        batch: z.number().int().min(1).max(1_000_000).default(20),
+      })
+      .strict()
+      .optional(),
+    /** Spectral density by stochastic Lanczos quadrature. */
+    density: z
+      .object({
+        runs: z.number().int().min(1).max(10_000).default(10),
+        steps: z.number().int().min(2).max(10_000).default(80),
+        points: z.number().int().min(16).max(100_000).default(512),
+        /** Gaussian smoothing width; default 1/100 of the spectrum's range. */
+        sigma: z.number().positive().finite().optional(),
+      })
+      .strict()
+      .optional(),
+    /** Save the computed eigenvectors as weight-set files (usable as surface directions). */
+    eigenvectors: z.boolean().default(true),
+  })
+  .strict()
+  .refine((spec) => spec.top || spec.bottom || spec.trace || spec.density, {
+    message: 'ask for at least one of "top", "bottom", "trace", "density"',
+    path: ['top'],
+  });
+
+/** λmax and λmin at every point of a surface grid (same directions and grid as `surface`). */
+export const curvatureSpec = z
+  .object({
+    kind: z.literal('curvature'),
+    ...common,
+    directions: surfaceSpec.shape.directions,
+    grid: surfaceSpec.shape.grid,
+    seed: seed.default(0),
+    curvature: z
+      .object({ tol: z.number().positive().max(0.5).default(1e-3), maxSteps: z.number().int().min(2).max(10_000).default(40) })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+/** Trains a model and records its trajectory of checkpoints (docs/job-spec.md, "train"). */
+export const trainSpec = z
+  .object({
+    kind: z.literal('train'),
+    /** A model to start from (its weights are the first point) or a built-in architecture (seeded Glorot init). */
+    model: z.union([ref, architectureSchema]),
+    data: dataRef,
+    loss: z.enum(LOSSES),
+    optimizer: z.enum(['sgd', 'adam']).default('sgd'),
+    learningRate: z.number().positive().finite().default(0.01),
+    /** SGD only (0 = plain SGD). */
+    momentum: z.number().min(0).lt(1).default(0.9),
+    epochs: z.number().int().min(1).max(100_000).default(10),
+    batchSize: z.number().int().min(1).max(1_000_000).default(32),
+    /** Seeds the initial weights of a built-in architecture and every epoch's sample order. */
+    seed: seed.default(0),
+    /** A checkpoint after every epoch, or after every k optimizer steps. */
+    checkpointEvery: z.union([z.literal('epoch'), z.number().int().min(1)]).default('epoch'),
+    backend: z.enum(BACKENDS).default('auto'),
+    label: z.string().max(200).optional(),
+  })
+  .strict();
+
+export const TRAJECTORY_METHODS = ['pca', 'pca-directions', 'umap', 'autoencoder'] as const;
+
+/** Embedding landscapes of a training trajectory, one per method (docs/job-spec.md, "trajectory"). */
+export const trajectorySpec = z
+  .object({
+    kind: z.literal('trajectory'),
+    ...common,
+    /** A JSON file {"checkpoints": [[...flat...], ...]} (e.g. a train job's trajectory.json) or weight-set files in order. */
+    trajectory: z.union([ref, z.array(ref).min(2, 'needs at least 2 checkpoints')]),
+    methods: z
+      .array(z.enum(TRAJECTORY_METHODS))
+      .min(1)
+      .refine((methods) => new Set(methods).size === methods.length, { message: 'lists a method twice' })
+      .default([...TRAJECTORY_METHODS]),
+    /** k of trustworthiness and continuity (must be below half the checkpoints). */
+    neighbors: z.number().int().min(1).default(5),
+    /** Per method: `steps` points over the embedding's bounding box, widened by `margin` × its extent on each side. */
+    grid: z
+      .object({
+        steps: z.tuple([z.number().int().min(2), z.number().int().min(2)]).default([21, 21]),
+        margin: z.number().finite().min(0).max(10).default(0.2),
+      })
+      .strict()
+      .default({}),
+    umap: z
+      .object({
+        /** Default min(15, checkpoints − 1). */
+        nNeighbors: z.number().int().min(2).optional(),
+        minDist: z.number().finite().min(0).default(0.1),
+        nEpochs: z.number().int().min(1).max(100_000).optional(),
+        seed: seed.default(0),
+        /** Inverse map: inverse-distance weighting among the k nearest embedded checkpoints. */
+        inverseK: z.number().int().min(1).default(3),
+      })
+      .strict()
+      .default({}),
+    autoencoder: z
+      .object({
+        hidden: z.array(z.number().int().min(1)).max(4).default([32]),
+        epochs: z.number().int().min(1).max(100_000).default(300),
+        learningRate: z.number().positive().finite().default(0.01),
+        seed: seed.default(0),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+export const jobSpecSchema = z.union([lineSpec, surfaceSpec, hessianSpec, curvatureSpec, trainSpec, trajectorySpec]);
 
 export type LineSpec = z.infer<typeof lineSpec>;
 export type SurfaceSpec = z.infer<typeof surfaceSpec>;
+export type HessianSpec = z.infer<typeof hessianSpec>;
+export type CurvatureSpec = z.infer<typeof curvatureSpec>;
+export type TrainSpec = z.infer<typeof trainSpec>;
+export type TrajectorySpec = z.infer<typeof trajectorySpec>;
+export type TrajectoryMethod = (typeof TRAJECTORY_METHODS)[number];
 export type JobSpec = z.infer<typeof jobSpecSchema>;
 export type JobKind = JobSpec['kind'];
 export type DirectionSource = z.infer<typeof directionSource>;
@@ -110,7 +258,7 @@ export interface SpecIssue {
   reason: string;
 }
 
-const KINDS: Record<JobKind, z.ZodTypeAny> = { line: lineSpec, surface: surfaceSpec };
+const KINDS: Record<JobKind, z.ZodTypeAny> = { line: lineSpec, surface: surfaceSpec, hessian: hessianSpec, curvature: curvatureSpec, train: trainSpec, trajectory: trajectorySpec };
 
 /** Validates a job spec; issues name each offending field. Unknown kinds are reported on `kind`. */
 export function validateJobSpec(input: unknown): { ok: true; spec: JobSpec } | { ok: false; issues: SpecIssue[] } {

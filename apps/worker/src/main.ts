@@ -1,0 +1,64 @@
+import { availableParallelism } from 'node:os';
+import { BACKENDS, type BackendChoice } from '@landscape/core';
+import { checkHandlers, createJobSystem, loadConfigFromEnv } from '@landscape/jobs';
+import pino from 'pino';
+import { LandscapeWorker } from './worker';
+
+/**
+ * `node apps/worker/dist/main.js`: REDIS_URL, WORKER_CONCURRENCY (computing threads; default 1, `auto` = one
+ * per core), LANDSCAPE_BACKEND (auto|wasm|cpu|tensorflow|tensorflow-gpu), LANDSCAPE_CACHE_DIR,
+ * LANDSCAPE_SHUTDOWN_GRACE_MS, and the job system variables of loadConfigFromEnv. Logs are pino JSON lines.
+ */
+function workerEnv(env: NodeJS.ProcessEnv): { concurrency: number; backend: BackendChoice; shutdownGraceMs: number } {
+  const rawConcurrency = env.WORKER_CONCURRENCY ?? '1';
+  const concurrency = rawConcurrency === 'auto' ? availableParallelism() : Number(rawConcurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256)
+    throw new Error(`WORKER_CONCURRENCY must be an integer 1..256 or auto (got '${rawConcurrency}')`);
+  const backend = (env.LANDSCAPE_BACKEND || 'auto') as BackendChoice;
+  if (!BACKENDS.includes(backend)) throw new Error(`LANDSCAPE_BACKEND must be one of ${BACKENDS.join(', ')} (got '${backend}')`);
+  const shutdownGraceMs = Number(env.LANDSCAPE_SHUTDOWN_GRACE_MS ?? 30_000);
+  if (!(shutdownGraceMs >= 0)) throw new Error('LANDSCAPE_SHUTDOWN_GRACE_MS must be a number of milliseconds');
+  return { concurrency, backend, shutdownGraceMs };
+}
+
+async function main(): Promise<void> {
+  const logger = pino({ name: 'landscape-worker', level: process.env.LOG_LEVEL ?? 'info' });
+  // A stray rejection (e.g. from a connection library during a Redis outage) is logged, not fatal.
+  process.on('unhandledRejection', (reason) => logger.error({ err: reason instanceof Error ? reason.message : String(reason) }, 'unhandled rejection'));
+  let worker: LandscapeWorker | undefined;
+  try {
+    checkHandlers();
+    const config = loadConfigFromEnv();
+    const options = workerEnv(process.env);
+    const system = createJobSystem(config);
+    worker = new LandscapeWorker(system, { ...options, logger });
+    await worker.start();
+    logger.info(
+      { workerId: worker.id, backend: worker.backend, concurrency: options.concurrency, redis: config.redisUrl.replace(/\/\/[^@]*@/, '//***@') },
+      'worker started',
+    );
+    const shutdown = (signal: string): void => {
+      logger.info({ signal }, 'stopping: finishing running tiles');
+      void worker!
+        .stop()
+        .then(() => system.close())
+        .then(
+          () => {
+            logger.info('stopped');
+            process.exit(0);
+          },
+          (error: Error) => {
+            logger.error({ err: error.message }, 'unclean stop');
+            process.exit(1);
+          },
+        );
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  } catch (error) {
+    logger.fatal({ err: (error as Error).message }, 'worker could not start');
+    process.exit(1);
+  }
+}
+
+void main();

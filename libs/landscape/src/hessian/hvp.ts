@@ -1,0 +1,200 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { subsetDataset } from '../data';
+import { InputError } from '../errors';
+import type { EvaluationSetup } from '../evaluate';
+import { lossSum, targetMatrix, type OutputKind } from '../losses';
+import { forward, type ModelDescription } from '../model';
+import { layoutSize } from '../weights';
+import { installSecondOrderGradients } from './second-order';
+
+/** A symmetric linear map on Float64Array vectors; `apply` may be called any number of times. */
+export interface LinearOperator {
+  dimension: number;
+  apply(v: Float64Array): Float64Array;
+}
+
+export interface HessianOptions {
+  /** Use a seeded subset of the evaluation set (kept for every product, so the operator stays one matrix). */
+  subset?: { n: number; seed: number };
+}
+
+interface Batch {
+  x: tf.Tensor;
+  target: tf.Tensor;
+}
+
+/**
+ * The Hessian of the mean loss over the evaluation set (or a seeded subset) at a parameter vector θ, applied
+ * by double backpropagation through the pure `forward(description, params, x)`. Batches are summed (each batch
+ * contributes its loss sum, the total is divided by n), computed in float32 by tfjs and accumulated in float64.
+ *
+ * Vectors are flat parameter vectors (weights.ts order). Non-trainable weights (BN moving statistics) are
+ * constants: their rows and columns are zero. `operator` is the same map restricted to the trainable
+ * coordinates, which is what the eigen/trace solvers work on (no spurious zero eigenvalues).
+ */
+export class HessianOperator {
+  readonly parameters: number;
+  /** Flat indices of the trainable coordinates, ascending. */
+  readonly trainableIndices: Int32Array;
+  readonly operator: LinearOperator;
+  readonly sampleCount: number;
+  hvpCount = 0;
+  gradientCount = 0;
+
+  private readonly model: ModelDescription;
+  private readonly trainableWeights: number[];
+  private readonly batches: Batch[] = [];
+  private readonly fromLogits: boolean;
+  private readonly stopBeforeFinalActivation: boolean;
+  private params: tf.Tensor[] = [];
+
+  constructor(
+    private readonly setup: EvaluationSetup,
+    theta: Float64Array,
+    options: HessianOptions = {},
+  ) {
+    installSecondOrderGradients();
+    this.model = setup.model;
+    const { layout } = this.model;
+    this.parameters = layoutSize(layout);
+    if (theta.length !== this.parameters) throw new InputError(`parameter vector has ${theta.length} numbers but the model has ${this.parameters}`);
+    this.trainableWeights = layout.flatMap((spec, i) => (spec.trainable ? [i] : []));
+    const indices: number[] = [];
+    for (const i of this.trainableWeights) for (let k = 0; k < layout[i]!.size; k++) indices.push(layout[i]!.offset + k);
+    this.trainableIndices = Int32Array.from(indices);
+
+    const data = options.subset ? subsetDataset(setup.data, options.subset.n, options.subset.seed) : setup.data;
+    this.sampleCount = data.n;
+    const last = [...this.model.layers].reverse().find((layer) => layer.kind === 'dense' || layer.kind === 'conv2d');
+    const kernelShape = last ? layout[last.kernel]!.shape : [];
+    const outputUnits = kernelShape[kernelShape.length - 1] ?? 1;
+    // As in Evaluator: a final softmax/sigmoid is skipped and the loss computed from its input (exact, stable).
+    this.fromLogits = setup.output === 'logits' || this.model.finalActivation === 'softmax' || this.model.finalActivation === 'sigmoid';
+    this.stopBeforeFinalActivation = this.fromLogits && setup.output === 'probabilities';
+    const targets = targetMatrix(setup.loss, data, outputUnits, data.provenance.source);
+    const sampleSize = data.sampleShape.reduce((a, b) => a * b, 1);
+    for (let start = 0; start < data.n; start += setup.batchSize) {
+      const end = Math.min(data.n, start + setup.batchSize);
+      this.batches.push({
+        x: tf.tensor(data.x.subarray(start * sampleSize, end * sampleSize), [end - start, ...data.sampleShape], 'float32'),
+        target: tf.tensor2d(targets.subarray(start * outputUnits, end * outputUnits), [end - start, outputUnits], 'float32'),
+      });
+    }
+    this.setPoint(theta);
+    this.operator = { dimension: this.trainableIndices.length, apply: (u) => this.compact(this.hvp(this.expand(u))) };
+  }
+
+  /** Moves the operator to another parameter vector (data stays uploaded). */
+  setPoint(theta: Float64Array): void {
+    if (theta.length !== this.parameters) throw new InputError(`parameter vector has ${theta.length} numbers but the model has ${this.parameters}`);
+    tf.dispose(this.params);
+    this.params = this.model.layout.map((spec) => tf.tensor(Float32Array.from(theta.subarray(spec.offset, spec.offset + spec.size)), spec.shape, 'float32'));
+  }
+
+  /** Sum of the per-sample loss over one batch, as a function of the trainable weight tensors. */
+  private batchLoss(batch: Batch): (...trainable: tf.Tensor[]) => tf.Scalar {
+    return (...trainable) => {
+      const params = [...this.params];
+      this.trainableWeights.forEach((weight, i) => (params[weight] = trainable[i]!));
+      const output = forward(this.model, params, batch.x, { stopBeforeFinalActivation: this.stopBeforeFinalActivation });
+      const kind: OutputKind = this.fromLogits ? 'logits' : 'probabilities';
+      return lossSum(this.setup.loss, output, batch.target, kind) as tf.Scalar;
+    };
+  }
+
+  private trainableParams(): tf.Tensor[] {
+    return this.trainableWeights.map((weight) => this.params[weight]!);
+  }
+
+  /** Adds the per-weight tensors (trainable weights, in order) into the flat float64 accumulator. */
+  private accumulate(into: Float64Array, tensors: tf.Tensor[]): void {
+    tensors.forEach((tensor, i) => {
+      const values = tensor.dataSync();
+      const offset = this.model.layout[this.trainableWeights[i]!]!.offset;
+      for (let k = 0; k < values.length; k++) into[offset + k] += values[k]!;
+    });
+    tf.dispose(tensors);
+  }
+
+  /** Mean loss and its gradient (flat, zero on non-trainable weights). */
+  gradient(): { loss: number; gradient: Float64Array } {
+    const gradient = new Float64Array(this.parameters);
+    let loss = 0;
+    for (const batch of this.batches) {
+      const { value, grads } = tf.tidy(() => tf.valueAndGrads(this.batchLoss(batch))(this.trainableParams()));
+      loss += value.dataSync()[0]!;
+      value.dispose();
+      this.accumulate(gradient, grads);
+    }
+    this.gradientCount++;
+    return { loss: loss / this.sampleCount, gradient: scale(gradient, 1 / this.sampleCount) };
+  }
+
+  /** H·v for a flat vector v (entries on non-trainable weights are ignored). */
+  hvp(v: Float64Array): Float64Array {
+    if (v.length !== this.parameters) throw new Error(`vector has ${v.length} entries, the model has ${this.parameters} parameters`);
+    const result = new Float64Array(this.parameters);
+    const vs = this.trainableWeights.map((weight) => {
+      const spec = this.model.layout[weight]!;
+      return tf.tensor(Float32Array.from(v.subarray(spec.offset, spec.offset + spec.size)), spec.shape, 'float32');
+    });
+    try {
+      for (const batch of this.batches) {
+        const products = tf.tidy(() => {
+          const directional = (...trainable: tf.Tensor[]): tf.Scalar => {
+            const grads = tf.grads(this.batchLoss(batch))(trainable);
+            return tf.addN(grads.map((g, i) => tf.sum(tf.mul(g, vs[i]!)))) as tf.Scalar;
+          };
+          return tf.grads(directional)(this.trainableParams());
+        });
+        this.accumulate(result, products);
+      }
+    } finally {
+      tf.dispose(vs);
+    }
+    this.hvpCount++;
+    return scale(result, 1 / this.sampleCount);
+  }
+
+  /** Trainable coordinates of a flat vector. */
+  compact(v: Float64Array): Float64Array {
+    return Float64Array.from(this.trainableIndices, (i) => v[i]!);
+  }
+
+  /** Flat vector with `u` on the trainable coordinates and zeros elsewhere. */
+  expand(u: Float64Array): Float64Array {
+    const v = new Float64Array(this.parameters);
+    this.trainableIndices.forEach((index, k) => (v[index] = u[k]!));
+    return v;
+  }
+
+  dispose(): void {
+    tf.dispose(this.params);
+    this.params = [];
+    for (const batch of this.batches) tf.dispose([batch.x, batch.target]);
+    this.batches.length = 0;
+  }
+}
+
+/** Per process, one operator per prepared job (data uploaded once, reused by every unit of the job). */
+const operators = new WeakMap<object, HessianOperator>();
+
+export function operatorFor(key: object, setup: EvaluationSetup, theta: Float64Array, options?: HessianOptions): HessianOperator {
+  let operator = operators.get(key);
+  if (!operator) {
+    operator = new HessianOperator(setup, theta, options);
+    operators.set(key, operator);
+  }
+  return operator;
+}
+
+/** Frees the operator kept for `key` (workers call it when a job is done). */
+export function releaseOperator(key: object): void {
+  operators.get(key)?.dispose();
+  operators.delete(key);
+}
+
+function scale(v: Float64Array, factor: number): Float64Array {
+  for (let i = 0; i < v.length; i++) v[i] *= factor;
+  return v;
+}

@@ -1,0 +1,22 @@
+/** Curvature: exact Hessian-vector products in tfjs, eigen/trace/density solvers, and the hessian/curvature jobs. */
+export { installSecondOrderGradients, SecondOrderUnsupportedError, convFilterGradient } from './second-order';
+export { HessianOperator, operatorFor, releaseOperator, type HessianOptions, type LinearOperator } from './hvp';
+export { symmetricEigen, tridiagonalEigen, deriveSeed, type SolverStats, type SymmetricEigen } from './linalg';
+export { powerIteration, type PowerOptions, type EigenResult } from './power';
+export { lanczos, LanczosProcess, type LanczosOptions, type LanczosResult } from './lanczos';
+export { hutchinson, hutchinsonSamples, meanAndStderr, type TraceResult } from './hutchinson';
+export { hutchpp } from './hutchpp';
+export { slq, slqRun, slqDensity, type SlqRun, type SpectralDensity, type DensityOptions } from './slq';
+export { exactHessian, exactSpectrum, type ExactHessian, type ExactSpectrum } from './exact';
+export { densitySvg, heatmapSvg } from './plots';
+export {
+  hessianHandler,
+  releaseHessian,
+  prepareHessian,
+  hessianUnits,
+  type PreparedHessian,
+  type HessianResult,
+  type HessianUnitResult,
+  type EigenPairs,
+} from './hessian-job';
+export { curvatureHandler, releaseCurvature, type CurvatureResult, type CurvatureTileResult } from './curvature-job';

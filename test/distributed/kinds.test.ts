@@ -1,0 +1,70 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseJobSpec, runEmbedded, type JobSpec } from '@landscape/core';
+import { encodeModelBundle, handlerFor, readModelDirectory } from '@landscape/jobs';
+import { killAllWorkers } from '../harness/processes';
+import { startCluster, waitForJob, type Cluster } from './helpers';
+
+/** The other job kinds run through the same queue path and give the numbers of their embedded run. */
+const M1 = join(__dirname, '..', 'fixtures', 'reference', 'm1_mlp');
+
+describe('other job kinds, distributed', () => {
+  let cluster: Cluster;
+  let ids: { model: string; data: string };
+
+  beforeAll(async () => {
+    cluster = await startCluster();
+    ids = {
+      model: (await cluster.system.artifacts.put(encodeModelBundle(readModelDirectory(join(M1, 'model_trained'))), { kind: 'model' })).id,
+      data: (await cluster.system.artifacts.put(readFileSync(join(M1, 'dataset.json')), { kind: 'data', filename: 'dataset.json' })).id,
+    };
+    await Promise.all([cluster.startWorker(), cluster.startWorker()]);
+  });
+  afterAll(async () => {
+    await killAllWorkers();
+    await cluster?.close();
+  });
+
+  async function both(input: Record<string, unknown>): Promise<{ distributed: Record<string, unknown>; embedded: Record<string, unknown> }> {
+    const job = await cluster.system.service.submit({ ...input, model: ids.model, data: ids.data });
+    const done = await waitForJob(cluster.system, job.id, ['completed', 'failed'], 120_000);
+    expect(done.error).toBeUndefined();
+    const distributed = (await cluster.system.service.result(job.id)) as Record<string, unknown>;
+    const out = mkdtempSync(join(tmpdir(), 'landscape-kind-'));
+    try {
+      const spec = parseJobSpec({ ...input, model: join(M1, 'model_trained'), data: join(M1, 'dataset.json') }) as JobSpec;
+      const embedded = JSON.parse(JSON.stringify(await runEmbedded(handlerFor(spec.kind), spec, (ref) => ref, out, { threads: 1, backend: 'wasm' })));
+      return { distributed, embedded };
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }
+
+  it('hessian: eigenvalues and trace estimate equal the embedded run', async () => {
+    const { distributed, embedded } = await both({
+      kind: 'hessian',
+      loss: 'sparse_categorical_crossentropy',
+      backend: 'wasm',
+      top: { k: 2 },
+      trace: { method: 'hutchinson', samples: 6, batch: 2 },
+    });
+    expect(distributed.eigenvalues).toEqual(embedded.eigenvalues);
+    expect(distributed.trace).toEqual(embedded.trace);
+  });
+
+  it('curvature: the λmax/λmin grid equals the embedded run', async () => {
+    const input = {
+      kind: 'curvature',
+      loss: 'sparse_categorical_crossentropy',
+      backend: 'wasm',
+      directions: { x: { seed: 1 }, y: { seed: 2 } },
+      grid: { x: [-1, 1, 3], y: [-1, 1, 2] },
+    };
+    const { distributed, embedded } = await both(input);
+    const { timings: _a, workers: _w, threads: _t, backendDetail: _b, ...rest } = distributed as Record<string, unknown>;
+    const { timings: _c, threads: _u, backendDetail: _d, ...expected } = embedded;
+    expect(rest).toEqual({ ...expected, model: { ...(expected.model as object), ref: ids.model }, data: rest.data });
+  });
+});
