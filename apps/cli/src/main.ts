@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKENDS, isInputError, type BackendChoice } from '@landscape/core';
 import pino from 'pino';
 import { BENCH_SUITES, runBench } from './bench';
+import { registerClientCommands } from './client';
 import { runDemo } from './demo';
 import { readSpecFile, runJob } from './run-job';
 
@@ -45,6 +46,8 @@ export function buildProgram(): Command {
     .action(async (options: { out: string; threads?: number; backend?: BackendChoice }) => {
       await runDemo({ ...options, logger });
     });
+
+  registerClientCommands(program);
 
   program
     .command('bench')

@@ -193,7 +193,8 @@ export function decodeModelBundle(bytes: Buffer): Record<string, Buffer> {
   if (parsed?.format !== MODEL_BUNDLE_FORMAT || typeof parsed.files !== 'object' || parsed.files === null) {
     throw new InputError(`not a model bundle (expected JSON with format '${MODEL_BUNDLE_FORMAT}')`, 'model');
   }
-  const files: Record<string, Buffer> = {};
+  // No prototype: a file named '__proto__' must be a file, not a prototype assignment.
+  const files: Record<string, Buffer> = Object.create(null) as Record<string, Buffer>;
   for (const [name, value] of Object.entries(parsed.files as Record<string, unknown>)) {
     checkBundleName(name);
     if (typeof value !== 'string') throw new InputError(`model bundle file '${name}' is not base64 text`, 'model');

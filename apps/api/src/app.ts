@@ -1,0 +1,134 @@
+import 'reflect-metadata';
+import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Module, PayloadTooLargeException, type DynamicModule, type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { MulterModule, type NestExpressApplication } from '@nestjs/platform-express';
+import { createJobSystem, type JobSystem, type JobSystemOptions } from '@landscape/jobs';
+import pino, { type Logger } from 'pino';
+import { ArtifactsController, isMultipart } from './artifacts.controller';
+import { bearerAuth } from './auth';
+import { DEFAULT_SETTINGS, type ApiSettings } from './config';
+import { ApiExceptionFilter } from './errors';
+import { HealthController, type ReadinessCheck } from './health.controller';
+import { JobsController } from './jobs.controller';
+import { PinoNestLogger, requestLogger } from './logging';
+import { setupOpenApi } from './openapi';
+import { RequestTimeoutInterceptor, withTimeout } from './timeout';
+import { API_SETTINGS, ARTIFACT_STORE, JOB_SERVICE, READINESS, WORKER_REGISTRY } from './tokens';
+import { WorkersController } from './workers.controller';
+
+export interface ApiConfig extends Partial<ApiSettings> {
+  /**
+   * The job system: its configuration (the app creates it and closes it with itself) or a system created by the
+   * caller (which keeps owning it).
+   */
+  jobs: JobSystemOptions | JobSystem;
+  logger?: Logger;
+}
+
+export interface ApiApp {
+  app: INestApplication;
+  system: JobSystem;
+  logger: Logger;
+  /** Starts listening (port 0 = any free port) and returns the base URL. */
+  listen(port: number, host?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+@Module({})
+class ApiModule {
+  static forRoot(system: JobSystem, settings: Required<ApiSettings>, ready: ReadinessCheck): DynamicModule {
+    return {
+      module: ApiModule,
+      // Multipart model uploads: in memory (they go to the artifact store next), each part within the artifact limit.
+      imports: [
+        MulterModule.register({
+          limits: { fileSize: settings.maxArtifactBytes, files: settings.maxModelFiles, fields: 16, parts: settings.maxModelFiles + 16 },
+        }),
+      ],
+      controllers: [JobsController, ArtifactsController, WorkersController, HealthController],
+      providers: [
+        { provide: JOB_SERVICE, useValue: system.service },
+        { provide: ARTIFACT_STORE, useValue: system.artifacts },
+        { provide: WORKER_REGISTRY, useValue: system.workers },
+        { provide: API_SETTINGS, useValue: settings },
+        { provide: READINESS, useValue: ready },
+      ],
+    };
+  }
+}
+
+function isJobSystem(value: JobSystemOptions | JobSystem): value is JobSystem {
+  return typeof (value as JobSystem).service === 'object' && typeof (value as JobSystem).close === 'function';
+}
+
+/** Rejects a multipart upload by its declared length before reading it (multipart framing gets 1 MiB of slack). */
+function multipartLengthLimit(maxBytes: number) {
+  return (req: IncomingMessage, _res: ServerResponse, next: (error?: unknown) => void): void => {
+    const length = Number(req.headers['content-length']);
+    if (isMultipart(req) && Number.isFinite(length) && length > maxBytes + 1024 * 1024) {
+      return next(new PayloadTooLargeException(`upload of ${length} bytes exceeds the limit of ${maxBytes} bytes`));
+    }
+    next();
+  };
+}
+
+const pathOf = (req: IncomingMessage): string => (req.url ?? '/').split('?')[0]!.replace(/\/+$/, '');
+
+/** Builds the HTTP API around a job system (not listening yet: call listen). */
+export async function createApp(config: ApiConfig): Promise<ApiApp> {
+  const logger = config.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info', base: { app: 'landscape-api' } });
+  const owned = !isJobSystem(config.jobs);
+  const system = isJobSystem(config.jobs) ? config.jobs : createJobSystem(config.jobs);
+  try {
+    const settings: Required<ApiSettings> = {
+      apiKeys: config.apiKeys ?? DEFAULT_SETTINGS.apiKeys,
+      maxBodyBytes: config.maxBodyBytes ?? DEFAULT_SETTINGS.maxBodyBytes,
+      maxArtifactBytes: config.maxArtifactBytes ?? system.config.artifacts.maxBytes,
+      maxModelFiles: config.maxModelFiles ?? DEFAULT_SETTINGS.maxModelFiles,
+      requestTimeoutMs: config.requestTimeoutMs ?? DEFAULT_SETTINGS.requestTimeoutMs,
+    };
+    // The ping gets less time than a request, so /health reports an outage itself instead of timing out.
+    const pingTimeoutMs = Math.min(2000, Math.ceil(settings.requestTimeoutMs / 2));
+    const ready = async (): Promise<void> => void (await withTimeout(system.redis.ping(), pingTimeoutMs));
+    const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(system, settings, ready), {
+      bodyParser: false,
+      logger: new PinoNestLogger(logger),
+      abortOnError: false,
+    });
+    app.useGlobalFilters(new ApiExceptionFilter(logger));
+    app.useGlobalInterceptors(new RequestTimeoutInterceptor(settings.requestTimeoutMs));
+    app.getHttpAdapter().getInstance().disable('x-powered-by');
+    // Order matters: request id + log first, then auth (before any body is read), then the body parsers.
+    app.use(requestLogger(logger));
+    app.use(bearerAuth(settings.apiKeys));
+    app.use('/v1/artifacts', multipartLengthLimit(settings.maxArtifactBytes));
+    // Raw uploads: any content type but multipart (multer takes those in the route).
+    app.useBodyParser('raw', { type: (req: IncomingMessage) => pathOf(req) === '/v1/artifacts' && !isMultipart(req), limit: settings.maxArtifactBytes });
+    // Job specs are JSON whatever the content type says (curl -d sends form encoding by default).
+    app.useBodyParser('json', { type: (req: IncomingMessage) => pathOf(req) === '/v1/jobs', limit: settings.maxBodyBytes });
+    setupOpenApi(app);
+    let closed = false;
+    return {
+      app,
+      system,
+      logger,
+      async listen(port, host = '0.0.0.0') {
+        await app.listen(port, host);
+        const address = app.getHttpServer().address() as AddressInfo;
+        const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+        return `http://${shownHost}:${address.port}`;
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        await app.close();
+        if (owned) await system.close();
+      },
+    };
+  } catch (error) {
+    if (owned) await system.close();
+    throw error;
+  }
+}

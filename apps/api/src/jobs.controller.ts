@@ -1,0 +1,109 @@
+import type { ServerResponse } from 'node:http';
+import { Body, ConflictException, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Post, Query, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { JOB_STATUSES, type JobList, type JobService, type JobView, type ResultFile } from '@landscape/jobs';
+import { checkFileName, checkJobId, queryEnum, queryInt } from './params';
+import { sendBytes } from './respond';
+import { ERROR_RESPONSES, JOB_SPEC_SCHEMA, JOB_VIEW_SCHEMA } from './openapi';
+import { JOB_SERVICE } from './tokens';
+
+@ApiTags('jobs')
+@ApiBearerAuth()
+@ApiResponse(ERROR_RESPONSES.unauthorized)
+@Controller('v1/jobs')
+export class JobsController {
+  constructor(@Inject(JOB_SERVICE) private readonly jobs: JobService) {}
+
+  @Post()
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Submit a job',
+    description: 'The body is a job spec (docs/job-spec.md); model, data and direction refs are artifact ids from POST /v1/artifacts.',
+  })
+  @ApiBody({ schema: JOB_SPEC_SCHEMA })
+  @ApiResponse({ status: 202, description: 'Accepted: the job is queued.', schema: JOB_VIEW_SCHEMA })
+  @ApiResponse(ERROR_RESPONSES.badRequest)
+  @ApiResponse(ERROR_RESPONSES.tooLarge)
+  async submit(@Body() body: unknown, @Res({ passthrough: true }) res: ServerResponse): Promise<JobView & { tiles: number; points: number }> {
+    const view = await this.jobs.submit(body);
+    res.setHeader('location', `/v1/jobs/${view.id}`);
+    return { ...view, tiles: view.progress.tilesTotal, points: view.progress.pointsTotal };
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List jobs, newest first' })
+  @ApiQuery({ name: 'offset', required: false, schema: { type: 'integer', minimum: 0, default: 0 } })
+  @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 200, default: 20 } })
+  @ApiQuery({ name: 'status', required: false, enum: JOB_STATUSES })
+  @ApiOkResponse({
+    schema: {
+      type: 'object',
+      properties: { items: { type: 'array', items: JOB_VIEW_SCHEMA }, total: { type: 'integer' }, offset: { type: 'integer' }, limit: { type: 'integer' } },
+    },
+  })
+  @ApiResponse(ERROR_RESPONSES.badRequest)
+  async list(@Query('offset') offset: unknown, @Query('limit') limit: unknown, @Query('status') status: unknown): Promise<JobList> {
+    const filter = queryEnum(status, 'status', JOB_STATUSES);
+    return this.jobs.list({
+      offset: queryInt(offset, 'offset', 0, 0, 1_000_000_000),
+      limit: queryInt(limit, 'limit', 20, 1, 200),
+      ...(filter ? { status: filter } : {}),
+    });
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'Status, progress, timestamps, ETA, error and workers of one job' })
+  @ApiParam({ name: 'id' })
+  @ApiOkResponse({ schema: JOB_VIEW_SCHEMA })
+  @ApiResponse(ERROR_RESPONSES.notFound)
+  async get(@Param('id') id: string): Promise<JobView> {
+    return found(await this.jobs.get(checkJobId(id)), `no job ${id}`);
+  }
+
+  @Get(':id/result')
+  @ApiOperation({ summary: 'result.json of a completed job' })
+  @ApiParam({ name: 'id' })
+  @ApiOkResponse({ description: 'The result document (as written by `landscape run`).', schema: { type: 'object' } })
+  @ApiResponse(ERROR_RESPONSES.notFound)
+  @ApiResponse({ status: 409, description: 'The job has not completed.' })
+  async result(@Param('id') id: string, @Res() res: ServerResponse): Promise<void> {
+    const view = found(await this.jobs.get(checkJobId(id)), `no job ${id}`);
+    if (view.status !== 'completed') throw new ConflictException(`job ${id} is ${view.status}; its result exists once it is completed`);
+    // The stored bytes as written (NaN/Infinity kept as strings, as in `landscape run`'s result.json).
+    const file = found(await this.jobs.file(id, 'result.json'), `job ${id} has no result.json`);
+    sendBytes(res, file.bytes, file.contentType);
+  }
+
+  @Get(':id/files')
+  @ApiOperation({ summary: 'Names and sizes of the files a completed job wrote (result.json, plots, exports)' })
+  @ApiParam({ name: 'id' })
+  @ApiResponse(ERROR_RESPONSES.notFound)
+  async files(@Param('id') id: string): Promise<{ items: ResultFile[] }> {
+    return { items: found(await this.jobs.files(checkJobId(id)), `no job ${id}`) };
+  }
+
+  @Get(':id/files/:name')
+  @ApiOperation({ summary: 'Download one file of a completed job' })
+  @ApiParam({ name: 'id' })
+  @ApiParam({ name: 'name', example: 'result.json' })
+  @ApiOkResponse({ description: 'The file, with a content type from its extension.' })
+  @ApiResponse(ERROR_RESPONSES.notFound)
+  async file(@Param('id') id: string, @Param('name') name: string, @Res() res: ServerResponse): Promise<void> {
+    const file = found(await this.jobs.file(checkJobId(id), checkFileName(name)), `job ${id} has no file ${name}`);
+    sendBytes(res, file.bytes, file.contentType);
+  }
+
+  @Delete(':id')
+  @ApiOperation({ summary: 'Cancel a job (queued tiles are dropped, running ones stop at the next point)' })
+  @ApiParam({ name: 'id' })
+  @ApiOkResponse({ schema: JOB_VIEW_SCHEMA })
+  @ApiResponse(ERROR_RESPONSES.notFound)
+  async cancel(@Param('id') id: string): Promise<JobView> {
+    return found(await this.jobs.cancel(checkJobId(id)), `no job ${id}`);
+  }
+}
+
+function found<T>(value: T | null | undefined, message: string): T {
+  if (value === null || value === undefined) throw new NotFoundException(message);
+  return value;
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+import 'reflect-metadata';
+import { checkHandlers, loadConfigFromEnv } from '@landscape/jobs';
+import pino from 'pino';
+import { createApp } from './app';
+import { apiSettingsFromEnv, portFromEnv } from './config';
+
+/** Closing waits for Redis; an unreachable one must not keep the process alive forever. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+/**
+ * `npm run start:api`: PORT (8080), HOST (0.0.0.0), REDIS_URL, LANDSCAPE_API_KEYS, LANDSCAPE_MAX_BODY_BYTES,
+ * LANDSCAPE_REQUEST_TIMEOUT_MS, LOG_LEVEL, and the job system variables of loadConfigFromEnv.
+ */
+async function main(): Promise<void> {
+  const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { app: 'landscape-api' } });
+  let api: Awaited<ReturnType<typeof createApp>>;
+  let port: number;
+  let settings: ReturnType<typeof apiSettingsFromEnv>;
+  try {
+    port = portFromEnv();
+    settings = apiSettingsFromEnv();
+    // Every kind the spec schema accepts must have a handler, or its submissions would fail (as the worker checks).
+    checkHandlers();
+    api = await createApp({ jobs: loadConfigFromEnv(), ...settings, logger });
+  } catch (error) {
+    // Bad configuration: one readable line, exit 2 (as the CLI does for bad input).
+    process.stderr.write(`landscape-api: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
+  const url = await api.listen(port, process.env.HOST || '0.0.0.0');
+  logger.info({ url, docs: `${url}/docs`, auth: settings.apiKeys.length > 0 }, 'API listening');
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    setTimeout(() => {
+      logger.error({ graceMs: SHUTDOWN_GRACE_MS }, 'shutdown did not finish in time; exiting');
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS).unref();
+    api.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+void main().catch((error: unknown) => {
+  process.stderr.write(`landscape-api: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

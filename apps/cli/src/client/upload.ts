@@ -1,0 +1,128 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { resolveModelJsonPath, validateJobSpec, type ModelJson } from '@landscape/core';
+import { ClientError, type ApiClient } from './http';
+
+export type ArtifactKind = 'model' | 'data' | 'weights' | 'trajectory';
+
+export interface ArtifactInfo {
+  id: string;
+  kind: ArtifactKind;
+  size: number;
+  filename?: string;
+  createdAt: string;
+}
+
+const ARTIFACT_ID = /^sha256:[0-9a-f]{64}$/;
+
+/**
+ * Where a job spec names local files, and what each one is. A ref is rewritten only where the spec has a string
+ * at that path (`{synthetic: ...}` data, `{seed}` directions and built-in architectures have none); `items` is
+ * the kind of each string of an array there (a trajectory given as weight-set files in order).
+ */
+const REF_FIELDS: { path: string[]; kind: ArtifactKind; items?: ArtifactKind }[] = [
+  { path: ['model'], kind: 'model' },
+  { path: ['to'], kind: 'model' },
+  { path: ['data'], kind: 'data' },
+  { path: ['data', 'path'], kind: 'data' },
+  ...['x', 'y'].flatMap((axis) => [
+    { path: ['directions', axis, 'file'], kind: 'weights' as const },
+    { path: ['directions', axis, 'model'], kind: 'model' as const },
+  ]),
+  { path: ['trajectory'], kind: 'trajectory', items: 'weights' },
+];
+
+function fileBytes(path: string, field: string): Buffer {
+  if (!existsSync(path) || !statSync(path).isFile()) throw new ClientError(`file not found: ${path}`, field);
+  return readFileSync(path);
+}
+
+/** A model directory (or its model.json) as the files of one upload: model.json plus every weight file it lists. */
+export function modelFiles(path: string, field: string): Map<string, Buffer> {
+  const jsonPath = resolveModelJsonPath(path);
+  if (!existsSync(jsonPath)) throw new ClientError(`model file not found: ${jsonPath} (give the model directory or its model.json)`, field);
+  const json = fileBytes(jsonPath, field);
+  let manifest: ModelJson['weightsManifest'];
+  try {
+    manifest = (JSON.parse(json.toString('utf8')) as ModelJson).weightsManifest;
+  } catch (error) {
+    throw new ClientError(`cannot parse ${jsonPath}: ${(error as Error).message}`, field);
+  }
+  if (!Array.isArray(manifest)) throw new ClientError(`${jsonPath} has no weightsManifest`, field);
+  const files = new Map<string, Buffer>([['model.json', json]]);
+  for (const group of manifest) {
+    for (const name of Array.isArray(group?.paths) ? group.paths : []) {
+      // Weight files travel under their manifest names; a nested path would not survive multipart (basename only).
+      if (typeof name !== 'string' || basename(name) !== name || name === 'model.json') {
+        throw new ClientError(`${jsonPath}: weight path ${JSON.stringify(name)} must be a plain file name next to model.json`, field);
+      }
+      files.set(name, fileBytes(join(dirname(jsonPath), name), field));
+    }
+  }
+  return files;
+}
+
+export async function uploadModel(client: ApiClient, files: ReadonlyMap<string, Buffer>): Promise<ArtifactInfo> {
+  const form = new FormData();
+  for (const [name, bytes] of files) form.append('files', new Blob([bytes]), name);
+  const response = await client.request('POST', '/v1/artifacts?kind=model', { body: form });
+  return (await response.json()) as ArtifactInfo;
+}
+
+export async function uploadFile(client: ApiClient, kind: Exclude<ArtifactKind, 'model'>, bytes: Buffer, filename: string): Promise<ArtifactInfo> {
+  const query = new URLSearchParams({ kind, filename });
+  const response = await client.request('POST', `/v1/artifacts?${query}`, { body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+  return (await response.json()) as ArtifactInfo;
+}
+
+function getAt(spec: Record<string, unknown>, path: readonly (string | number)[]): unknown {
+  let node: unknown = spec;
+  for (const key of path) {
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = (node as Record<string | number, unknown>)[key];
+  }
+  return node;
+}
+
+function setAt(spec: Record<string, unknown>, path: readonly (string | number)[], value: string): void {
+  let node = spec as Record<string | number, unknown>;
+  for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
+  node[path[path.length - 1]!] = value;
+}
+
+/** Every local ref of a spec: its path, and the kind of artifact it becomes. */
+function localRefs(spec: Record<string, unknown>): { path: (string | number)[]; kind: ArtifactKind; ref: string }[] {
+  const refs: { path: (string | number)[]; kind: ArtifactKind; ref: string }[] = [];
+  for (const { path, kind, items } of REF_FIELDS) {
+    const value = getAt(spec, path);
+    if (typeof value === 'string') refs.push({ path, kind, ref: value });
+    else if (items && Array.isArray(value)) value.forEach((item, i) => typeof item === 'string' && refs.push({ path: [...path, i], kind: items, ref: item }));
+  }
+  return refs.filter(({ ref }) => !ARTIFACT_ID.test(ref));
+}
+
+/**
+ * Validates the spec, uploads every local file it names (each distinct file once) and returns a copy whose refs
+ * are artifact ids. Refs that already are artifact ids are kept. Relative paths resolve against `baseDir`.
+ */
+export async function uploadSpecRefs(client: ApiClient, input: unknown, baseDir: string): Promise<Record<string, unknown>> {
+  const checked = validateJobSpec(input);
+  if (!checked.ok) throw new ClientError(checked.issues.map((issue) => `${issue.field}: ${issue.reason}`).join('; '));
+  // Rewrite the spec as written (not the parsed one with defaults filled in), so the server applies its defaults.
+  const spec = structuredClone(input) as Record<string, unknown>;
+  const uploaded = new Map<string, string>();
+  for (const { path, kind, ref } of localRefs(spec)) {
+    const field = path.join('.');
+    const local = isAbsolute(ref) ? ref : resolve(baseDir, ref);
+    const key = `${kind}:${local}`;
+    let id = uploaded.get(key);
+    if (!id) {
+      const info =
+        kind === 'model' ? await uploadModel(client, modelFiles(local, field)) : await uploadFile(client, kind, fileBytes(local, field), basename(local));
+      id = info.id;
+      uploaded.set(key, id);
+    }
+    setAt(spec, path, id);
+  }
+  return spec;
+}

@@ -1,0 +1,66 @@
+import { formatSeconds } from '../progress';
+import type { ApiClient } from './http';
+
+/** The job as GET /v1/jobs/:id reports it (the fields the client uses). */
+export interface JobView {
+  id: string;
+  kind: string;
+  status: 'queued' | 'running' | 'aggregating' | 'completed' | 'failed' | 'cancelled';
+  progress: { tilesDone: number; tilesTotal: number; pointsDone: number; pointsTotal: number };
+  etaSeconds?: number;
+  error?: string;
+}
+
+const TERMINAL = new Set<JobView['status']>(['completed', 'failed', 'cancelled']);
+
+export function jobPath(id: string): string {
+  return `/v1/jobs/${encodeURIComponent(id)}`;
+}
+
+export function getJob(client: ApiClient, id: string): Promise<JobView> {
+  return client.json<JobView>('GET', jobPath(id));
+}
+
+export interface WaitOptions {
+  intervalMs: number;
+  /** Where progress goes: a redrawn bar when it is a TTY, else one JSON line per change. */
+  stream: NodeJS.WriteStream;
+}
+
+function snapshot(job: JobView): Record<string, unknown> {
+  return {
+    id: job.id,
+    status: job.status,
+    ...job.progress,
+    ...(job.etaSeconds !== undefined ? { etaSeconds: job.etaSeconds } : {}),
+    ...(job.error ? { error: job.error } : {}),
+  };
+}
+
+function bar(job: JobView): string {
+  const { pointsDone, pointsTotal, tilesDone, tilesTotal } = job.progress;
+  const width = 30;
+  const filled = pointsTotal > 0 ? Math.min(width, Math.round((width * pointsDone) / pointsTotal)) : 0;
+  const eta = job.etaSeconds === undefined ? '--' : formatSeconds(job.etaSeconds);
+  return `\r${job.id.slice(0, 8)} ${job.status.padEnd(11)} ${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${pointsDone}/${pointsTotal} points  tiles ${tilesDone}/${tilesTotal}  ETA ${eta}   `;
+}
+
+/** Polls a job until it ends, reporting progress as it changes; resolves with the final view. */
+export async function waitForJob(client: ApiClient, id: string, options: WaitOptions): Promise<JobView> {
+  let last = '';
+  for (;;) {
+    const job = await getJob(client, id);
+    const done = TERMINAL.has(job.status);
+    if (options.stream.isTTY) {
+      options.stream.write(bar(job) + (done ? '\n' : ''));
+    } else {
+      const line = JSON.stringify(snapshot(job));
+      // Only changes: a long job polled every second must not flood a log.
+      const key = JSON.stringify({ ...snapshot(job), etaSeconds: undefined });
+      if (key !== last || done) options.stream.write(`${line}\n`);
+      last = key;
+    }
+    if (done) return job;
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs));
+  }
+}
