@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli';
 
 describe('landscape demo', () => {
-  it('trains a model and writes the line and surface with every plot and export', () => {
+  it('trains a model and writes the line, surface and trajectory landscapes with every plot and export', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'landscape-demo-')), 'demo');
     const result = runCli(['demo', '--out', out]);
     expect(result.status).toBe(0);
@@ -21,5 +21,15 @@ describe('landscape demo', () => {
     const line = JSON.parse(readFileSync(join(out, 'line', 'result.json'), 'utf8'));
     expect(line.loss).toHaveLength(41);
     expect(line.loss[30]).toBeLessThan(line.loss[10]); // α = 1 (trained) below α = 0 (init)
+    // The training run's trajectory and its embedding landscapes, every method.
+    for (const file of ['trajectory.json', 'loss.svg', 'model/model.json', 'result.json']) expect(existsSync(join(out, 'train', file))).toBe(true);
+    const trajectory = JSON.parse(readFileSync(join(out, 'trajectory', 'result.json'), 'utf8'));
+    expect(Object.keys(trajectory.methods)).toEqual(['pca', 'pca-directions', 'umap', 'autoencoder']);
+    for (const method of Object.values(trajectory.methods) as { coords: number[][]; trustworthiness: number; grid: { pointsComputed: number } }[]) {
+      expect(method.coords).toHaveLength(40);
+      expect(method.trustworthiness).toBeGreaterThan(0.9);
+      expect(method.grid.pointsComputed).toBe(21 * 21);
+    }
+    for (const file of ['report.html', 'pca-directions/contour.svg', 'umap/surface.html']) expect(existsSync(join(out, 'trajectory', file))).toBe(true);
   });
 });

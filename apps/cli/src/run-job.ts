@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { InputError, landscapeHandler, parseJobSpec, runEmbedded, type BackendChoice, type JobSpec } from '@landscape/core';
+import { InputError, parseJobSpec, runEmbedded, type BackendChoice, type EmbeddedOptions, type JobSpec, type RefResolver } from '@landscape/core';
+import { handlerEntryFor } from '@landscape/jobs';
 import type { Logger } from 'pino';
 import { ProgressReporter } from './progress';
 
@@ -26,12 +27,13 @@ export function readSpecFile(path: string): { spec: JobSpec; baseDir: string } {
 
 /** Applies command-line overrides on top of the spec's own settings. */
 function withOverrides(spec: JobSpec, options: RunOptions): JobSpec {
+  // Kinds without threads or a point limit (e.g. train) ignore those options.
   return {
     ...spec,
-    ...(options.threads !== undefined ? { threads: options.threads } : {}),
+    ...(options.threads !== undefined && 'threads' in spec ? { threads: options.threads } : {}),
     ...(options.backend !== undefined ? { backend: options.backend } : {}),
-    ...(options.maxPoints !== undefined ? { limits: { ...spec.limits, maxPoints: options.maxPoints } } : {}),
-  };
+    ...(options.maxPoints !== undefined && 'limits' in spec ? { limits: { ...spec.limits, maxPoints: options.maxPoints } } : {}),
+  } as JobSpec;
 }
 
 /** `landscape run`: the whole job in this process, no Redis. */
@@ -39,11 +41,23 @@ export async function runJob(spec: JobSpec, baseDir: string, options: RunOptions
   const effective = withOverrides(spec, options);
   const fileResolver = (ref: string): string => (isAbsolute(ref) ? ref : resolve(baseDir, ref));
   const progress = new ProgressReporter(effective.kind, options.logger);
-  const result = (await runEmbedded(landscapeHandler, effective, fileResolver, options.out, {
-    threads: effective.threads,
+  const result = (await runWithHandler(effective, fileResolver, options.out, {
+    threads: 'threads' in effective ? effective.threads : 1,
     backend: effective.backend,
     onProgress: ({ done, total, unit }) => progress.update(done, total, unit),
   })) as { timings?: { totalSeconds: number }; backend?: string };
   options.logger.info({ kind: effective.kind, out: options.out, backend: result.backend, seconds: result.timings?.totalSeconds }, 'job finished');
   return result;
+}
+
+/** Runs a job of any kind in this process with its registered handler, then frees what the prepared job holds. */
+export async function runWithHandler(spec: JobSpec, resolve: RefResolver, out: string, options: EmbeddedOptions): Promise<unknown> {
+  const { handler, release } = handlerEntryFor(spec.kind);
+  let prepared: unknown;
+  const keeping = { ...handler, prepare: async (s: JobSpec, r: RefResolver) => (prepared = await handler.prepare(s, r)) };
+  try {
+    return await runEmbedded(keeping, spec, resolve, out, options);
+  } finally {
+    if (prepared !== undefined) release?.(prepared);
+  }
 }

@@ -38,7 +38,13 @@ export function train(description: ModelDescription, initial: Float64Array, data
   const outputUnits = lastKernel ? layout[lastKernel.kernel]!.shape.at(-1)! : 1;
   const targets = targetMatrix(loss, data, outputUnits, data.provenance.source);
   const sampleSize = data.sampleShape.reduce((a, b) => a * b, 1);
-  const variables = layout.map((spec) => tf.variable(tf.tensor(Float32Array.from(tensorView(initial, spec)), spec.shape), spec.trainable));
+  const variables = layout.map((spec) => {
+    // A variable shares its initial tensor's data but not the tensor object: that one is freed here.
+    const value = tf.tensor(Float32Array.from(tensorView(initial, spec)), spec.shape);
+    const variable = tf.variable(value, spec.trainable);
+    value.dispose();
+    return variable;
+  });
   const trainable = variables.filter((_, i) => layout[i]!.trainable);
   const optimizer = options.optimizer === 'adam' ? tf.train.adam(options.learningRate) : tf.train.momentum(options.learningRate, options.momentum ?? 0);
   const rng = createRng(options.seed);
@@ -90,6 +96,8 @@ export function train(description: ModelDescription, initial: Float64Array, data
     }
   } finally {
     optimizer.dispose();
+    // tfjs 4.22's MomentumOptimizer.dispose() does not dispose its parent's learning-rate scalar `c`.
+    if (optimizer instanceof tf.MomentumOptimizer) (optimizer as unknown as { c?: tf.Tensor }).c?.dispose();
     variables.forEach((v) => v.dispose());
   }
   return checkpoints;

@@ -7,3 +7,7 @@ export * from './inverse-map';
 export * from './umap';
 export * from './autoencoder';
 export * from './trajectory-job';
+export * from './trajectory-input';
+export * from './trajectory-report';
+export * from './train-job';
+export * from './loss-curve';

@@ -103,9 +103,15 @@ export function idwInverseMap(embedding: readonly ArrayLike<number>[], rows: rea
  * Each checkpoint rebuilt from its k nearest OTHER embedded checkpoints. The IDW map reproduces the checkpoints
  * themselves exactly, so this leave-one-out reconstruction is what measures its error between checkpoints.
  */
-export function idwLeaveOneOut(embedding: readonly ArrayLike<number>[], rows: readonly Float64Array[], options: InverseMapOptions = {}): Float64Array[] {
+export function idwLeaveOneOut(
+  embedding: readonly ArrayLike<number>[],
+  rows: readonly Float64Array[],
+  options: InverseMapOptions = {},
+  /** Only these checkpoints (default all): large models rebuild a few at a time. */
+  indices?: readonly number[],
+): Float64Array[] {
   checkPair(embedding, rows);
   if (rows.length < 2) throw new InputError('leave-one-out needs at least 2 checkpoints', 'checkpoints');
   const settings = resolve(options, rows.length - 1);
-  return embedding.map((point, i) => interpolate(embedding, rows, point, settings, -1, i));
+  return (indices ?? embedding.map((_, i) => i)).map((i) => interpolate(embedding, rows, embedding[i]!, settings, -1, i));
 }

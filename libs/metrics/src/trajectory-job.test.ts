@@ -1,85 +1,200 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InputError, runEmbedded, type RefResolver } from '@landscape/core';
-import { releaseTrajectory, trajectoryHandler, trajectorySpec, type PreparedTrajectory, type TrajectoryResult } from './trajectory-job';
+import { flatToWeightSet, InputError, loadModel, parseJobSpec, runEmbedded, type TrajectorySpec } from '@landscape/core';
+import { releaseTrajectory, trajectoryHandler, type PreparedTrajectory, type TrajectoryResult } from './trajectory-job';
 
-const dir = join(__dirname, '../../../test/fixtures/reference/m1_mlp');
-const resolve = (ref: string): string => join(dir, ref);
-const reference = JSON.parse(readFileSync(join(dir, 'ref_trajectory_pca.json'), 'utf8'));
-const trajectory = JSON.parse(readFileSync(join(dir, 'trajectory.json'), 'utf8'));
+const REFERENCE = join(__dirname, '../../../test/fixtures/reference');
 const out = mkdtempSync(join(tmpdir(), 'trajectory-job-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-const base = {
-  kind: 'trajectory',
-  model: 'model_trained',
-  data: 'dataset.json',
-  loss: 'sparse_categorical_crossentropy',
-  backend: 'cpu',
-  checkpoints: { file: 'trajectory.json' },
-};
+const load = (model: string, file: string) => JSON.parse(readFileSync(join(REFERENCE, model, file), 'utf8'));
 
-async function run(input: object): Promise<TrajectoryResult> {
-  const spec = trajectorySpec.parse(input);
-  // Same path as `landscape run`: prepare, every unit, assemble. The prepared object is captured to free it.
+function specFor(model: string, extra: object): TrajectorySpec {
+  return parseJobSpec({
+    kind: 'trajectory',
+    model: join(REFERENCE, model, 'model_trained'),
+    data: join(REFERENCE, model, 'dataset.json'),
+    loss: 'sparse_categorical_crossentropy',
+    trajectory: join(REFERENCE, model, 'trajectory.json'),
+    backend: 'cpu',
+    ...extra,
+  }) as TrajectorySpec;
+}
+
+const resolve = (ref: string): string => (isAbsolute(ref) ? ref : join(out, ref));
+
+/** `landscape run`'s path: prepare, every unit, assemble; the prepared job is freed afterwards. */
+async function run(spec: TrajectorySpec, dir: string): Promise<TrajectoryResult> {
   let prepared: PreparedTrajectory | undefined;
-  const handler = { ...trajectoryHandler, prepare: async (s: typeof spec, r: RefResolver) => (prepared = await trajectoryHandler.prepare(s, r)) };
+  const handler = { ...trajectoryHandler, prepare: async (s: TrajectorySpec, r: typeof resolve) => (prepared = await trajectoryHandler.prepare(s, r)) };
   try {
-    return (await runEmbedded(handler, spec, resolve, out, { threads: 1, backend: 'cpu' })) as TrajectoryResult;
+    return (await runEmbedded(handler, spec, resolve, join(out, dir), { threads: 1, backend: 'cpu' })) as TrajectoryResult;
   } finally {
     if (prepared) releaseTrajectory(prepared);
   }
 }
 
-describe('trajectory job on the M1 reference trajectory', () => {
-  it('li: reference projection and quality, losses at checkpoints, grid through θ_final', async () => {
-    const result = await run({ ...base, method: 'li', grid: { x: [-1, 4, 6], y: [-1, 1, 3] } });
-    const lf = reference.li_final_centred;
-    result.embedding.forEach((point, i) => {
-      expect(Math.abs(point[0]! - lf.projection[i][0])).toBeLessThan(1e-9);
-      expect(Math.abs(point[1]! - lf.projection[i][1])).toBeLessThan(1e-9);
-    });
-    expect(Math.abs(result.quality.trustworthiness - lf.trustworthiness_k5)).toBeLessThan(1e-9);
-    // Reconstructions lie on the plotted plane through θ_final; the mean-centred plane is the best 2-D affine fit.
-    expect(result.quality.reconstructionMse).toBeGreaterThan(reference.mean_centred.reconstruction_mse);
-    expect(result.quality.continuity).toBeGreaterThan(0.9);
+/** Equal up to one sign flip per axis. */
+function expectCoordsUpToSign(actual: number[][], expected: number[][], tolerance: number): void {
+  expect(actual).toHaveLength(expected.length);
+  for (const axis of [0, 1]) {
+    const sign = Math.sign(actual.reduce((s, p, i) => s + p[axis]! * expected[i]![axis]!, 0)) || 1;
+    actual.forEach((point, i) => expect(Math.abs(sign * point[axis]! - expected[i]![axis]!)).toBeLessThan(tolerance));
+  }
+}
+
+const ALL = { grid: { steps: [5, 4], margin: 0.25 }, umap: { nEpochs: 100, seed: 3 }, autoencoder: { epochs: 80, hidden: [16], seed: 2 } };
+
+describe('trajectory job, all methods on the M1 reference trajectory', () => {
+  let first: TrajectoryResult;
+
+  it('matches the scikit-learn reference and evaluates every grid', async () => {
+    first = await run(specFor('m1_mlp', ALL), 'm1-a');
+    const ref = load('m1_mlp', 'ref_trajectory_pca.json');
+    const trajectory = load('m1_mlp', 'trajectory.json');
+    expect(Object.keys(first.methods)).toEqual(['pca', 'pca-directions', 'umap', 'autoencoder']);
+
+    const pca = first.methods.pca!;
+    pca.explainedVarianceRatio!.forEach((r, k) => expect(Math.abs(r - ref.mean_centred.explained_variance_ratio[k])).toBeLessThan(1e-6));
+    expectCoordsUpToSign(pca.coords, ref.mean_centred.embedding, 1e-5);
+    expect(Math.abs(pca.trustworthiness - ref.mean_centred.trustworthiness_k5)).toBeLessThan(1e-9);
+    expect(Math.abs(pca.reconstructionMse / ref.mean_centred.reconstruction_mse - 1)).toBeLessThan(1e-6);
+
+    const li = first.methods['pca-directions']!;
+    li.explainedVarianceRatio!.forEach((r, k) => expect(Math.abs(r - ref.li_final_centred.explained_variance_ratio[k])).toBeLessThan(1e-6));
+    expectCoordsUpToSign(li.coords, ref.li_final_centred.projection, 1e-5);
+    expect(li.coords[39]).toEqual([0, 0]);
+    expect(Math.abs(li.trustworthiness - ref.li_final_centred.trustworthiness_k5)).toBeLessThan(1e-9);
+    // The plane through θ_final fits no better than the best (mean-centred) plane.
+    expect(li.reconstructionMse).toBeGreaterThanOrEqual(pca.reconstructionMse);
+    expect(li.axes.x).toMatch(/PC1.*93\.39 %/);
+
     // float32 evaluation of the stored checkpoints against the float64 reference losses
-    result.checkpointLoss.forEach((loss, i) => expect(Math.abs(loss / trajectory.loss_f64_at_checkpoint[i] - 1)).toBeLessThan(1e-5));
-    // grid point (x = 0, y = 0) is θ_final itself
-    expect(result.x[1]).toBe(0);
-    expect(result.loss[1]![1]).toBeCloseTo(result.checkpointLoss[39]!, 6);
-    expect(result.pointsComputed).toBe(18);
-    expect(result.quality.relativeLossError).toBeGreaterThan(0);
-    expect(result.details.explainedVarianceRatio).toHaveLength(2);
-    expect(JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')).kind).toBe('trajectory');
+    first.checkpointLoss.forEach((loss, i) => expect(Math.abs(loss / trajectory.loss_f64_at_checkpoint[i] - 1)).toBeLessThan(1e-5));
+    expect(first.steps).toEqual(trajectory.sgd_steps_at_checkpoint);
+    for (const [name, method] of Object.entries(first.methods)) {
+      expect(method.coords, name).toHaveLength(40);
+      expect(method.grid.loss, name).toHaveLength(4);
+      expect(
+        method.grid.loss.flat().every((v) => typeof v === 'number' && v > 0),
+        name,
+      ).toBe(true);
+      expect(
+        method.grid.accuracy.flat().every((v) => typeof v === 'number' && v >= 0 && v <= 1),
+        name,
+      ).toBe(true);
+      expect(method.trustworthiness, name).toBeGreaterThan(0.5);
+      expect(method.continuity, name).toBeGreaterThan(0.5);
+      expect(method.relativeLossError, name).toBeGreaterThanOrEqual(0);
+      expect(method.reconstructedLoss, name).toHaveLength(40);
+      // the grid spans the embedding plus the margin
+      const xs = method.coords.map((p) => p[0]!);
+      expect(method.grid.x[0]!, name).toBeLessThan(Math.min(...xs));
+      expect(method.grid.x[4]!, name).toBeGreaterThan(Math.max(...xs));
+    }
+    // PCA's reconstructions lie on the plotted plane: their losses are the path's.
+    expect(pca.pathLoss).toEqual(pca.reconstructedLoss);
+    expect(first.methods.umap!.pathLoss).toEqual(first.checkpointLoss);
+    expect(first.pointsComputed).toBe(80);
+    expect(first.points).toBe(80);
+    expect(first.seeds).toEqual({ umap: 3, autoencoder: 2 });
+
+    const dir = join(out, 'm1-a');
+    const saved = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8'));
+    expect(saved.methods.umap.coords).toEqual(first.methods.umap!.coords);
+    for (const name of Object.keys(first.methods)) {
+      const svg = readFileSync(join(dir, name, 'contour.svg'), 'utf8');
+      expect(svg).toContain('class="path"');
+      expect(svg).toContain('>start<');
+      expect(readFileSync(join(dir, name, 'surface.html'), 'utf8')).toContain('"name":"training trajectory"');
+    }
+    expect(readFileSync(join(dir, 'pca-directions', 'contour.svg'), 'utf8')).toContain('PC1 of θ_i − θ_final');
+    const report = readFileSync(join(dir, 'report.html'), 'utf8');
+    expect(report).toContain('trustworthiness (k = 5)');
+    expect(report.match(/<svg /g)).toHaveLength(4);
+    expect(report).toContain('id="ll3-clip"');
+    expect(readFileSync(join(dir, 'result.csv'), 'utf8').split('\n')).toHaveLength(1 + 80 + 1);
   });
 
-  it('pca: mean-centred embedding and reconstruction MSE as scikit-learn', async () => {
-    const result = await run({ ...base, method: 'pca', grid: { steps: [2, 2], margin: 0 } });
-    const mc = reference.mean_centred;
-    result.embedding.forEach((point, i) => expect(Math.abs(point[0]! - mc.embedding[i][0])).toBeLessThan(1e-9));
-    expect(Math.abs(result.quality.reconstructionMse / mc.reconstruction_mse - 1)).toBeLessThan(1e-6);
-    expect(result.x[0]).toBe(Math.min(...result.embedding.map((p) => p[0]!)));
+  it('is reproducible: the same spec gives the same numbers (UMAP and autoencoder included)', async () => {
+    const tensors = tf.memory().numTensors;
+    const second = await run(specFor('m1_mlp', ALL), 'm1-b');
+    // The autoencoder and the evaluator free every tensor once the job is released.
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(second.methods).toEqual(first.methods);
+    expect(second.checkpointLoss).toEqual(first.checkpointLoss);
+    // Workers each prepare the job in their own process: a fresh process must derive the same embeddings.
+    const script = `
+      const { prepareTrajectory } = require('@landscape/metrics');
+      const { parseJobSpec } = require('@landscape/core');
+      prepareTrajectory(parseJobSpec(${JSON.stringify(specFor('m1_mlp', ALL))}), (r) => r).then((p) =>
+        process.stdout.write(JSON.stringify(p.methods.map((m) => [m.method, m.coords, m.grid]))));`;
+    const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: join(__dirname, '..') });
+    expect(child.stderr).toBe('');
+    const methods = JSON.parse(child.stdout) as [string, number[][], unknown][];
+    for (const [name, coords, grid] of methods) {
+      expect(coords, name).toEqual(first.methods[name as keyof TrajectoryResult['methods']]!.coords);
+      const { x, y } = first.methods[name as keyof TrajectoryResult['methods']]!.grid;
+      expect(grid, name).toEqual({ x, y });
+    }
+  });
+});
+
+describe('trajectory inputs', () => {
+  it('M2: both PCA methods match the reference; weight-set files give the same result as the JSON file', async () => {
+    const ref = load('m2_cnn', 'ref_trajectory_pca.json');
+    const fromJson = await run(specFor('m2_cnn', { methods: ['pca', 'pca-directions'], grid: { steps: [2, 2] } }), 'm2-json');
+    const pca = fromJson.methods.pca!;
+    pca.explainedVarianceRatio!.forEach((r, k) => expect(Math.abs(r - ref.mean_centred.explained_variance_ratio[k])).toBeLessThan(1e-6));
+    expectCoordsUpToSign(pca.coords, ref.mean_centred.embedding, 1e-5);
+    expect(Math.abs(pca.trustworthiness - ref.mean_centred.trustworthiness_k5)).toBeLessThan(1e-9);
+    expect(Math.abs(pca.reconstructionMse / ref.mean_centred.reconstruction_mse - 1)).toBeLessThan(1e-6);
+    const li = fromJson.methods['pca-directions']!;
+    li.explainedVarianceRatio!.forEach((r, k) => expect(Math.abs(r - ref.li_final_centred.explained_variance_ratio[k])).toBeLessThan(1e-6));
+    expectCoordsUpToSign(li.coords, ref.li_final_centred.projection, 1e-5);
+
+    const { layout } = loadModel(join(REFERENCE, 'm2_cnn', 'model_trained')).description;
+    const checkpoints: number[][] = load('m2_cnn', 'trajectory.json').checkpoints;
+    mkdirSync(join(out, 'sets'), { recursive: true });
+    const files = checkpoints.map((row, i) => {
+      const file = join(out, 'sets', `c${i}.json`);
+      writeFileSync(file, JSON.stringify(flatToWeightSet(Float64Array.from(row), layout)));
+      return file;
+    });
+    const fromSets = await run(specFor('m2_cnn', { methods: ['pca-directions'], grid: { steps: [2, 2] }, trajectory: files }), 'm2-sets');
+    expect(fromSets.methods['pca-directions']!.coords).toEqual(li.coords);
+    expect(fromSets.methods['pca-directions']!.grid.loss).toEqual(li.grid.loss);
   });
 
-  it('umap: automatic grid over the embedding, leave-one-out reconstructions', async () => {
-    const result = await run({ ...base, method: 'umap', umap: { nNeighbors: 8, seed: 1, nEpochs: 100 }, grid: { steps: [3, 2] } });
-    expect(result.loss.flat().every((value) => typeof value === 'number' && value > 0)).toBe(true);
-    expect(result.reconstructedLoss).toHaveLength(40);
-    expect(result.quality.reconstructionMse).toBeGreaterThan(0);
-    const xs = result.embedding.map((p) => p[0]!);
-    expect(result.x[0]!).toBeLessThan(Math.min(...xs));
-    expect(result.x[2]!).toBeGreaterThan(Math.max(...xs));
-  });
+  it('rejects bad input with an InputError naming the field, checkpoint and weight', async () => {
+    const rows: number[][] = load('m1_mlp', 'trajectory.json').checkpoints;
+    const short = join(out, 'short.json');
+    writeFileSync(short, JSON.stringify({ checkpoints: rows.map((row, i) => (i === 3 ? row.slice(1) : row)) }));
+    const prepare = (extra: object) => trajectoryHandler.prepare(specFor('m1_mlp', { methods: ['pca'], ...extra }), resolve);
+    await expect(prepare({ trajectory: short })).rejects.toThrow(InputError);
+    await expect(prepare({ trajectory: short })).rejects.toThrow(/^trajectory: checkpoint 3 has 222 numbers but the model has 223 parameters/);
 
-  it('rejects bad specs', async () => {
-    expect(trajectorySpec.safeParse({ ...base, method: 'tsne' }).success).toBe(false);
-    expect(trajectorySpec.safeParse({ ...base, checkpoints: ['a.json'] }).success).toBe(false);
-    await expect(trajectoryHandler.prepare(trajectorySpec.parse({ ...base, quality: { k: 20 } }), resolve)).rejects.toThrow(/quality.k/);
-    await expect(trajectoryHandler.prepare(trajectorySpec.parse({ ...base, checkpoints: ['weights_init.json', 'ref_loss.json'] }), resolve)).rejects.toThrow(
-      InputError,
-    );
+    const nan = join(out, 'nan.json');
+    writeFileSync(nan, JSON.stringify({ checkpoints: rows.map((row, i) => (i === 2 ? row.map((v, c) => (c === 50 ? 'x' : v)) : row)) }));
+    await expect(prepare({ trajectory: nan })).rejects.toThrow(/checkpoint 2 has a non-finite value at weight 'dense_Dense1\/bias' index 2/);
+
+    const renamed = join(out, 'renamed.json');
+    const trajectory = load('m1_mlp', 'trajectory.json');
+    trajectory.flat_order[1].name = 'other/bias';
+    writeFileSync(renamed, JSON.stringify(trajectory));
+    await expect(prepare({ trajectory: renamed })).rejects.toThrow(/flat_order.*'other\/bias'.*'dense_Dense1\/bias'/);
+
+    const sets = [join(REFERENCE, 'm1_mlp', 'weights_init.json'), join(REFERENCE, 'm2_cnn', 'weights_init.json')];
+    await expect(prepare({ trajectory: sets })).rejects.toThrow(/^trajectory\.1: .*weight/);
+    await expect(prepare({ neighbors: 20 })).rejects.toThrow(/^neighbors: /);
+    await expect(prepare({ methods: ['umap'], umap: { nNeighbors: 50 } })).rejects.toThrow(/^umap: /);
+
+    expect(() => parseJobSpec({ ...specFor('m1_mlp', {}), methods: ['pca', 'tsne'] })).toThrow(/methods\.1: /);
+    expect(() => parseJobSpec({ ...specFor('m1_mlp', {}), methods: ['pca', 'pca'] })).toThrow(/methods: .*twice/);
+    expect(() => parseJobSpec({ ...specFor('m1_mlp', {}), trajectory: ['one.json'] })).toThrow(/trajectory/);
   });
 });

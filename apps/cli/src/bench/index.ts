@@ -1,4 +1,5 @@
 import { benchMatMul, benchSurface } from './core';
+import { benchPcaFit, benchTrajectoryJob } from './metrics';
 
 /**
  * `landscape bench`: JSON lines of throughput figures. The machines are shared and noisy, so every figure is a
@@ -12,6 +13,10 @@ export const BENCH_SUITES: Record<string, () => Promise<void>> = {
       for (const threads of [1, 2]) await benchSurface(model, 'wasm', threads, 21);
       await benchSurface(model, 'cpu', 1, model === 'm2_cnn' ? 11 : 21);
     }
+  },
+  async metrics() {
+    benchPcaFit(200, 100_000);
+    await benchTrajectoryJob('wasm');
   },
 };
 

@@ -24,6 +24,24 @@ export interface ContourOptions {
   logScale?: boolean;
   /** Number of filled levels (default 20). */
   levels?: number;
+  /** A path drawn over the contours (e.g. a training trajectory in plot coordinates): a polyline, start and end marked. */
+  path?: PlotPath;
+  /** Overrides of the title, subtitle and axis titles (default: from the result's label and directions). */
+  title?: string;
+  subtitle?: string;
+  xLabel?: string;
+  yLabel?: string;
+  /** Mark (0, 0) as the origin when it is inside the plot (default true). */
+  markOrigin?: boolean;
+}
+
+export interface PlotPath {
+  x: number[];
+  y: number[];
+  /** Loss along the path (used by the 3-D view; the contour plot ignores it). */
+  z?: (number | null)[];
+  /** Legend text, e.g. "training trajectory". */
+  name?: string;
 }
 
 export const DEFAULT_CONTOUR_LEVELS = 20;
@@ -73,7 +91,7 @@ export async function renderContourSvg(result: LandscapeResult, options: Contour
   const X = linearScale(xDomain, [left, left + width]);
   const Y = linearScale(yDomain, [top + height, top]);
 
-  const body: string[] = [titleBlock(`${resultTitle(result)} — loss surface`, resultSubtitle(result), 0, totalWidth)];
+  const body: string[] = [titleBlock(options.title ?? `${resultTitle(result)} — loss surface`, options.subtitle ?? resultSubtitle(result), 0, totalWidth)];
   body.push(`<rect class="plot-area" x="${left}" y="${top}" width="${px(width)}" height="${px(height)}" fill="url(#ll-missing)"/>`);
 
   const drawable = nx > 1 && ny > 1 && zExtent !== undefined;
@@ -125,15 +143,18 @@ export async function renderContourSvg(result: LandscapeResult, options: Contour
   body.push(`<rect x="${left}" y="${top}" width="${px(width)}" height="${px(height)}" fill="none" stroke="#333"/>`);
   const xTicks = linearTicks(xDomain, 6);
   const yTicks = linearTicks(yDomain, Math.max(3, Math.round((6 * height) / width)));
-  body.push(axis('bottom', { scale: X, ...xTicks, at: top + height, from: left, to: left + width, title: `x: ${directionLabel(result, 0)}` }));
-  body.push(axis('left', { scale: Y, ...yTicks, at: left, from: top, to: top + height, title: `y: ${directionLabel(result, 1)}` }));
+  body.push(
+    axis('bottom', { scale: X, ...xTicks, at: top + height, from: left, to: left + width, title: options.xLabel ?? `x: ${directionLabel(result, 0)}` }),
+  );
+  body.push(axis('left', { scale: Y, ...yTicks, at: left, from: top, to: top + height, title: options.yLabel ?? `y: ${directionLabel(result, 1)}` }));
 
   const inside = (px0: number, py0: number): boolean => px0 >= xDomain[0] && px0 <= xDomain[1] && py0 >= yDomain[0] && py0 <= yDomain[1];
-  if (inside(0, 0)) body.push(pointMarker(X(0), Y(0), 'origin', 'star'));
+  if (options.markOrigin !== false && inside(0, 0)) body.push(pointMarker(X(0), Y(0), 'origin', 'star'));
   const xModel = directionModel(result, 0);
   const yModel = directionModel(result, 1);
   if (xModel && inside(1, 0)) body.push(pointMarker(X(1), Y(0), xModel, 'circle'));
   if (yModel && inside(0, 1)) body.push(pointMarker(X(0), Y(1), yModel, 'circle'));
+  if (options.path) body.push(pathOverlay(options.path, X, Y));
   if (notes.length) body.push(`<text x="${left}" y="${px(totalHeight - 10)}" font-size="11" fill="#555">${escapeXml(notes.join(' · '))}</text>`);
 
   const defs = [
@@ -141,4 +162,24 @@ export async function renderContourSvg(result: LandscapeResult, options: Contour
     `<pattern id="ll-missing" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#f4f4f4"/><line x1="0" y1="0" x2="0" y2="6" stroke="#c8c8c8" stroke-width="2"/></pattern>`,
   ].join('\n');
   return svgDocument(totalWidth, totalHeight, body, defs);
+}
+
+/** The path as a white-haloed polyline with a dot per point, its first point marked "start" and its last "end". */
+function pathOverlay(path: PlotPath, X: (v: number) => number, Y: (v: number) => number): string {
+  if (path.x.length !== path.y.length) throw new InputError(`has ${path.x.length} x and ${path.y.length} y values`, 'path');
+  const points = path.x.map((x, i) => [X(x), Y(path.y[i]!)] as const).filter(([a, b]) => Number.isFinite(a) && Number.isFinite(b));
+  if (points.length === 0) return '';
+  const d = points.map(([a, b], i) => `${i ? 'L' : 'M'}${px(a)},${px(b)}`).join('');
+  const first = points[0]!;
+  const last = points[points.length - 1]!;
+  return [
+    `<g class="path" clip-path="url(#ll-clip)">`,
+    `<title>${escapeXml(path.name ?? 'path')}</title>`,
+    `<path d="${d}" fill="none" stroke="#ffffff" stroke-width="4" stroke-linejoin="round" stroke-opacity="0.8"/>`,
+    `<path d="${d}" fill="none" stroke="#d62728" stroke-width="1.8" stroke-linejoin="round"/>`,
+    points.map(([a, b]) => `<circle cx="${px(a)}" cy="${px(b)}" r="2.2" fill="#d62728"/>`).join(''),
+    '</g>',
+    pointMarker(first[0], first[1], 'start', 'circle'),
+    pointMarker(last[0], last[1], 'end', 'star'),
+  ].join('\n');
 }

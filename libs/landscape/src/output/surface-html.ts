@@ -1,12 +1,21 @@
 import { readFileSync } from 'node:fs';
 import { InputError } from '../errors';
 import type { LandscapeResult } from '../result';
+import type { PlotPath } from './contour-svg';
 import { defaultLogScale, directionLabel, landscapeData, resultSubtitle, resultTitle } from './landscape-data';
 import { escapeXml, FONT } from './plot';
 
 export interface SurfaceHtmlOptions {
   /** z axis of the loss surface in log10. Default: on when the finite loss spans max/min > 100 (and is positive). */
   logScale?: boolean;
+  /** A path drawn on the surface (x, y and its loss z): a 3-D polyline, start and end marked. */
+  path?: PlotPath;
+  title?: string;
+  subtitle?: string;
+  xLabel?: string;
+  yLabel?: string;
+  /** Mark (0, 0) as the origin when it is a grid point (default true). */
+  markOrigin?: boolean;
 }
 
 let plotlyBundle: string | undefined;
@@ -31,18 +40,20 @@ export function renderSurfaceHtml(result: LandscapeResult, options: SurfaceHtmlO
   const data = landscapeData(result);
   if (data.kind !== 'surface') throw new InputError('a 3-D surface needs a surface result (got a line)', 'kind');
   const logScale = options.logScale ?? defaultLogScale(data.loss.flat());
-  const title = `${resultTitle(result)} — loss surface`;
+  const title = options.title ?? `${resultTitle(result)} — loss surface`;
   const payload = {
     title,
-    subtitle: resultSubtitle(result),
+    subtitle: options.subtitle ?? resultSubtitle(result),
     x: data.x,
     y: data.y,
     /** [iy][ix], row = y: the orientation plotly's surface expects for z with separate x and y vectors. */
     loss: data.loss,
     accuracy: data.hasAccuracy ? data.accuracy.map((row) => row.map((v) => (v === null ? null : 100 * v))) : null,
-    xLabel: `x: ${directionLabel(result, 0)}`,
-    yLabel: `y: ${directionLabel(result, 1)}`,
+    xLabel: options.xLabel ?? `x: ${directionLabel(result, 0)}`,
+    yLabel: options.yLabel ?? `y: ${directionLabel(result, 1)}`,
     logScale,
+    markOrigin: options.markOrigin !== false,
+    path: options.path?.z ? { x: options.path.x, y: options.path.y, z: options.path.z, name: options.path.name ?? 'path' } : null,
   };
   return `<!DOCTYPE html>
 <html lang="en">
@@ -80,7 +91,7 @@ export function renderSurfaceHtml(result: LandscapeResult, options: SurfaceHtmlO
   var ix = d.x.findIndex(function (v) { return Math.abs(v) < 1e-12; });
   var iy = d.y.findIndex(function (v) { return Math.abs(v) < 1e-12; });
   var originAt = function (z) { return ix >= 0 && iy >= 0 && z && z[iy][ix] != null ? z[iy][ix] : null; };
-  var lossOrigin = originAt(d.loss);
+  var lossOrigin = d.markOrigin ? originAt(d.loss) : null;
   if (lossOrigin != null) traces.push({
     type: 'scatter3d', mode: 'markers+text', name: 'origin', x: [0], y: [0], z: [lossOrigin], text: ['origin'],
     textposition: 'top center', marker: { size: 5, color: '#ffffff', line: { color: '#111', width: 2 } }, showlegend: false
@@ -95,13 +106,28 @@ export function renderSurfaceHtml(result: LandscapeResult, options: SurfaceHtmlO
   if (d.accuracy) {
     var origin = lossOrigin != null ? [true] : [];
     var accuracyOrigin = originAt(d.accuracy);
+    // Only the surfaces (and the origin marker) switch; a path drawn after them stays as it is.
+    var switched = [0, 1].concat(origin.length ? [2] : []);
     layout.updatemenus = [{
       type: 'buttons', direction: 'right', x: 0.02, y: 0.98, xanchor: 'left', yanchor: 'top', showactive: true,
       buttons: [
-        { label: 'Loss', method: 'update', args: [{ visible: [true, false].concat(origin), z: [d.loss, d.accuracy].concat(origin.length ? [[lossOrigin]] : []) }, { 'scene.zaxis': zLoss }] },
-        { label: 'Accuracy', method: 'update', args: [{ visible: [false, true].concat(origin.length ? [accuracyOrigin != null] : []), z: [d.loss, d.accuracy].concat(origin.length ? [[accuracyOrigin]] : []) }, { 'scene.zaxis': zAccuracy }] }
+        { label: 'Loss', method: 'update', args: [{ visible: [true, false].concat(origin), z: [d.loss, d.accuracy].concat(origin.length ? [[lossOrigin]] : []) }, { 'scene.zaxis': zLoss }, switched] },
+        { label: 'Accuracy', method: 'update', args: [{ visible: [false, true].concat(origin.length ? [accuracyOrigin != null] : []), z: [d.loss, d.accuracy].concat(origin.length ? [[accuracyOrigin]] : []) }, { 'scene.zaxis': zAccuracy }, switched] }
       ]
     }];
+  }
+  if (d.path) {
+    var n = d.path.x.length;
+    traces.push({
+      type: 'scatter3d', mode: 'lines+markers', name: d.path.name, x: d.path.x, y: d.path.y, z: d.path.z,
+      line: { color: '#d62728', width: 5 }, marker: { size: 2.5, color: '#d62728' }, showlegend: false,
+      hovertemplate: 'x=%{x:.4g}<br>y=%{y:.4g}<br>loss=%{z:.5g}<extra>' + d.path.name + '</extra>'
+    });
+    traces.push({
+      type: 'scatter3d', mode: 'markers+text', name: 'start/end', x: [d.path.x[0], d.path.x[n - 1]], y: [d.path.y[0], d.path.y[n - 1]],
+      z: [d.path.z[0], d.path.z[n - 1]], text: ['start', 'end'], textposition: 'top center', showlegend: false,
+      marker: { size: 5, color: '#ffffff', line: { color: '#111', width: 2 } }
+    });
   }
   Plotly.newPlot('plot', traces, layout, { responsive: true, displaylogo: false });
 })();
