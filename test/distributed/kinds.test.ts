@@ -12,13 +12,14 @@ const M1 = join(__dirname, '..', 'fixtures', 'reference', 'm1_mlp');
 
 describe('other job kinds, distributed', () => {
   let cluster: Cluster;
-  let ids: { model: string; data: string };
+  let ids: { model: string; data: string; trajectory: string };
 
   beforeAll(async () => {
     cluster = await startCluster();
     ids = {
       model: (await cluster.system.artifacts.put(encodeModelBundle(readModelDirectory(join(M1, 'model_trained'))), { kind: 'model' })).id,
       data: (await cluster.system.artifacts.put(readFileSync(join(M1, 'dataset.json')), { kind: 'data', filename: 'dataset.json' })).id,
+      trajectory: (await cluster.system.artifacts.put(readFileSync(join(M1, 'trajectory.json')), { kind: 'trajectory', filename: 'trajectory.json' })).id,
     };
     await Promise.all([cluster.startWorker(), cluster.startWorker()]);
   });
@@ -27,14 +28,18 @@ describe('other job kinds, distributed', () => {
     await cluster?.close();
   });
 
-  async function both(input: Record<string, unknown>): Promise<{ distributed: Record<string, unknown>; embedded: Record<string, unknown> }> {
-    const job = await cluster.system.service.submit({ ...input, model: ids.model, data: ids.data });
+  async function both(
+    input: Record<string, unknown>,
+    local: Record<string, unknown> = {},
+    remote: Record<string, unknown> = {},
+  ): Promise<{ distributed: Record<string, unknown>; embedded: Record<string, unknown> }> {
+    const job = await cluster.system.service.submit({ ...input, model: ids.model, data: ids.data, ...remote });
     const done = await waitForJob(cluster.system, job.id, ['completed', 'failed'], 120_000);
     expect(done.error).toBeUndefined();
     const distributed = (await cluster.system.service.result(job.id)) as Record<string, unknown>;
     const out = mkdtempSync(join(tmpdir(), 'landscape-kind-'));
     try {
-      const spec = parseJobSpec({ ...input, model: join(M1, 'model_trained'), data: join(M1, 'dataset.json') }) as JobSpec;
+      const spec = parseJobSpec({ ...input, model: join(M1, 'model_trained'), data: join(M1, 'dataset.json'), ...local }) as JobSpec;
       const embedded = JSON.parse(JSON.stringify(await runEmbedded(handlerFor(spec.kind), spec, (ref) => ref, out, { threads: 1, backend: 'wasm' })));
       return { distributed, embedded };
     } finally {
@@ -66,5 +71,23 @@ describe('other job kinds, distributed', () => {
     const { timings: _a, workers: _w, threads: _t, backendDetail: _b, ...rest } = distributed as Record<string, unknown>;
     const { timings: _c, threads: _u, backendDetail: _d, ...expected } = embedded;
     expect(rest).toEqual({ ...expected, model: { ...(expected.model as object), ref: ids.model }, data: rest.data });
+  });
+
+  it("trajectory: every method's embedding, quality metrics and landscape equal the embedded run", async () => {
+    const input = {
+      kind: 'trajectory',
+      loss: 'sparse_categorical_crossentropy',
+      backend: 'wasm',
+      methods: ['pca', 'pca-directions', 'umap', 'autoencoder'],
+      neighbors: 5,
+      grid: { steps: [6, 5], margin: 0.2 },
+      umap: { nNeighbors: 8, nEpochs: 100, seed: 0 },
+      autoencoder: { hidden: [16], epochs: 60, seed: 0 },
+    };
+    const { distributed, embedded } = await both(input, { trajectory: join(M1, 'trajectory.json') }, { trajectory: ids.trajectory });
+    const methods = distributed.methods as Record<string, Record<string, unknown>>;
+    expect(Object.keys(methods).sort()).toEqual(['autoencoder', 'pca', 'pca-directions', 'umap']);
+    expect(distributed.methods).toEqual(embedded.methods);
+    for (const method of Object.values(methods)) expect(method.trustworthiness).toBeGreaterThan(0.8);
   });
 });

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InputError } from './errors';
+import { installSecondOrderGradients } from './hessian/second-order';
 
 /**
  * Run-time backend choice. `auto` tries, in order, tfjs-node-gpu, tfjs-node (both optional dependencies that
@@ -34,6 +35,14 @@ export async function selectBackend(choice: BackendChoice = 'auto'): Promise<Bac
   // Production mode: skips tfjs' debug checks and its console banners (we report the backend ourselves).
   tf.env().set('PROD', true);
   if (active && (choice === 'auto' || matches(active, choice))) return active;
+  active = await initialize(choice);
+  // Every process and thread differentiates with the same (second-order-safe) gradients, whatever it ran before:
+  // training (train jobs, autoencoders) then gives the same numbers embedded and on any worker.
+  installSecondOrderGradients();
+  return active;
+}
+
+async function initialize(choice: BackendChoice): Promise<BackendInfo> {
   const skipped: string[] = [];
   const order: BackendChoice[] = choice === 'auto' ? ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] : [choice];
   for (const candidate of order) {
@@ -41,8 +50,7 @@ export async function selectBackend(choice: BackendChoice = 'auto'): Promise<Bac
       const pkg = candidate === 'tensorflow-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
       const failure = await tryNative(pkg);
       if (failure === undefined) {
-        active = { name: 'tensorflow', package: pkg, device: candidate === 'tensorflow-gpu' ? 'gpu' : 'cpu', skipped };
-        return active;
+        return { name: 'tensorflow', package: pkg, device: candidate === 'tensorflow-gpu' ? 'gpu' : 'cpu', skipped };
       }
       skipped.push(`${pkg}: ${failure}`);
       continue;
@@ -51,8 +59,7 @@ export async function selectBackend(choice: BackendChoice = 'auto'): Promise<Bac
       try {
         require('@tensorflow/tfjs-backend-wasm');
         if (await tf.setBackend('wasm')) {
-          active = { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', device: 'cpu (1 thread, SIMD)', skipped };
-          return active;
+          return { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', device: 'cpu (1 thread, SIMD)', skipped };
         }
         skipped.push('@tensorflow/tfjs-backend-wasm: setBackend(wasm) returned false');
       } catch (error) {
@@ -62,8 +69,7 @@ export async function selectBackend(choice: BackendChoice = 'auto'): Promise<Bac
     }
     require('@tensorflow/tfjs-backend-cpu');
     await tf.setBackend('cpu');
-    active = { name: 'cpu', package: '@tensorflow/tfjs-backend-cpu', device: 'cpu (pure JavaScript)', skipped };
-    return active;
+    return { name: 'cpu', package: '@tensorflow/tfjs-backend-cpu', device: 'cpu (pure JavaScript)', skipped };
   }
   throw new InputError(`backend ${choice} is not available: ${skipped.join('; ')}`, 'backend');
 }

@@ -91,7 +91,7 @@ export async function benchDistributed(steps: number): Promise<void> {
     const submitted = await uploadSpecRefs(client, specInput, baseDir);
     for (const count of [1, 2]) {
       while (workers.length < count) workers.push(start(process.execPath, [join(REPO, 'apps', 'worker', 'dist', 'main.js')], { REDIS_URL: redisUrl, WORKER_CONCURRENCY: '1', LANDSCAPE_BACKEND: 'wasm' }));
-      await until(`${count} workers`, 30_000, async () => (await client.json<unknown[]>('GET', '/v1/workers')).length >= count);
+      await until(`${count} workers`, 30_000, async () => (await client.json<{ items: unknown[] }>('GET', '/v1/workers')).items.length >= count);
       const started = performance.now();
       const { id } = await client.json<{ id: string }>('POST', '/v1/jobs', submitted);
       let job: JobView | undefined;

@@ -1,4 +1,6 @@
 import { benchMatMul, benchSurface } from './core';
+import { benchCurvature } from './curvature';
+import { benchDistributed } from './distributed';
 import { benchPcaFit, benchTrajectoryJob } from './metrics';
 
 /**
@@ -13,6 +15,13 @@ export const BENCH_SUITES: Record<string, () => Promise<void>> = {
       for (const threads of [1, 2]) await benchSurface(model, 'wasm', threads, 21);
       await benchSurface(model, 'cpu', 1, model === 'm2_cnn' ? 11 : 21);
     }
+  },
+  async curvature() {
+    for (const backend of ['wasm', 'cpu'] as const) await benchCurvature('m2_cnn', backend);
+    await benchCurvature('m1_mlp', 'wasm');
+  },
+  async distributed() {
+    await benchDistributed(51);
   },
   async metrics() {
     benchPcaFit(200, 100_000);
