@@ -22,7 +22,7 @@ describe('landscape demo', () => {
     expect(line.loss).toHaveLength(41);
     expect(line.loss[30]).toBeLessThan(line.loss[10]); // α = 1 (trained) below α = 0 (init)
     // The training run's trajectory and its embedding landscapes, every method.
-    for (const file of ['trajectory.json', 'loss.svg', 'model/model.json', 'result.json']) expect(existsSync(join(out, 'train', file))).toBe(true);
+    for (const file of ['trajectory.json', 'loss.svg', 'model.json', 'weights.bin', 'result.json']) expect(existsSync(join(out, 'train', file))).toBe(true);
     const trajectory = JSON.parse(readFileSync(join(out, 'trajectory', 'result.json'), 'utf8'));
     expect(Object.keys(trajectory.methods)).toEqual(['pca', 'pca-directions', 'umap', 'autoencoder']);
     for (const method of Object.values(trajectory.methods) as { coords: number[][]; trustworthiness: number; grid: { pointsComputed: number } }[]) {
@@ -30,6 +30,6 @@ describe('landscape demo', () => {
       expect(method.trustworthiness).toBeGreaterThan(0.9);
       expect(method.grid.pointsComputed).toBe(21 * 21);
     }
-    for (const file of ['report.html', 'pca-directions/contour.svg', 'umap/surface.html']) expect(existsSync(join(out, 'trajectory', file))).toBe(true);
+    for (const file of ['report.html', 'pca-directions-contour.svg', 'umap-surface.html']) expect(existsSync(join(out, 'trajectory', file))).toBe(true);
   });
 });

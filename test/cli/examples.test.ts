@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ describe('examples/ run as documented', () => {
     expect(result.status).toBe(0);
     const json = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8'));
     expect(json.kind).toBe(spec.kind);
-    expect(json.pointsComputed).toBe(json.points);
-    expect(existsSync(join(out, 'result.csv'))).toBe(true);
+    if (json.points !== undefined) expect(json.pointsComputed).toBe(json.points);
+    expect(readdirSync(out).length).toBeGreaterThan(1); // plots and exports beside result.json
   });
 });

@@ -48,10 +48,10 @@ export async function runDemo(options: { out: string; backend?: BackendChoice; t
     seed: 3,
     checkpointEvery: 40,
   };
-  const line = { kind: 'line' as const, model: 'model_init', to: 'train/model', ...common, grid: { x: [-0.5, 1.5, 41] as [number, number, number] } };
+  const line = { kind: 'line' as const, model: 'model_init', to: 'train', ...common, grid: { x: [-0.5, 1.5, 41] as [number, number, number] } };
   const surface = {
     kind: 'surface' as const,
-    model: 'train/model',
+    model: 'train',
     ...common,
     directions: { x: { seed: 1 }, y: { seed: 2 }, normalization: 'filter' as const, bias: 'ignore' as const },
     grid: { x: [-1, 1, 51] as [number, number, number], y: [-1, 1, 51] as [number, number, number] },
@@ -59,7 +59,7 @@ export async function runDemo(options: { out: string; backend?: BackendChoice; t
   // Small grids and modest UMAP/autoencoder settings keep the whole demo around a minute on two cores.
   const trajectory = {
     kind: 'trajectory' as const,
-    model: 'train/model',
+    model: 'train',
     ...common,
     trajectory: 'train/trajectory.json',
     methods: ['pca', 'pca-directions', 'umap', 'autoencoder'] as ('pca' | 'pca-directions' | 'umap' | 'autoencoder')[],

@@ -1,5 +1,5 @@
 // The shared SVG pieces of the core's plots (scales, ticks, axes); core's index does not re-export them.
-import { axis, escapeXml, linearScale, linearTicks, logTicks, padDomain, px, svgDocument, titleBlock, viridis } from '@landscape/core/dist/output/plot';
+import { axis, escapeXml, linearScale, linearTicks, logTicks, padDomain, px, svgDocument, titleBlock, viridis } from '@landscape/core';
 
 const MARGIN = { left: 76, right: 30, top: 66, bottom: 58 };
 const WIDTH = 600;

@@ -38,7 +38,7 @@ describe('train job', () => {
     expect(a.trajectory.steps).toEqual(a.result.steps);
     expect(a.trajectory.checkpoints).toHaveLength(8);
     expect(a.trajectory.losses.at(-1)!).toBeLessThan(a.trajectory.losses[0]!);
-    const model = loadModel(join(out, 'a', 'model'));
+    const model = loadModel(join(out, 'a'));
     const parameters = layoutSize(model.description.layout);
     expect(a.trajectory.checkpoints[0]).toHaveLength(parameters);
     expect(a.trajectory.flat_order.map((w) => w.name)).toEqual(model.description.layout.map((w) => w.name));

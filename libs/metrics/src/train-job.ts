@@ -171,7 +171,8 @@ export const trainHandler: JobHandler<TrainSpec, PreparedTrain, TrainUnitResult>
       flat_order: flatOrder(layout),
     };
     writeFileSync(join(outDir, 'trajectory.json'), JSON.stringify(trajectory));
-    saveModel(join(outDir, 'model'), prepared.model, Float64Array.from(run.checkpoints[run.checkpoints.length - 1]!));
+    // The output directory is itself a model directory: result files are flat (distributed result stores keep no folders).
+    saveModel(outDir, prepared.model, Float64Array.from(run.checkpoints[run.checkpoints.length - 1]!));
     const title = spec.label ?? `${prepared.model.description.name}: training loss`;
     const subtitle = `${spec.optimizer} lr ${spec.learningRate}${spec.optimizer === 'sgd' ? ` momentum ${spec.momentum}` : ''} · batch ${spec.batchSize} · ${spec.epochs} epochs · seed ${spec.seed}`;
     writeFileSync(join(outDir, 'loss.svg'), renderLossCurveSvg(run.steps, run.losses, { title, subtitle }));

@@ -107,12 +107,12 @@ describe('trajectory job, all methods on the M1 reference trajectory', () => {
     const saved = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8'));
     expect(saved.methods.umap.coords).toEqual(first.methods.umap!.coords);
     for (const name of Object.keys(first.methods)) {
-      const svg = readFileSync(join(dir, name, 'contour.svg'), 'utf8');
+      const svg = readFileSync(join(dir, `${name}-contour.svg`), 'utf8');
       expect(svg).toContain('class="path"');
       expect(svg).toContain('>start<');
-      expect(readFileSync(join(dir, name, 'surface.html'), 'utf8')).toContain('"name":"training trajectory"');
+      expect(readFileSync(join(dir, `${name}-surface.html`), 'utf8')).toContain('"name":"training trajectory"');
     }
-    expect(readFileSync(join(dir, 'pca-directions', 'contour.svg'), 'utf8')).toContain('PC1 of θ_i − θ_final');
+    expect(readFileSync(join(dir, 'pca-directions-contour.svg'), 'utf8')).toContain('PC1 of θ_i − θ_final');
     const report = readFileSync(join(dir, 'report.html'), 'utf8');
     expect(report).toContain('trustworthiness (k = 5)');
     expect(report.match(/<svg /g)).toHaveLength(4);

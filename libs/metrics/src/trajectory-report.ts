@@ -1,7 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderContourSvg, renderSurfaceHtml, type ContourOptions, type LandscapeResult, type TrajectoryMethod } from '@landscape/core';
-import { escapeXml, FONT, formatValue } from '@landscape/core/dist/output/plot';
+import { escapeXml, FONT, formatValue, renderContourSvg, renderSurfaceHtml, type ContourOptions, type LandscapeResult, type TrajectoryMethod } from '@landscape/core';
 import type { MethodResult, TrajectoryResult } from './trajectory-job';
 
 const METHOD_TITLES: Record<TrajectoryMethod, string> = {
@@ -80,7 +79,7 @@ export function renderTrajectoryReport(result: TrajectoryResult, contours: Parti
         .replace(/^<\?xml[^>]*>\s*/, '')
         .replace(/id="ll-/g, `id="ll${i}-`)
         .replace(/url\(#ll-/g, `url(#ll${i}-`);
-      return `<figure>${svg}<figcaption><a href="${escapeXml(name)}/surface.html">3-D view</a></figcaption></figure>`;
+      return `<figure>${svg}<figcaption><a href="${escapeXml(name)}-surface.html">3-D view</a></figcaption></figure>`;
     })
     .join('\n');
   const title = `${result.label ?? result.model.name}: embedding landscapes of ${result.checkpoints} checkpoints`;
@@ -117,7 +116,7 @@ ${figures}
 `;
 }
 
-/** Writes result.csv, each method's contour.svg and surface.html (path overlaid), and report.html; returns the file names. */
+/** Writes result.csv, each method's <method>-contour.svg and <method>-surface.html (path overlaid), and report.html; returns the file names. */
 export async function writeTrajectoryOutputs(result: TrajectoryResult, outDir: string): Promise<Record<string, string>> {
   mkdirSync(outDir, { recursive: true });
   const files: Record<string, string> = { csv: 'result.csv', report: 'report.html' };
@@ -126,12 +125,12 @@ export async function writeTrajectoryOutputs(result: TrajectoryResult, outDir: s
   for (const [name, method] of Object.entries(result.methods) as [TrajectoryMethod, MethodResult][]) {
     const surface = asSurface(result, name, method);
     const options = plotOptions(result, name, method);
-    mkdirSync(join(outDir, name), { recursive: true });
     contours[name] = await renderContourSvg(surface, options);
-    writeFileSync(join(outDir, name, 'contour.svg'), contours[name]!);
-    writeFileSync(join(outDir, name, 'surface.html'), renderSurfaceHtml(surface, options));
-    files[`${name}.contour`] = `${name}/contour.svg`;
-    files[`${name}.surface`] = `${name}/surface.html`;
+    // Flat names: distributed result stores keep no folders.
+    writeFileSync(join(outDir, `${name}-contour.svg`), contours[name]!);
+    writeFileSync(join(outDir, `${name}-surface.html`), renderSurfaceHtml(surface, options));
+    files[`${name}.contour`] = `${name}-contour.svg`;
+    files[`${name}.surface`] = `${name}-surface.html`;
   }
   writeFileSync(join(outDir, 'report.html'), renderTrajectoryReport(result, contours));
   return files;

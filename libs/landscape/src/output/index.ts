@@ -15,6 +15,8 @@ export { writeHdf5 } from './hdf5';
 export { renderLineSvg, type LinePlotOptions } from './line-svg';
 export { renderSurfaceHtml, type SurfaceHtmlOptions } from './surface-html';
 export { renderVtp } from './vtp';
+// SVG primitives, shared by the plots of other packages (loss curves, trajectory reports).
+export { axis, escapeXml, FONT, formatValue, linearScale, linearTicks, logTicks, padDomain, px, svgDocument, titleBlock, viridis } from './plot';
 
 export type LandscapeOutputOptions = ContourOptions;
 
