@@ -54,20 +54,34 @@ describe('landscape run: bad input exits 2 with one clear line', () => {
   it('missing data file', () => expectBadInput(writeSpec('missing-data.json', { ...base, data: 'absent.json' }), /data file not found: .*absent\.json/));
   it('unknown loss', () => expectBadInput(writeSpec('loss.json', { ...base, loss: 'hinge' }), /loss: Invalid enum value.*'hinge'/));
   it('direction with weights of another model names the weight', () =>
-    expectBadInput(writeSpec('other-model.json', { ...base, directions: { x: { file: 'cnn-d1.json' }, y: { seed: 2 } } }), /weight 'conv2d_Conv2D1\/kernel' is not a weight of the model/));
+    expectBadInput(
+      writeSpec('other-model.json', { ...base, directions: { x: { file: 'cnn-d1.json' }, y: { seed: 2 } } }),
+      /weight 'conv2d_Conv2D1\/kernel' is not a weight of the model/,
+    ));
   it('direction with a wrong shape names the weight and both shapes', () =>
-    expectBadInput(writeSpec('shape.json', { ...base, directions: { x: { file: 'wrong-shape.json' }, y: { seed: 2 } } }), /weight 'dense_Dense2\/kernel' has shape \[10, 12\] but the model expects \[12, 10\]/));
-  it('NaN in the model weights names the weight', () => expectBadInput(writeSpec('nan.json', { ...base, model: 'nan-model' }), /weight 'dense_Dense1\/bias' has a non-finite value at index 2 \(NaN\)/));
+    expectBadInput(
+      writeSpec('shape.json', { ...base, directions: { x: { file: 'wrong-shape.json' }, y: { seed: 2 } } }),
+      /weight 'dense_Dense2\/kernel' has shape \[10, 12\] but the model expects \[12, 10\]/,
+    ));
+  it('NaN in the model weights names the weight', () =>
+    expectBadInput(writeSpec('nan.json', { ...base, model: 'nan-model' }), /weight 'dense_Dense1\/bias' has a non-finite value at index 2 \(NaN\)/));
   it('Infinity in a direction names the weight', () => {
     const d1 = JSON.parse(readFileSync(join(dir, 'd1.json'), 'utf8'));
     d1['dense_Dense3/bias'].data[1] = 1e400; // JSON.stringify writes Infinity as null…
     writeFileSync(join(dir, 'inf-d1.json'), JSON.stringify(d1).replace('null', '1e400')); // …so write the literal that parses to Infinity
-    expectBadInput(writeSpec('inf.json', { ...base, directions: { x: { file: 'inf-d1.json' }, y: { seed: 2 } } }), /weight 'dense_Dense3\/bias' has a non-finite value at index 1 \(Infinity\)/);
+    expectBadInput(
+      writeSpec('inf.json', { ...base, directions: { x: { file: 'inf-d1.json' }, y: { seed: 2 } } }),
+      /weight 'dense_Dense3\/bias' has a non-finite value at index 1 \(Infinity\)/,
+    );
   });
-  it('grid over the point limit', () => expectBadInput(writeSpec('big.json', { ...base, grid: { x: [-1, 1, 300], y: [-1, 1, 300] } }), /90000 points exceed the limit of 40000/));
-  it('grid over a limit given on the command line', () => expectBadInput(writeSpec('small.json', base), /9 points exceed the limit of 4/, ['--max-points', '4']));
-  it('data that does not fit the model input', () => expectBadInput(writeSpec('image-data.json', { ...base, data: 'images.json' }), /data: samples have shape \[8, 8, 1\] but the model expects \[4\]/));
-  it('invalid grid axis', () => expectBadInput(writeSpec('axis.json', { ...base, grid: { x: [1, -1, 3], y: [-1, 1, 3] } }), /grid\.x: must be \[min, max, steps\] with min < max/));
+  it('grid over the point limit', () =>
+    expectBadInput(writeSpec('big.json', { ...base, grid: { x: [-1, 1, 300], y: [-1, 1, 300] } }), /90000 points exceed the limit of 40000/));
+  it('grid over a limit given on the command line', () =>
+    expectBadInput(writeSpec('small.json', base), /9 points exceed the limit of 4/, ['--max-points', '4']));
+  it('data that does not fit the model input', () =>
+    expectBadInput(writeSpec('image-data.json', { ...base, data: 'images.json' }), /data: samples have shape \[8, 8, 1\] but the model expects \[4\]/));
+  it('invalid grid axis', () =>
+    expectBadInput(writeSpec('axis.json', { ...base, grid: { x: [1, -1, 3], y: [-1, 1, 3] } }), /grid\.x: must be \[min, max, steps\] with min < max/));
   it('unknown option value', () => {
     const result = runCli(['run', writeSpec('ok.json', base), '--out', join(dir, 'o'), '--backend', 'tpu']);
     expect(result.status).toBe(2);

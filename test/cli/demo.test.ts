@@ -9,7 +9,8 @@ describe('landscape demo', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'landscape-demo-')), 'demo');
     const result = runCli(['demo', '--out', out]);
     expect(result.status).toBe(0);
-    for (const file of ['result.json', 'result.csv', 'contour.svg', 'surface.html', 'surface.h5', 'surface.vtp']) expect(existsSync(join(out, 'surface', file))).toBe(true);
+    for (const file of ['result.json', 'result.csv', 'contour.svg', 'surface.html', 'surface.h5', 'surface.vtp'])
+      expect(existsSync(join(out, 'surface', file))).toBe(true);
     for (const file of ['result.json', 'result.csv', 'line.svg', 'line.h5']) expect(existsSync(join(out, 'line', file))).toBe(true);
     const surface = JSON.parse(readFileSync(join(out, 'surface', 'result.json'), 'utf8'));
     expect(surface.pointsComputed).toBe(51 * 51);

@@ -33,7 +33,10 @@ export class ProgressReporter {
     }
     if (now - this.lastLog < 2000 && done < total) return;
     this.lastLog = now;
-    this.logger.info({ progress: { done, total, unit, rate: Number(rate.toFixed(3)), etaSeconds: eta === undefined ? null : Math.round(eta) } }, `${this.label} ${done}/${total}`);
+    this.logger.info(
+      { progress: { done, total, unit, rate: Number(rate.toFixed(3)), etaSeconds: eta === undefined ? null : Math.round(eta) } },
+      `${this.label} ${done}/${total}`,
+    );
   }
 }
 

@@ -87,7 +87,9 @@ function loadJson(path: string): Dataset {
  * last column; every other column is a feature.
  */
 function loadCsv(path: string, target?: string): Dataset {
-  const lines = readFileSync(path, 'utf8').split(/\r?\n/).filter((line) => line.trim() !== '');
+  const lines = readFileSync(path, 'utf8')
+    .split(/\r?\n/)
+    .filter((line) => line.trim() !== '');
   if (lines.length < 2) throw new InputError(`${path}: a CSV data file needs a header row and at least one sample`);
   const header = lines[0]!.split(',').map((h) => h.trim());
   let targetIndex = target !== undefined ? header.indexOf(target) : header.findIndex((h) => ['y', 'label', 'target'].includes(h.toLowerCase()));

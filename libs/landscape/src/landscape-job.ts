@@ -37,7 +37,13 @@ export const landscapeHandler: JobHandler<LineSpec | SurfaceSpec, PreparedLandsc
     const evaluated = await evaluateLandscape(prepared, landscapeTiles(spec, prepared), options);
     return {
       results: new Map(evaluated.results.map((result) => [result.tileId, result])),
-      execution: { startedAt: new Date(), prepareSeconds: 0, evaluateSeconds: evaluated.evaluateSeconds, backend: evaluated.backend, threads: evaluated.threads },
+      execution: {
+        startedAt: new Date(),
+        prepareSeconds: 0,
+        evaluateSeconds: evaluated.evaluateSeconds,
+        backend: evaluated.backend,
+        threads: evaluated.threads,
+      },
     };
   },
   async assemble(spec, prepared, results, execution, outDir) {

@@ -81,7 +81,13 @@ export function lossSum(loss: LossName, output: tf.Tensor, target: tf.Tensor, ou
  * Evaluation reads the outputs once and reduces here: fewer backend ops per point than the tensor form, and no
  * float32 rounding in the reduction. `lossSum` above is the differentiable twin used for gradients and HVPs.
  */
-export function hostBatchSums(loss: LossName, output: Float32Array, target: Float32Array, width: number, outputKind: OutputKind): { loss: number; correct: number } {
+export function hostBatchSums(
+  loss: LossName,
+  output: Float32Array,
+  target: Float32Array,
+  width: number,
+  outputKind: OutputKind,
+): { loss: number; correct: number } {
   const n = output.length / width;
   let lossTotal = 0;
   let correct = 0;

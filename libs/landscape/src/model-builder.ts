@@ -26,7 +26,14 @@ export const architectureSchema = z.union([
       /** [height, width, channels] */
       input: z.tuple([z.number().int().min(1), z.number().int().min(1), z.number().int().min(1)]),
       conv: z.array(
-        z.object({ filters: z.number().int().min(1), kernel: z.number().int().min(1).default(3), activation: activation.default('relu'), pool: z.boolean().default(false) }).strict(),
+        z
+          .object({
+            filters: z.number().int().min(1),
+            kernel: z.number().int().min(1).default(3),
+            activation: activation.default('relu'),
+            pool: z.boolean().default(false),
+          })
+          .strict(),
       ),
       hidden: z.array(z.object({ units: z.number().int().min(1), activation: activation.default('relu') }).strict()).default([]),
       outputs: z.number().int().min(1),
@@ -93,7 +100,11 @@ export function buildModel(architecture: Architecture, seed: number): LoadedMode
   };
   if (architecture.type === 'mlp') {
     let inputs = architecture.input.reduce((a, b) => a * b, 1);
-    if (architecture.input.length > 1) layers.push({ class_name: 'Flatten', config: { name: 'flatten_Flatten1', trainable: true, batch_input_shape: [null, ...architecture.input], dtype: 'float32' } });
+    if (architecture.input.length > 1)
+      layers.push({
+        class_name: 'Flatten',
+        config: { name: 'flatten_Flatten1', trainable: true, batch_input_shape: [null, ...architecture.input], dtype: 'float32' },
+      });
     const first = architecture.input.length > 1 ? undefined : architecture.input;
     const sizes = [...architecture.hidden.map((h) => [h.units, h.activation] as const), [architecture.outputs, 'linear'] as const];
     sizes.forEach(([units, act], i) => {
@@ -105,12 +116,25 @@ export function buildModel(architecture: Architecture, seed: number): LoadedMode
     architecture.conv.forEach((conv, i) => {
       const name = `conv2d_Conv2D${i + 1}`;
       layers.push(convLayer(name, conv.filters, conv.kernel, conv.activation, i === 0 ? architecture.input : undefined));
-      weights.push({ name: `${name}/kernel`, shape: [conv.kernel, conv.kernel, c, conv.filters], dtype: 'float32' }, { name: `${name}/bias`, shape: [conv.filters], dtype: 'float32' });
+      weights.push(
+        { name: `${name}/kernel`, shape: [conv.kernel, conv.kernel, c, conv.filters], dtype: 'float32' },
+        { name: `${name}/bias`, shape: [conv.filters], dtype: 'float32' },
+      );
       h = h - conv.kernel + 1;
       w = w - conv.kernel + 1;
       c = conv.filters;
       if (conv.pool) {
-        layers.push({ class_name: 'MaxPooling2D', config: { pool_size: [2, 2], padding: 'valid', strides: [2, 2], data_format: 'channels_last', name: `max_pooling2d_MaxPooling2D${i + 1}`, trainable: true } });
+        layers.push({
+          class_name: 'MaxPooling2D',
+          config: {
+            pool_size: [2, 2],
+            padding: 'valid',
+            strides: [2, 2],
+            data_format: 'channels_last',
+            name: `max_pooling2d_MaxPooling2D${i + 1}`,
+            trainable: true,
+          },
+        });
         h = Math.floor(h / 2);
         w = Math.floor(w / 2);
       }

@@ -186,7 +186,8 @@ export function describeModel(modelJson: ModelJson, source: string): ModelDescri
         if (axis !== undefined && axis !== -1 && !(Array.isArray(axis) && axis.length === 1 && axis[0] === -1)) {
           const rank = (inputShape?.length ?? 0) + 1;
           const last = Array.isArray(axis) ? axis[0] : axis;
-          if (last !== rank - 1 && last !== -1) throw new InputError(`${source}: layer '${name}' normalizes axis ${String(axis)}; only the last axis is supported`);
+          if (last !== rank - 1 && last !== -1)
+            throw new InputError(`${source}: layer '${name}' normalizes axis ${String(axis)}; only the last axis is supported`);
         }
         const gamma = c.scale === false ? undefined : take(name, 'gamma');
         const beta = c.center === false ? undefined : take(name, 'beta');
@@ -311,9 +312,10 @@ export function forward(description: ModelDescription, params: readonly tf.Tenso
         break;
       }
       case 'pool2d':
-        x = layer.mode === 'max'
-          ? tf.maxPool(x as tf.Tensor4D, layer.poolSize, layer.strides, layer.padding)
-          : tf.avgPool(x as tf.Tensor4D, layer.poolSize, layer.strides, layer.padding);
+        x =
+          layer.mode === 'max'
+            ? tf.maxPool(x as tf.Tensor4D, layer.poolSize, layer.strides, layer.padding)
+            : tf.avgPool(x as tf.Tensor4D, layer.poolSize, layer.strides, layer.padding);
         break;
       case 'globalAvgPool2d':
         x = tf.mean(x, [1, 2]);

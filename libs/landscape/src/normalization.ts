@@ -16,13 +16,7 @@ const FILTER_EPSILON = 1e-10;
  * filter normalization"). Non-trainable tensors (BN moving statistics) always get a zero direction; `none`
  * returns the direction verbatim apart from that.
  */
-export function normalizeDirection(
-  d: Float64Array,
-  theta: Float64Array,
-  layout: WeightLayout,
-  normalization: Normalization,
-  bias: BiasHandling,
-): Float64Array {
+export function normalizeDirection(d: Float64Array, theta: Float64Array, layout: WeightLayout, normalization: Normalization, bias: BiasHandling): Float64Array {
   const out = new Float64Array(d);
   for (const spec of layout) {
     const dv = tensorView(out, spec);

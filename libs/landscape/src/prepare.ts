@@ -59,7 +59,12 @@ function direction(source: DirectionSource, field: string, origin: LoadedModel, 
   return subtract(other.weights, origin.weights);
 }
 
-function directionSpecs(spec: LineSpec | SurfaceSpec): { sources: DirectionSource[]; normalization?: Normalization; bias: BiasHandling; orthogonalize: boolean } {
+function directionSpecs(spec: LineSpec | SurfaceSpec): {
+  sources: DirectionSource[];
+  normalization?: Normalization;
+  bias: BiasHandling;
+  orthogonalize: boolean;
+} {
   if (spec.kind === 'surface') return { sources: [spec.directions.x, spec.directions.y], ...spec.directions };
   if (spec.to !== undefined) return { sources: [{ model: spec.to }], normalization: 'none', bias: 'ignore', orthogonalize: false };
   return { sources: [spec.directions!.x], normalization: spec.directions!.normalization, bias: spec.directions!.bias, orthogonalize: false };

@@ -62,7 +62,9 @@ describe.each(REFERENCE_MODELS)('reference %s', (name) => {
     const dir = referencePath(name, 'model_trained');
     const json = JSON.parse(readFileSync(`${dir}/model.json`, 'utf8'));
     const weightData = new Uint8Array(readFileSync(`${dir}/weights.bin`)).buffer;
-    const layersModel = await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData }));
+    const layersModel = await tfl.loadLayersModel(
+      tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData }),
+    );
     const data = loadDatasetFile(referencePath(name, 'dataset.json'));
     const model = loadModel(dir);
     const { forward, toTensors } = await import('@landscape/core');
@@ -91,7 +93,15 @@ describe.each(REFERENCE_MODELS)('reference %s', (name) => {
 
   it.each(BACKENDS)('reproduces the 1D interpolation (%s, two threads)', async (backend) => {
     const ref = readReference(name, 'ref_interp1d.json');
-    const spec = parseJobSpec({ kind: 'line', model: 'model_init', to: 'model_trained', data: 'dataset.json', loss: 'sparse_categorical_crossentropy', grid: { x: [-0.5, 1.5, 26] }, tiles: { x: 5 } }) as LineSpec;
+    const spec = parseJobSpec({
+      kind: 'line',
+      model: 'model_init',
+      to: 'model_trained',
+      data: 'dataset.json',
+      loss: 'sparse_categorical_crossentropy',
+      grid: { x: [-0.5, 1.5, 26] },
+      tiles: { x: 5 },
+    }) as LineSpec;
     const prepared = prepareLandscape(spec, resolve);
     expect(maxRelativeError(prepared.plan.grid.x, ref.alphas)).toBeLessThan(1e-12);
     const tiles = landscapeTiles(spec, prepared);

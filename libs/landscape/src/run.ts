@@ -52,11 +52,18 @@ export async function evaluateLandscape(prepared: PreparedLandscape, tiles: read
   }
   let used = backend;
   if (threads > 1) {
-    used = await evaluateTilesInThreads(prepared.setup, prepared.plan, tiles, threads, options.backend === 'auto' ? (backend.name as BackendChoice) : options.backend, {
-      onPoint,
-      onTile: (result) => results.push(result),
-      shouldContinue: () => !options.signal?.aborted,
-    });
+    used = await evaluateTilesInThreads(
+      prepared.setup,
+      prepared.plan,
+      tiles,
+      threads,
+      options.backend === 'auto' ? (backend.name as BackendChoice) : options.backend,
+      {
+        onPoint,
+        onTile: (result) => results.push(result),
+        shouldContinue: () => !options.signal?.aborted,
+      },
+    );
   }
   if (options.signal?.aborted) throw new Error('cancelled');
   return { results, backend: used, threads, evaluateSeconds: (performance.now() - started) / 1000 };

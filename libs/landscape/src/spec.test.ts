@@ -15,7 +15,16 @@ describe('job spec', () => {
     const result = validateJobSpec(surface);
     expect(result.ok).toBe(true);
     if (result.ok) expect(result.spec).toMatchObject({ output: 'logits', backend: 'auto', evaluation: { batchSize: 1024 } });
-    expect(validateJobSpec({ kind: 'line', model: 'init/model.json', to: 'trained/model.json', data: 'data.json', loss: 'sparse_categorical_crossentropy', grid: { x: [-0.5, 1.5, 41] } }).ok).toBe(true);
+    expect(
+      validateJobSpec({
+        kind: 'line',
+        model: 'init/model.json',
+        to: 'trained/model.json',
+        data: 'data.json',
+        loss: 'sparse_categorical_crossentropy',
+        grid: { x: [-0.5, 1.5, 41] },
+      }).ok,
+    ).toBe(true);
   });
 
   it.each([

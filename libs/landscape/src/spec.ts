@@ -16,7 +16,11 @@ const axis = z
   .tuple([z.number().finite(), z.number().finite(), z.number().int().min(1, 'steps must be at least 1')])
   .refine(([min, max, steps]) => steps === 1 || min < max, { message: 'must be [min, max, steps] with min < max' });
 
-const seed = z.number().int().min(0).max(2 ** 32 - 1);
+const seed = z
+  .number()
+  .int()
+  .min(0)
+  .max(2 ** 32 - 1);
 
 const dataRef = z.union([
   ref,
@@ -26,7 +30,10 @@ const dataRef = z.union([
       format: z.enum(['json', 'csv']).optional(),
       /** CSV: the target column's name. */
       target: z.string().optional(),
-      subset: z.object({ n: z.number().int().min(1), seed: seed.default(0) }).strict().optional(),
+      subset: z
+        .object({ n: z.number().int().min(1), seed: seed.default(0) })
+        .strict()
+        .optional(),
     })
     .strict(),
   z
@@ -36,7 +43,10 @@ const dataRef = z.union([
       seed: seed.default(0),
       classes: z.number().int().min(2).max(100).optional(),
       noise: z.number().finite().min(0).optional(),
-      subset: z.object({ n: z.number().int().min(1), seed: seed.default(0) }).strict().optional(),
+      subset: z
+        .object({ n: z.number().int().min(1), seed: seed.default(0) })
+        .strict()
+        .optional(),
     })
     .strict(),
 ]);
@@ -60,12 +70,21 @@ const common = {
   loss: z.enum(LOSSES),
   /** What the model outputs; a final softmax/sigmoid layer is detected and skipped for stable losses. */
   output: z.enum(['logits', 'probabilities']).default('logits'),
-  evaluation: z.object({ batchSize: z.number().int().min(1).max(1_000_000).default(1024) }).strict().default({}),
+  evaluation: z
+    .object({ batchSize: z.number().int().min(1).max(1_000_000).default(1024) })
+    .strict()
+    .default({}),
   backend: z.enum(BACKENDS).default('auto'),
   /** Worker threads for `landscape run`; `auto` = one per core. */
   threads: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default('auto'),
-  limits: z.object({ maxPoints: z.number().int().min(1).default(40_000) }).strict().default({}),
-  tiles: z.object({ x: z.number().int().min(1), y: z.number().int().min(1).default(1) }).strict().optional(),
+  limits: z
+    .object({ maxPoints: z.number().int().min(1).default(40_000) })
+    .strict()
+    .default({}),
+  tiles: z
+    .object({ x: z.number().int().min(1), y: z.number().int().min(1).default(1) })
+    .strict()
+    .optional(),
   /** Free text kept in the result. */
   label: z.string().max(200).optional(),
 };
@@ -76,7 +95,10 @@ export const lineSpec = z
     ...common,
     /** Shorthand for directions.x = {model: to}: the interpolation θ0 + α(θ_to − θ0). */
     to: ref.optional(),
-    directions: z.object({ x: directionSource, ...directionsBase }).strict().optional(),
+    directions: z
+      .object({ x: directionSource, ...directionsBase })
+      .strict()
+      .optional(),
     grid: z.object({ x: axis }).strict(),
   })
   .strict()
@@ -89,9 +111,7 @@ export const surfaceSpec = z
   .object({
     kind: z.literal('surface'),
     ...common,
-    directions: z
-      .object({ x: directionSource, y: directionSource, ...directionsBase, orthogonalize: z.boolean().default(false) })
-      .strict(),
+    directions: z.object({ x: directionSource, y: directionSource, ...directionsBase, orthogonalize: z.boolean().default(false) }).strict(),
     grid: z.object({ x: axis, y: axis }).strict(),
   })
   .strict();
@@ -258,7 +278,14 @@ export interface SpecIssue {
   reason: string;
 }
 
-const KINDS: Record<JobKind, z.ZodTypeAny> = { line: lineSpec, surface: surfaceSpec, hessian: hessianSpec, curvature: curvatureSpec, train: trainSpec, trajectory: trajectorySpec };
+const KINDS: Record<JobKind, z.ZodTypeAny> = {
+  line: lineSpec,
+  surface: surfaceSpec,
+  hessian: hessianSpec,
+  curvature: curvatureSpec,
+  train: trainSpec,
+  trajectory: trajectorySpec,
+};
 
 /** Validates a job spec; issues name each offending field. Unknown kinds are reported on `kind`. */
 export function validateJobSpec(input: unknown): { ok: true; spec: JobSpec } | { ok: false; issues: SpecIssue[] } {

@@ -6,14 +6,9 @@ import type { EvaluationSetup, LandscapePlan } from './evaluate';
 import type { Tile, TileResult } from './tiles';
 
 /** Messages between the pool and `eval-thread.js`. */
-export type ToThread =
-  | { type: 'init'; setup: EvaluationSetup; plan: LandscapePlan; backend: BackendChoice }
-  | { type: 'tile'; tile: Tile };
+export type ToThread = { type: 'init'; setup: EvaluationSetup; plan: LandscapePlan; backend: BackendChoice } | { type: 'tile'; tile: Tile };
 export type FromThread =
-  | { type: 'ready'; backend: BackendInfo }
-  | { type: 'point' }
-  | { type: 'tile'; result: TileResult }
-  | { type: 'error'; message: string; name: string };
+  { type: 'ready'; backend: BackendInfo } | { type: 'point' } | { type: 'tile'; result: TileResult } | { type: 'error'; message: string; name: string };
 
 export function defaultThreadCount(): number {
   return availableParallelism();
@@ -44,42 +39,44 @@ export async function evaluateTilesInThreads(
   const workers: Worker[] = [];
   try {
     await Promise.all(
-      Array.from({ length: Math.min(threads, tiles.length) }, () =>
-        new Promise<void>((resolve, reject) => {
-          const worker = new Worker(join(__dirname, 'eval-thread.js'));
-          workers.push(worker);
-          const next = (): void => {
-            const tile = callbacks.shouldContinue() ? queue.shift() : undefined;
-            if (tile) worker.postMessage({ type: 'tile', tile } satisfies ToThread);
-            else resolve();
-          };
-          worker.on('message', (message: FromThread) => {
-            switch (message.type) {
-              case 'ready':
-                reported ??= message.backend;
-                next();
-                break;
-              case 'point':
-                callbacks.onPoint();
-                break;
-              case 'tile':
-                callbacks.onTile(message.result);
-                next();
-                break;
-              case 'error': {
-                const error = new Error(message.message);
-                error.name = message.name;
-                reject(error);
-                break;
+      Array.from(
+        { length: Math.min(threads, tiles.length) },
+        () =>
+          new Promise<void>((resolve, reject) => {
+            const worker = new Worker(join(__dirname, 'eval-thread.js'));
+            workers.push(worker);
+            const next = (): void => {
+              const tile = callbacks.shouldContinue() ? queue.shift() : undefined;
+              if (tile) worker.postMessage({ type: 'tile', tile } satisfies ToThread);
+              else resolve();
+            };
+            worker.on('message', (message: FromThread) => {
+              switch (message.type) {
+                case 'ready':
+                  reported ??= message.backend;
+                  next();
+                  break;
+                case 'point':
+                  callbacks.onPoint();
+                  break;
+                case 'tile':
+                  callbacks.onTile(message.result);
+                  next();
+                  break;
+                case 'error': {
+                  const error = new Error(message.message);
+                  error.name = message.name;
+                  reject(error);
+                  break;
+                }
               }
-            }
-          });
-          worker.on('error', reject);
-          worker.on('exit', (code) => {
-            if (code !== 0) reject(new Error(`evaluation thread exited with code ${code}`));
-          });
-          worker.postMessage({ type: 'init', setup, plan, backend } satisfies ToThread);
-        }),
+            });
+            worker.on('error', reject);
+            worker.on('exit', (code) => {
+              if (code !== 0) reject(new Error(`evaluation thread exited with code ${code}`));
+            });
+            worker.postMessage({ type: 'init', setup, plan, backend } satisfies ToThread);
+          }),
       ),
     );
   } finally {

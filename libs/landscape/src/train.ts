@@ -73,7 +73,11 @@ export function train(description: ModelDescription, initial: Float64Array, data
         const batchLoss = tf.tidy(() => {
           const x = tf.tensor(xBatch, [indices.length, ...data.sampleShape]);
           const t = tf.tensor2d(tBatch, [indices.length, outputUnits]);
-          const cost = optimizer.minimize(() => tf.div(lossSum(loss, forward(description, variables, x, { stopBeforeFinalActivation: true }), t, 'logits'), indices.length) as tf.Scalar, true, trainable);
+          const cost = optimizer.minimize(
+            () => tf.div(lossSum(loss, forward(description, variables, x, { stopBeforeFinalActivation: true }), t, 'logits'), indices.length) as tf.Scalar,
+            true,
+            trainable,
+          );
           return cost!.dataSync()[0]!;
         });
         step++;

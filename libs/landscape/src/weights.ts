@@ -132,7 +132,12 @@ export function subtract(a: Float64Array, b: Float64Array): Float64Array {
 }
 
 /** out = base + Σ coefficients[k] · vectors[k], written into `out` (allocated when omitted). */
-export function combine(base: Float64Array, coefficients: readonly number[], vectors: readonly Float64Array[], out = new Float64Array(base.length)): Float64Array {
+export function combine(
+  base: Float64Array,
+  coefficients: readonly number[],
+  vectors: readonly Float64Array[],
+  out = new Float64Array(base.length),
+): Float64Array {
   out.set(base);
   for (let k = 0; k < vectors.length; k++) {
     const c = coefficients[k]!;

@@ -1,6 +1,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { escapeXml, FONT, formatValue, renderContourSvg, renderSurfaceHtml, type ContourOptions, type LandscapeResult, type TrajectoryMethod } from '@landscape/core';
+import {
+  escapeXml,
+  FONT,
+  formatValue,
+  renderContourSvg,
+  renderSurfaceHtml,
+  type ContourOptions,
+  type LandscapeResult,
+  type TrajectoryMethod,
+} from '@landscape/core';
 import type { MethodResult, TrajectoryResult } from './trajectory-job';
 
 const METHOD_TITLES: Record<TrajectoryMethod, string> = {

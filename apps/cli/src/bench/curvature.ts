@@ -11,11 +11,24 @@ export async function benchCurvature(model: 'm1_mlp' | 'm2_cnn', backend: Backen
   const used = await selectBackend(backend);
   const loaded = loadModel(join(REFERENCE_DIR, model, 'model_trained'));
   const data = loadDatasetFile(join(REFERENCE_DIR, model, 'dataset.json'));
-  const hessian = new HessianOperator({ model: loaded.description, data, loss: 'sparse_categorical_crossentropy', output: 'logits', batchSize: 1024 }, loaded.weights);
+  const hessian = new HessianOperator(
+    { model: loaded.description, data, loss: 'sparse_categorical_crossentropy', output: 'logits', batchSize: 1024 },
+    loaded.weights,
+  );
   const v = randomDirection(loaded.description.layout, 1);
   const gradientSeconds = await medianSeconds(7, () => hessian.gradient());
   const hvpSeconds = await medianSeconds(7, () => hessian.hvp(v));
-  report({ case: 'hvp', model, backend: used.name, gradientSeconds, hvpSeconds, hvpOverGradient: hvpSeconds / gradientSeconds, parameters: loaded.weights.length, samples: data.n, ...machine() });
+  report({
+    case: 'hvp',
+    model,
+    backend: used.name,
+    gradientSeconds,
+    hvpSeconds,
+    hvpOverGradient: hvpSeconds / gradientSeconds,
+    parameters: loaded.weights.length,
+    samples: data.n,
+    ...machine(),
+  });
   let top = 0;
   let hvps = 0;
   const seconds = await medianSeconds(3, () => {

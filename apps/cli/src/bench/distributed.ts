@@ -70,12 +70,24 @@ export async function benchDistributed(steps: number): Promise<void> {
   const embedded: Record<number, number> = {};
   for (const threads of [1, 2]) {
     const started = performance.now();
-    const result = (await runEmbedded(landscapeHandler, { ...spec, threads }, (ref) => join(baseDir, ref), join(out, `embedded-${threads}`), { threads, backend: 'wasm' })) as {
+    const result = (await runEmbedded(landscapeHandler, { ...spec, threads }, (ref) => join(baseDir, ref), join(out, `embedded-${threads}`), {
+      threads,
+      backend: 'wasm',
+    })) as {
       timings: { evaluateSeconds: number };
     };
     const wall = (performance.now() - started) / 1000;
     embedded[threads] = result.timings.evaluateSeconds;
-    report({ case: 'distributed', model: 'm2_cnn', mode: 'embedded', threads, points, wallSeconds: wall, evaluateSeconds: result.timings.evaluateSeconds, ...machine() });
+    report({
+      case: 'distributed',
+      model: 'm2_cnn',
+      mode: 'embedded',
+      threads,
+      points,
+      wallSeconds: wall,
+      evaluateSeconds: result.timings.evaluateSeconds,
+      ...machine(),
+    });
   }
 
   const redisDir = mkdtempSync(join(tmpdir(), 'landscape-bench-redis-'));
@@ -90,7 +102,14 @@ export async function benchDistributed(steps: number): Promise<void> {
     await until('the API', 30_000, async () => (await client.request('GET', '/health')).ok);
     const submitted = await uploadSpecRefs(client, specInput, baseDir);
     for (const count of [1, 2]) {
-      while (workers.length < count) workers.push(start(process.execPath, [join(REPO, 'apps', 'worker', 'dist', 'main.js')], { REDIS_URL: redisUrl, WORKER_CONCURRENCY: '1', LANDSCAPE_BACKEND: 'wasm' }));
+      while (workers.length < count)
+        workers.push(
+          start(process.execPath, [join(REPO, 'apps', 'worker', 'dist', 'main.js')], {
+            REDIS_URL: redisUrl,
+            WORKER_CONCURRENCY: '1',
+            LANDSCAPE_BACKEND: 'wasm',
+          }),
+        );
       await until(`${count} workers`, 30_000, async () => (await client.json<{ items: unknown[] }>('GET', '/v1/workers')).items.length >= count);
       const started = performance.now();
       const { id } = await client.json<{ id: string }>('POST', '/v1/jobs', submitted);
@@ -102,7 +121,17 @@ export async function benchDistributed(steps: number): Promise<void> {
       const wall = (performance.now() - started) / 1000;
       if (job!.status !== 'completed') throw new Error(`benchmark job ${job!.status}: ${job!.error ?? ''}`);
       const ideal = embedded[1]! / count;
-      report({ case: 'distributed', model: 'm2_cnn', mode: 'api+workers', workers: count, points, tiles: job!.progress.tilesTotal, wallSeconds: wall, overheadFraction: Math.max(0, 1 - ideal / wall), ...machine() });
+      report({
+        case: 'distributed',
+        model: 'm2_cnn',
+        mode: 'api+workers',
+        workers: count,
+        points,
+        tiles: job!.progress.tilesTotal,
+        wallSeconds: wall,
+        overheadFraction: Math.max(0, 1 - ideal / wall),
+        ...machine(),
+      });
     }
   } finally {
     await Promise.all([...workers.map(stop), stop(api)]);
