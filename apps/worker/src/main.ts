@@ -39,6 +39,12 @@ async function main(): Promise<void> {
     );
     const shutdown = (signal: string): void => {
       logger.info({ signal }, 'stopping: finishing running tiles');
+      // Handing tiles back and deregistering need Redis; if it is gone, do not hang: the queue's stalled-job
+      // recovery gives the tiles to another worker anyway.
+      setTimeout(() => {
+        logger.error('could not stop cleanly in time (Redis unreachable?); exiting');
+        process.exit(1);
+      }, options.shutdownGraceMs + 15_000).unref();
       void worker!
         .stop()
         .then(() => system.close())
