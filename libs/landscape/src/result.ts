@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BackendInfo } from './backend';
 import type { DataProvenance } from './data';
+import type { EvaluationSetup } from './evaluate';
+import type { ExecutionRecord } from './handler';
+import { layoutSize } from './weights';
 import type { LossName, OutputKind } from './losses';
 import type { DirectionRecord } from './prepare';
 import type { GridValues } from './tiles';
@@ -31,7 +34,37 @@ export interface Timings {
   prepareSeconds: number;
   evaluateSeconds: number;
   totalSeconds: number;
-  pointsPerSecond: number;
+  /** Kinds that evaluate grid points. */
+  pointsPerSecond?: number;
+}
+
+/**
+ * The provenance block of a result computed with `setup` on the model `modelRef`: shared by every kind that
+ * evaluates a model, so all results record the same facts the same way. `points` gives the throughput figure.
+ */
+export function evaluationProvenance(modelRef: string, modelName: string, setup: EvaluationSetup, execution: ExecutionRecord, points?: number): Provenance {
+  const finishedAt = new Date();
+  return {
+    version: PACKAGE_VERSION,
+    backend: execution.backend.name,
+    backendDetail: execution.backend,
+    threads: execution.threads,
+    ...(execution.workers ? { workers: execution.workers } : {}),
+    dtype: 'float32',
+    model: { ref: modelRef, name: modelName, parameters: layoutSize(setup.model.layout) },
+    data: { ...setup.data.provenance, n: setup.data.n },
+    lossFunction: setup.loss,
+    output: setup.output,
+    batchSize: setup.batchSize,
+    timings: {
+      startedAt: execution.startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      prepareSeconds: execution.prepareSeconds,
+      evaluateSeconds: execution.evaluateSeconds,
+      totalSeconds: (finishedAt.getTime() - execution.startedAt.getTime()) / 1000,
+      ...(points !== undefined ? { pointsPerSecond: points / execution.evaluateSeconds } : {}),
+    },
+  };
 }
 
 export interface LandscapeResult extends Provenance {

@@ -3,12 +3,11 @@ import { selectBackend, type BackendChoice, type BackendInfo } from './backend';
 import { Evaluator, evaluateTile } from './evaluate';
 import { gridSize } from './grid';
 import type { PreparedLandscape } from './prepare';
-import { PACKAGE_VERSION, type LandscapeResult } from './result';
+import { evaluationProvenance, type LandscapeResult } from './result';
 import type { LineSpec, SurfaceSpec } from './spec';
 import { evaluateTilesInThreads } from './thread-pool';
 import type { EmbeddedOptions, ExecutionRecord } from './handler';
 import { tilePoints, type AssembledSurface, type Tile, type TileResult } from './tiles';
-import { layoutSize } from './weights';
 
 export interface Progress {
   done: number;
@@ -96,7 +95,6 @@ export function landscapeResult(
 ): LandscapeResult {
   const { grid } = prepared.plan;
   const first = prepared.directions[0]!;
-  const finishedAt = new Date();
   return {
     kind: prepared.kind,
     ...(spec.label ? { label: spec.label } : {}),
@@ -109,24 +107,6 @@ export function landscapeResult(
     bias: first.bias,
     points: gridSize(grid).points,
     pointsComputed: surface.pointsComputed,
-    version: PACKAGE_VERSION,
-    backend: execution.backend.name,
-    backendDetail: execution.backend,
-    threads: execution.threads,
-    ...(execution.workers ? { workers: execution.workers } : {}),
-    dtype: 'float32',
-    model: { ref: spec.model, name: prepared.model.description.name, parameters: layoutSize(prepared.model.description.layout) },
-    data: { ...prepared.setup.data.provenance, n: prepared.setup.data.n },
-    lossFunction: prepared.setup.loss,
-    output: prepared.setup.output,
-    batchSize: prepared.setup.batchSize,
-    timings: {
-      startedAt: execution.startedAt.toISOString(),
-      finishedAt: finishedAt.toISOString(),
-      prepareSeconds: execution.prepareSeconds,
-      evaluateSeconds: execution.evaluateSeconds,
-      totalSeconds: (finishedAt.getTime() - execution.startedAt.getTime()) / 1000,
-      pointsPerSecond: surface.pointsComputed / execution.evaluateSeconds,
-    },
+    ...evaluationProvenance(spec.model, prepared.model.description.name, prepared.setup, execution, surface.pointsComputed),
   };
 }

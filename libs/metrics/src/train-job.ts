@@ -194,7 +194,7 @@ export const trainHandler: JobHandler<TrainSpec, PreparedTrain, TrainUnitResult>
       finalLoss: run.losses[run.losses.length - 1]!,
       points: run.checkpoints.length,
       pointsComputed: run.checkpoints.length,
-      files: { trajectory: 'trajectory.json', model: 'model/model.json', lossCurve: 'loss.svg' },
+      files: { trajectory: 'trajectory.json', model: 'model.json', lossCurve: 'loss.svg' },
       version: PACKAGE_VERSION,
       backend: run.backend.name,
       backendDetail: run.backend,

@@ -7,11 +7,10 @@ import {
   Evaluator,
   InputError,
   isInputError,
-  layoutSize,
   linspace,
   loadData,
   loadModelRef,
-  PACKAGE_VERSION,
+  evaluationProvenance,
   planTiles,
   selectBackend,
   stringifyResult,
@@ -397,7 +396,7 @@ export const trajectoryHandler: JobHandler<TrajectorySpec, PreparedTrajectory, T
     const points = all.reduce((sum, m) => sum + m.grid.points, 0);
     const pointsComputed = all.reduce((sum, m) => sum + m.grid.pointsComputed, 0);
     const evaluated = [...results.values()].reduce((sum, r) => sum + r.loss.length, 0);
-    const finishedAt = new Date();
+    const provenance = evaluationProvenance(spec.model, prepared.model.description.name, prepared.setup, execution, evaluated);
     const result: TrajectoryResult = {
       kind: 'trajectory',
       ...(spec.label ? { label: spec.label } : {}),
@@ -414,26 +413,8 @@ export const trajectoryHandler: JobHandler<TrajectorySpec, PreparedTrajectory, T
         ...(spec.methods.includes('autoencoder') ? { autoencoder: spec.autoencoder.seed } : {}),
       },
       files: {},
-      version: PACKAGE_VERSION,
-      backend: execution.backend.name,
-      backendDetail: execution.backend,
-      threads: execution.threads,
-      ...(execution.workers ? { workers: execution.workers } : {}),
-      dtype: 'float32',
-      model: { ref: spec.model, name: prepared.model.description.name, parameters: layoutSize(prepared.model.description.layout) },
-      data: { ...prepared.setup.data.provenance, n: prepared.setup.data.n },
-      lossFunction: prepared.setup.loss,
-      output: prepared.setup.output,
-      batchSize: prepared.setup.batchSize,
-      timings: {
-        startedAt: execution.startedAt.toISOString(),
-        finishedAt: finishedAt.toISOString(),
-        prepareSeconds: execution.prepareSeconds,
-        evaluateSeconds: execution.evaluateSeconds,
-        totalSeconds: (finishedAt.getTime() - execution.startedAt.getTime()) / 1000,
-        pointsPerSecond: evaluated / execution.evaluateSeconds,
-        embeddingSeconds: Object.fromEntries(prepared.methods.map((m) => [m.method, m.seconds])),
-      },
+      ...provenance,
+      timings: { ...provenance.timings, embeddingSeconds: Object.fromEntries(prepared.methods.map((m) => [m.method, m.seconds])) },
     };
     mkdirSync(outDir, { recursive: true });
     result.files = await writeTrajectoryOutputs(result, outDir);

@@ -1,3 +1,4 @@
+import { benchNumpyBaseline } from './baseline';
 import { benchMatMul, benchSurface } from './core';
 import { benchCurvature } from './curvature';
 import { benchDistributed } from './distributed';
@@ -15,6 +16,7 @@ export const BENCH_SUITES: Record<string, () => Promise<void>> = {
       for (const threads of [1, 2]) await benchSurface(model, 'wasm', threads, 21);
       await benchSurface(model, 'cpu', 1, model === 'm2_cnn' ? 11 : 21);
     }
+    benchNumpyBaseline(21);
   },
   async curvature() {
     for (const backend of ['wasm', 'cpu'] as const) await benchCurvature('m2_cnn', backend);
