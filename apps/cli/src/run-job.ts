@@ -51,13 +51,7 @@ export async function runJob(spec: JobSpec, baseDir: string, options: RunOptions
 }
 
 /** Runs a job of any kind in this process with its registered handler, then frees what the prepared job holds. */
-export async function runWithHandler(spec: JobSpec, resolve: RefResolver, out: string, options: EmbeddedOptions): Promise<unknown> {
+export function runWithHandler(spec: JobSpec, resolve: RefResolver, out: string, options: EmbeddedOptions): Promise<unknown> {
   const { handler, release } = handlerEntryFor(spec.kind);
-  let prepared: unknown;
-  const keeping = { ...handler, prepare: async (s: JobSpec, r: RefResolver) => (prepared = await handler.prepare(s, r)) };
-  try {
-    return await runEmbedded(keeping, spec, resolve, out, options);
-  } finally {
-    if (prepared !== undefined) release?.(prepared);
-  }
+  return runEmbedded(handler, spec, resolve, out, options, release);
 }

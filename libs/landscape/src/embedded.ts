@@ -5,7 +5,8 @@ import type { JobSpec } from './spec';
 
 /**
  * Runs a whole job in this process with its handler: prepare, every unit (through the handler's embedded fast
- * path when it has one), assemble into `outDir`. Returns the result object written as result.json.
+ * path when it has one), assemble into `outDir`. Returns the result object written as result.json. `release`
+ * frees what the prepared job holds (tensors) once it is done, whether it succeeded or not.
  */
 export async function runEmbedded<Spec extends JobSpec, Prepared, UnitResult>(
   handler: JobHandler<Spec, Prepared, UnitResult>,
@@ -13,9 +14,25 @@ export async function runEmbedded<Spec extends JobSpec, Prepared, UnitResult>(
   resolve: RefResolver,
   outDir: string,
   options: EmbeddedOptions,
+  release?: (prepared: Prepared) => void,
 ): Promise<unknown> {
   const startedAt = new Date();
   const prepared = await handler.prepare(spec, resolve);
+  try {
+    return await runPrepared(handler, spec, prepared, outDir, options, startedAt);
+  } finally {
+    release?.(prepared);
+  }
+}
+
+async function runPrepared<Spec extends JobSpec, Prepared, UnitResult>(
+  handler: JobHandler<Spec, Prepared, UnitResult>,
+  spec: Spec,
+  prepared: Prepared,
+  outDir: string,
+  options: EmbeddedOptions,
+  startedAt: Date,
+): Promise<unknown> {
   const prepareSeconds = (Date.now() - startedAt.getTime()) / 1000;
   let results: Map<string, UnitResult>;
   let execution: ExecutionRecord;
