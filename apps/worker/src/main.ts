@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { BACKENDS, type BackendChoice } from '@landscape/core';
+import { BACKENDS, DEFAULT_SHARD_MIN_WORK, type BackendChoice } from '@landscape/core';
 import { checkHandlers, createJobSystem, loadConfigFromEnv } from '@landscape/jobs';
 import pino from 'pino';
 import { LandscapeWorker } from './worker';
@@ -7,9 +7,9 @@ import { LandscapeWorker } from './worker';
 /**
  * `node apps/worker/dist/main.js`: REDIS_URL, WORKER_CONCURRENCY (computing threads; default 1, `auto` = one
  * per core), LANDSCAPE_BACKEND (auto|wasm|cpu|tensorflow|tensorflow-gpu), LANDSCAPE_CACHE_DIR,
- * LANDSCAPE_SHUTDOWN_GRACE_MS, and the job system variables of loadConfigFromEnv. Logs are pino JSON lines.
+ * LANDSCAPE_SHUTDOWN_GRACE_MS, LANDSCAPE_HVP_SHARD_MIN_WORK, and the job system variables of loadConfigFromEnv. Logs are pino JSON lines.
  */
-function workerEnv(env: NodeJS.ProcessEnv): { concurrency: number; backend: BackendChoice; shutdownGraceMs: number } {
+function workerEnv(env: NodeJS.ProcessEnv): { concurrency: number; backend: BackendChoice; shutdownGraceMs: number; hvpShardMinWork: number } {
   const rawConcurrency = env.WORKER_CONCURRENCY ?? '1';
   const concurrency = rawConcurrency === 'auto' ? availableParallelism() : Number(rawConcurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256)
@@ -18,7 +18,11 @@ function workerEnv(env: NodeJS.ProcessEnv): { concurrency: number; backend: Back
   if (!BACKENDS.includes(backend)) throw new Error(`LANDSCAPE_BACKEND must be one of ${BACKENDS.join(', ')} (got '${backend}')`);
   const shutdownGraceMs = Number(env.LANDSCAPE_SHUTDOWN_GRACE_MS ?? 30_000);
   if (!(shutdownGraceMs >= 0)) throw new Error('LANDSCAPE_SHUTDOWN_GRACE_MS must be a number of milliseconds');
-  return { concurrency, backend, shutdownGraceMs };
+  // samples × trainable parameters from which `hvp: {mode: "auto"}` shards products (docs/distributed-hessian.md).
+  const rawMinWork = env.LANDSCAPE_HVP_SHARD_MIN_WORK;
+  const hvpShardMinWork = rawMinWork === undefined || rawMinWork === '' ? DEFAULT_SHARD_MIN_WORK : Number(rawMinWork);
+  if (!(hvpShardMinWork >= 0)) throw new Error(`LANDSCAPE_HVP_SHARD_MIN_WORK must be a number ≥ 0 (got '${rawMinWork}')`);
+  return { concurrency, backend, shutdownGraceMs, hvpShardMinWork };
 }
 
 async function main(): Promise<void> {

@@ -2,9 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isInputError, type BackendChoice, type BackendInfo, type ExecutionRecord } from '@landscape/core';
+import { DEFAULT_SHARD_MIN_WORK, isInputError, type BackendChoice, type BackendInfo, type ExecutionRecord } from '@landscape/core';
 import {
   handlerEntryFor,
+  HvpShardBoard,
+  ShardDriver,
+  type ShardTask,
   isTerminal,
   timeoutReason,
   unrecoverable,
@@ -19,7 +22,7 @@ import {
 } from '@landscape/jobs';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { UnitPool, type RunningUnit } from './unit-pool';
+import { UnitPool, type HvpCall, type RunningUnit, type UnitTask } from './unit-pool';
 
 export interface WorkerOptions {
   concurrency: number;
@@ -29,6 +32,8 @@ export interface WorkerOptions {
   shutdownGraceMs: number;
   /** How often a running tile checks whether its job was cancelled, failed or timed out. */
   watchMs?: number;
+  /** `auto` shards Hessian-vector products from this many samples × trainable parameters (LANDSCAPE_HVP_SHARD_MIN_WORK). */
+  hvpShardMinWork?: number;
 }
 
 function parseEnded(text: string): string | undefined {
@@ -54,11 +59,16 @@ export class LandscapeWorker {
   private tilesDone = 0;
   private readonly startedAt = new Date();
   private stopping?: Promise<void>;
+  private readonly shards: HvpShardBoard;
+  private shardLoop?: Promise<void>;
+  private shardConnection?: Redis;
 
   constructor(
     private readonly system: JobSystem,
     private readonly options: WorkerOptions,
-  ) {}
+  ) {
+    this.shards = new HvpShardBoard(system.redis, system.config.prefix);
+  }
 
   get backend(): BackendInfo | undefined {
     return this.pool?.backend;
@@ -89,6 +99,95 @@ export class LandscapeWorker {
     ];
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), this.system.config.heartbeatMs);
+    this.shardConnection = this.system.redis.duplicate();
+    this.shardConnection.on('error', () => undefined);
+    this.shardLoop = this.takeShards(this.shardConnection);
+  }
+
+  /** A claim on a shard lasts as long as a tile's lock: a dead worker's shard is recomputed after it. */
+  private get claimMs(): number {
+    return this.system.config.queue.lockDurationMs;
+  }
+
+  /** Takes shard requests of other units' products whenever a computing thread is free. */
+  private async takeShards(connection: Redis): Promise<void> {
+    while (!this.stopping) {
+      if (this.pool!.idle <= 0) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        continue;
+      }
+      let task: ShardTask | null = null;
+      try {
+        task = await this.shards.take(connection, 1);
+        if (!task) continue;
+        // Claimed at once, so the driver does not take the shard for lost while this worker gets ready.
+        await this.shards.claim(task, this.claimMs);
+        await this.computeShard(task);
+      } catch (error) {
+        if (this.stopping) return;
+        this.options.logger.warn({ err: (error as Error).message, shard: task }, 'shard request failed');
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+  }
+
+  /** Starts one shard product on a free thread (returns once started); the driver recomputes it if this fails. */
+  private async computeShard(task: ShardTask): Promise<void> {
+    const { store, cache } = this.system;
+    const renew = setInterval(() => void this.shards.claim(task, this.claimMs).catch(() => undefined), this.claimMs / 3);
+    let started = false;
+    try {
+      const record = await store.get(task.jobId);
+      if (!record || !(await this.stillActive(record)) || !handlerEntryFor(record.kind).handler.hvpShard) return;
+      const vector = await this.shards.vector(task);
+      if (!vector) return; // the driver finished or stopped this product
+      const { paths } = await cache.resolverFor(record.spec);
+      const t0 = performance.now();
+      const running = this.pool!.runShard({ jobId: task.jobId, spec: record.spec, paths, shard: { index: task.shard, count: task.count }, vector });
+      if (!running) {
+        await this.shards.giveBack(task);
+        return;
+      }
+      started = true;
+      void running
+        .then((product) => {
+          // Stop renewing first: a renewal sent after the result would leave a stale claim behind.
+          clearInterval(renew);
+          return this.shards.putResult(task, { vector: product, seconds: (performance.now() - t0) / 1000 });
+        })
+        .catch((error: Error) => this.options.logger.warn({ jobId: task.jobId, shard: task.shard, err: error.message }, 'shard product failed'))
+        .finally(() => clearInterval(renew));
+    } finally {
+      if (!started) clearInterval(renew);
+    }
+  }
+
+  /** Sharded products for a driver unit: the facts for its choice, and its exchange calls answered over Redis. */
+  private async hvpFor(jobId: string, kind: string): Promise<{ hvp?: UnitTask['hvp']; close(): Promise<void> }> {
+    if (!handlerEntryFor(kind).handler.hvpShard) return { close: async () => undefined };
+    const alive = await this.system.workers.list();
+    let driver: ShardDriver | undefined;
+    const exchange = async (call: HvpCall) => {
+      driver ??= new ShardDriver(this.shards, this.system.redis, jobId, { lostAfterMs: Math.min(1000, this.claimMs) });
+      if (call.op === 'begin') await driver.begin(call.index, call.vector, call.shards);
+      else if (call.op === 'next') return driver.next(call.index);
+      else driver.submit(call.index, call.shard, call.product);
+      return null;
+    };
+    return {
+      hvp: {
+        facts: {
+          workers: Math.max(1, alive.length),
+          threads: Math.max(
+            this.options.concurrency,
+            alive.reduce((sum, worker) => sum + worker.concurrency, 0),
+          ),
+          minWork: this.options.hvpShardMinWork ?? DEFAULT_SHARD_MIN_WORK,
+        },
+        exchange,
+      },
+      close: async () => driver?.close(),
+    };
   }
 
   private async beat(): Promise<void> {
@@ -174,7 +273,8 @@ export class LandscapeWorker {
 
     log.info({ points: unit.work }, 'tile started');
     const started = performance.now();
-    const running = this.pool!.run({ jobId, spec: record.spec, paths, unitId }, onWork);
+    const sharding = await this.hvpFor(jobId, record.kind);
+    const running = this.pool!.run({ jobId, spec: record.spec, paths, unitId, ...(sharding.hvp ? { hvp: sharding.hvp } : {}) }, onWork);
     this.running.set(running, jobId);
     // The computing thread checks the shared stop flag at every point; this sets it when the job ends.
     const watch = setInterval(() => {
@@ -205,6 +305,8 @@ export class LandscapeWorker {
     } finally {
       clearInterval(watch);
       this.running.delete(running);
+      // A stopped driver's pending shard requests leave the queue.
+      await sharding.close().catch((error: Error) => log.warn({ err: error.message }, 'could not drop shard requests'));
     }
     await writing;
     const worker: JobWorker = { id: this.id, host: hostname(), backend: this.pool!.backend.name, tiles: 0, concurrency: this.options.concurrency };
@@ -280,6 +382,8 @@ export class LandscapeWorker {
       const grace = setTimeout(() => this.running.forEach((_job, running) => running.stop('shutdown')), this.options.shutdownGraceMs);
       await Promise.all(this.consumers.map((consumer) => consumer.close()));
       clearTimeout(grace);
+      this.shardConnection?.disconnect();
+      await this.shardLoop;
       this.subscriber?.disconnect();
       await this.pool?.close();
       await this.system.workers.remove(this.id).catch(() => undefined);

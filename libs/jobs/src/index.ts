@@ -6,3 +6,4 @@ export * from './queue';
 export * from './result-store';
 export * from './system';
 export * from './workers';
+export * from './hvp-shards';

@@ -1,4 +1,5 @@
 import type { BackendChoice } from './backend';
+import type { HvpBackend } from './hessian/sharded';
 import type { RefResolver } from './prepare';
 import type { Progress } from './run';
 import type { JobSpec } from './spec';
@@ -19,6 +20,14 @@ export interface UnitContext {
   backend: BackendChoice;
   /** Called as work advances (in `work` units, cumulative within the unit); false = cancelled, stop. */
   onWork?: (done: number) => boolean | void;
+  /** Distributed workers only: lets a unit spread each Hessian-vector product over data shards (hessian/sharded.ts). */
+  hvp?: HvpBackend;
+}
+
+/** One data shard of a sharded Hessian-vector product: shard `index` of `count` (ranges follow from the job). */
+export interface HvpShardRef {
+  index: number;
+  count: number;
 }
 
 export interface EmbeddedOptions {
@@ -39,6 +48,8 @@ export interface JobHandler<Spec extends JobSpec = JobSpec, Prepared = unknown, 
    * backend/threads used. Without it, units run one after another on the calling thread.
    */
   runAllEmbedded?(spec: Spec, prepared: Prepared, options: EmbeddedOptions): Promise<{ results: Map<string, UnitResult>; execution: ExecutionRecord }>;
+  /** Optional (kinds with sharded products): H_s·v for one data shard, computed for another worker's driver unit. */
+  hvpShard?(spec: Spec, prepared: Prepared, shard: HvpShardRef, vector: Float64Array, context: { backend: BackendChoice }): Promise<Float64Array>;
   /** Builds result.json from all unit results; writes plots and exports into `outDir`. */
   assemble(spec: Spec, prepared: Prepared, results: ReadonlyMap<string, UnitResult>, execution: ExecutionRecord, outDir: string): Promise<unknown>;
 }

@@ -165,6 +165,11 @@ export const hessianSpec = z
       .optional(),
     /** Save the computed eigenvectors as weight-set files (usable as surface directions). */
     eigenvectors: z.boolean().default(true),
+    /** Distributed runs: each product by one worker (`whole`) or summed over data shards (docs/distributed-hessian.md). */
+    hvp: z
+      .object({ mode: z.enum(['auto', 'whole', 'sharded']).default('auto'), shards: z.number().int().min(1).max(1024).optional() })
+      .strict()
+      .optional(),
   })
   .strict()
   .refine((spec) => spec.top || spec.bottom || spec.trace || spec.density, {

@@ -5,10 +5,10 @@ import { TileCancelled } from '../evaluate';
 import { coefficientsAt, gridSize } from '../grid';
 import type { ExecutionRecord, JobHandler } from '../handler';
 import { prepareLandscape, type DirectionRecord, type PreparedLandscape } from '../prepare';
-import { PACKAGE_VERSION, stringifyResult, type Provenance } from '../result';
+import { evaluationProvenance, stringifyResult, type Provenance } from '../result';
 import type { CurvatureSpec, SurfaceSpec } from '../spec';
 import { defaultTileSize, emptyValues, planTiles, tilePoints, type GridValues, type Tile } from '../tiles';
-import { combine, layoutSize } from '../weights';
+import { combine } from '../weights';
 import { operatorFor, releaseOperator, type HessianOperator } from './hvp';
 import { lanczos } from './lanczos';
 import { deriveSeed } from './linalg';
@@ -24,7 +24,7 @@ export interface CurvatureTileResult {
   converged: boolean[];
 }
 
-export interface CurvatureResult extends Omit<Provenance, 'timings'> {
+export interface CurvatureResult extends Provenance {
   kind: 'curvature';
   label?: string;
   x: number[];
@@ -43,7 +43,6 @@ export interface CurvatureResult extends Omit<Provenance, 'timings'> {
   points: number;
   pointsComputed: number;
   hvps: number;
-  timings: { startedAt: string; finishedAt: string; prepareSeconds: number; evaluateSeconds: number; totalSeconds: number; pointsPerSecond: number };
 }
 
 /** The grid, directions and tiles of a curvature job are exactly those of the same spec as a `surface`. */
@@ -128,7 +127,6 @@ export function curvatureResult(
   const { grid } = prepared.plan;
   const placed = place(grid, curvatureTiles(spec, prepared), results.values());
   const first = prepared.directions[0]!;
-  const finishedAt = new Date();
   return {
     kind: 'curvature',
     ...(spec.label ? { label: spec.label } : {}),
@@ -145,25 +143,7 @@ export function curvatureResult(
     points: gridSize(grid).points,
     pointsComputed: placed.pointsComputed,
     hvps: placed.hvps,
-    version: PACKAGE_VERSION,
-    backend: execution.backend.name,
-    backendDetail: execution.backend,
-    threads: execution.threads,
-    ...(execution.workers ? { workers: execution.workers } : {}),
-    dtype: 'float32',
-    model: { ref: spec.model, name: prepared.model.description.name, parameters: layoutSize(prepared.model.description.layout) },
-    data: { ...prepared.setup.data.provenance, n: prepared.setup.data.n },
-    lossFunction: prepared.setup.loss,
-    output: prepared.setup.output,
-    batchSize: prepared.setup.batchSize,
-    timings: {
-      startedAt: execution.startedAt.toISOString(),
-      finishedAt: finishedAt.toISOString(),
-      prepareSeconds: execution.prepareSeconds,
-      evaluateSeconds: execution.evaluateSeconds,
-      totalSeconds: (finishedAt.getTime() - execution.startedAt.getTime()) / 1000,
-      pointsPerSecond: placed.pointsComputed / execution.evaluateSeconds,
-    },
+    ...evaluationProvenance(spec.model, prepared.model.description.name, prepared.setup, execution, placed.pointsComputed),
   };
 }
 

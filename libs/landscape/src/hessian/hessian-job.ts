@@ -6,17 +6,29 @@ import { TileCancelled, type EvaluationSetup } from '../evaluate';
 import type { ExecutionRecord, JobHandler, UnitContext, UnitRef } from '../handler';
 import type { LoadedModel } from '../model';
 import { loadData, loadModelRef, type RefResolver } from '../prepare';
-import { PACKAGE_VERSION, stringifyResult, type Provenance } from '../result';
+import { evaluationProvenance, stringifyResult, type Provenance } from '../result';
 import type { HessianSpec } from '../spec';
 import { layoutSize, writeWeightSetFile, type WeightLayout } from '../weights';
 import { exactSpectrum } from './exact';
 import { hutchinsonSamples, meanAndStderr } from './hutchinson';
 import { hutchpp } from './hutchpp';
-import { operatorFor, releaseOperator, type HessianOperator, type LinearOperator } from './hvp';
+import { operatorFor, releaseOperator, TrainableCoordinates, type LinearOperator } from './hvp';
 import { lanczos } from './lanczos';
 import type { SolverStats } from './linalg';
 import { densitySvg } from './plots';
 import { powerIteration } from './power';
+import {
+  DEFAULT_SHARD_MIN_WORK,
+  emptyHvpStats,
+  localExchange,
+  planHvp,
+  shardedOperator,
+  shardRanges,
+  summarizeHvp,
+  timedOperator,
+  type HvpRunStats,
+  type HvpSummary,
+} from './sharded';
 import { slqDensity, slqRun } from './slq';
 
 export interface PreparedHessian {
@@ -32,7 +44,7 @@ export interface EigenPairs {
   vectors: number[][];
 }
 
-export type HessianUnitResult =
+type SolverUnitResult =
   | ({ kind: 'exact'; all: number[]; top?: EigenPairs; bottom?: EigenPairs; trace: number; asymmetry: number } & SolverStats)
   | ({ kind: 'lanczos'; top?: EigenPairs; bottom?: EigenPairs } & SolverStats)
   | ({ kind: 'power'; top: EigenPairs } & SolverStats)
@@ -40,7 +52,10 @@ export type HessianUnitResult =
   | ({ kind: 'hutchpp'; value: number; stderr: number; samples: number } & SolverStats)
   | ({ kind: 'slq'; index: number; nodes: number[]; weights: number[] } & SolverStats);
 
-export interface HessianResult extends Omit<Provenance, 'timings'> {
+/** A unit's result plus how its products ran (whole or sharded, latencies). */
+export type HessianUnitResult = SolverUnitResult & { hvp?: HvpRunStats };
+
+export interface HessianResult extends Provenance {
   kind: 'hessian';
   label?: string;
   /** The Hessian is taken at the model's own weights. */
@@ -54,7 +69,8 @@ export interface HessianResult extends Omit<Provenance, 'timings'> {
   density?: { grid: number[]; values: number[]; sigma: number; runs: number; steps: number };
   /** Per solver: iterations, convergence, Hessian-vector products and seconds (summed over its units). */
   solvers: Record<string, SolverStats>;
-  timings: { startedAt: string; finishedAt: string; prepareSeconds: number; evaluateSeconds: number; totalSeconds: number };
+  /** How the Hessian-vector products ran: mode, shards, mean wall / compute / overhead milliseconds per product. */
+  hvp?: HvpSummary;
 }
 
 export function trainableDimension(layout: WeightLayout): number {
@@ -124,13 +140,13 @@ function tracked(operator: LinearOperator, unitId: string, context: UnitContext)
   };
 }
 
-function pairs(hessian: HessianOperator, values: number[], vectors: Float64Array[], keep: boolean): EigenPairs {
+function pairs(hessian: TrainableCoordinates, values: number[], vectors: Float64Array[], keep: boolean): EigenPairs {
   return { values, vectors: keep ? vectors.map((u) => Array.from(hessian.expand(u))) : [] };
 }
 
 const stats = (s: SolverStats): SolverStats => ({ iterations: s.iterations, converged: s.converged, hvps: s.hvps, seconds: s.seconds });
 
-export function runHessianUnit(spec: HessianSpec, hessian: HessianOperator, unitId: string, op: LinearOperator): HessianUnitResult {
+export function runHessianUnit(spec: HessianSpec, hessian: TrainableCoordinates, unitId: string, op: LinearOperator): SolverUnitResult {
   const keep = spec.eigenvectors;
   if (unitId === 'exact') {
     const exact = exactSpectrum(op);
@@ -266,8 +282,8 @@ export function hessianResult(
   const traceUnits = [...byKind('hutchinson'), ...byKind('hutchpp')];
   if (traceUnits.length) solvers.trace = sumStats(traceUnits);
   if (runs.length) solvers.density = sumStats(runs);
+  const hvp = summarizeHvp(all.flatMap((r) => (r.hvp ? [r.hvp] : [])));
 
-  const finishedAt = new Date();
   return {
     kind: 'hessian',
     ...(spec.label ? { label: spec.label } : {}),
@@ -283,24 +299,8 @@ export function hessianResult(
     ...(trace ? { trace } : {}),
     ...(density ? { density } : {}),
     solvers,
-    version: PACKAGE_VERSION,
-    backend: execution.backend.name,
-    backendDetail: execution.backend,
-    threads: execution.threads,
-    ...(execution.workers ? { workers: execution.workers } : {}),
-    dtype: 'float32',
-    model: { ref: spec.model, name: prepared.model.description.name, parameters: layoutSize(layout) },
-    data: { ...prepared.setup.data.provenance, n: prepared.setup.data.n },
-    lossFunction: spec.loss,
-    output: spec.output,
-    batchSize: spec.evaluation.batchSize,
-    timings: {
-      startedAt: execution.startedAt.toISOString(),
-      finishedAt: finishedAt.toISOString(),
-      prepareSeconds: execution.prepareSeconds,
-      evaluateSeconds: execution.evaluateSeconds,
-      totalSeconds: (finishedAt.getTime() - execution.startedAt.getTime()) / 1000,
-    },
+    ...(hvp ? { hvp } : {}),
+    ...evaluationProvenance(spec.model, prepared.model.description.name, prepared.setup, execution),
   };
 }
 
@@ -311,8 +311,45 @@ export const hessianHandler: JobHandler<HessianSpec, PreparedHessian, HessianUni
   async runUnit(spec, prepared, unitId, context) {
     if (!hessianUnits(spec, prepared.dimension).some((unit) => unit.id === unitId)) throw new Error(`no unit ${unitId} in this job`);
     await selectBackend(context.backend);
-    const hessian = operatorFor(prepared, prepared.setup, prepared.model.weights);
-    return runHessianUnit(spec, hessian, unitId, tracked(hessian.operator, unitId, context));
+    const { setup } = prepared;
+    const n = setup.data.n;
+    const plan = planHvp(spec.hvp, {
+      samples: n,
+      trainableParameters: prepared.dimension,
+      batchSize: setup.batchSize,
+      workers: context.hvp?.workers ?? 1,
+      threads: context.hvp?.threads ?? 1,
+      minWork: context.hvp?.minWork ?? DEFAULT_SHARD_MIN_WORK,
+    });
+    const hvp = emptyHvpStats(plan);
+    const coordinates = new TrainableCoordinates(setup.model.layout);
+    let op: LinearOperator;
+    if (plan.mode === 'sharded') {
+      const ranges = shardRanges(n, setup.batchSize, plan.shards);
+      op = shardedOperator(
+        {
+          dimension: prepared.dimension,
+          shards: plan.shards,
+          expand: (u) => coordinates.expand(u),
+          compact: (v) => coordinates.compact(v),
+          product: (shard, v) => operatorFor(prepared, setup, prepared.model.weights, { range: ranges[shard]! }).hvp(v),
+          weights: ranges.map((range) => (range.end - range.start) / n),
+          // Embedded runs (no workers) compute every shard here: same sums, no parallelism.
+          exchange: context.hvp?.exchange() ?? localExchange(),
+        },
+        hvp,
+      );
+    } else {
+      op = timedOperator(operatorFor(prepared, setup, prepared.model.weights).operator, hvp);
+    }
+    return { ...runHessianUnit(spec, coordinates, unitId, tracked(op, unitId, context)), hvp };
+  },
+  async hvpShard(_spec, prepared, shard, vector, context) {
+    await selectBackend(context.backend);
+    const { setup } = prepared;
+    const range = shardRanges(setup.data.n, setup.batchSize, shard.count)[shard.index];
+    if (!range) throw new Error(`no shard ${shard.index} of ${shard.count}`);
+    return operatorFor(prepared, setup, prepared.model.weights, { range }).hvp(vector);
   },
   async assemble(spec, prepared, results, execution, outDir) {
     mkdirSync(outDir, { recursive: true });

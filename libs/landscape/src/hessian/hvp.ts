@@ -4,7 +4,7 @@ import { InputError } from '../errors';
 import type { EvaluationSetup } from '../evaluate';
 import { lossSum, targetMatrix, type OutputKind } from '../losses';
 import { forward, type ModelDescription } from '../model';
-import { layoutSize } from '../weights';
+import { layoutSize, type WeightLayout } from '../weights';
 import { installSecondOrderGradients } from './second-order';
 
 /** A symmetric linear map on Float64Array vectors; `apply` may be called any number of times. */
@@ -16,6 +16,34 @@ export interface LinearOperator {
 export interface HessianOptions {
   /** Use a seeded subset of the evaluation set (kept for every product, so the operator stays one matrix). */
   subset?: { n: number; seed: number };
+  /** Only samples [start, end) of the (subset) evaluation set: one data shard of a sharded product. */
+  range?: { start: number; end: number };
+}
+
+/** Flat parameter vectors ↔ their trainable coordinates (what the solvers work on). */
+export class TrainableCoordinates {
+  readonly parameters: number;
+  /** Flat indices of the trainable coordinates, ascending. */
+  readonly indices: Int32Array;
+
+  constructor(layout: WeightLayout) {
+    this.parameters = layoutSize(layout);
+    const indices: number[] = [];
+    for (const spec of layout) if (spec.trainable) for (let k = 0; k < spec.size; k++) indices.push(spec.offset + k);
+    this.indices = Int32Array.from(indices);
+  }
+
+  /** Trainable coordinates of a flat vector. */
+  compact(v: Float64Array): Float64Array {
+    return Float64Array.from(this.indices, (i) => v[i]!);
+  }
+
+  /** Flat vector with `u` on the trainable coordinates and zeros elsewhere. */
+  expand(u: Float64Array): Float64Array {
+    const v = new Float64Array(this.parameters);
+    this.indices.forEach((index, k) => (v[index] = u[k]!));
+    return v;
+  }
 }
 
 interface Batch {
@@ -42,6 +70,7 @@ export class HessianOperator {
   gradientCount = 0;
 
   private readonly model: ModelDescription;
+  private readonly coordinates: TrainableCoordinates;
   private readonly trainableWeights: number[];
   private readonly batches: Batch[] = [];
   private readonly fromLogits: boolean;
@@ -59,12 +88,15 @@ export class HessianOperator {
     this.parameters = layoutSize(layout);
     if (theta.length !== this.parameters) throw new InputError(`parameter vector has ${theta.length} numbers but the model has ${this.parameters}`);
     this.trainableWeights = layout.flatMap((spec, i) => (spec.trainable ? [i] : []));
-    const indices: number[] = [];
-    for (const i of this.trainableWeights) for (let k = 0; k < layout[i]!.size; k++) indices.push(layout[i]!.offset + k);
-    this.trainableIndices = Int32Array.from(indices);
+    this.coordinates = new TrainableCoordinates(layout);
+    this.trainableIndices = this.coordinates.indices;
 
     const data = options.subset ? subsetDataset(setup.data, options.subset.n, options.subset.seed) : setup.data;
-    this.sampleCount = data.n;
+    const { start: rangeStart, end: rangeEnd } = options.range ?? { start: 0, end: data.n };
+    if (!(Number.isInteger(rangeStart) && Number.isInteger(rangeEnd) && rangeStart >= 0 && rangeStart < rangeEnd && rangeEnd <= data.n)) {
+      throw new Error(`sample range [${rangeStart}, ${rangeEnd}) is not inside the ${data.n} samples`);
+    }
+    this.sampleCount = rangeEnd - rangeStart;
     const last = [...this.model.layers].reverse().find((layer) => layer.kind === 'dense' || layer.kind === 'conv2d');
     const kernelShape = last ? layout[last.kernel]!.shape : [];
     const outputUnits = kernelShape[kernelShape.length - 1] ?? 1;
@@ -73,8 +105,9 @@ export class HessianOperator {
     this.stopBeforeFinalActivation = this.fromLogits && setup.output === 'probabilities';
     const targets = targetMatrix(setup.loss, data, outputUnits, data.provenance.source);
     const sampleSize = data.sampleShape.reduce((a, b) => a * b, 1);
-    for (let start = 0; start < data.n; start += setup.batchSize) {
-      const end = Math.min(data.n, start + setup.batchSize);
+    // Batches start at the range start, so a batch-aligned shard repeats the whole set's float32 batch products.
+    for (let start = rangeStart; start < rangeEnd; start += setup.batchSize) {
+      const end = Math.min(rangeEnd, start + setup.batchSize);
       this.batches.push({
         x: tf.tensor(data.x.subarray(start * sampleSize, end * sampleSize), [end - start, ...data.sampleShape], 'float32'),
         target: tf.tensor2d(targets.subarray(start * outputUnits, end * outputUnits), [end - start, outputUnits], 'float32'),
@@ -156,16 +189,12 @@ export class HessianOperator {
     return scale(result, 1 / this.sampleCount);
   }
 
-  /** Trainable coordinates of a flat vector. */
   compact(v: Float64Array): Float64Array {
-    return Float64Array.from(this.trainableIndices, (i) => v[i]!);
+    return this.coordinates.compact(v);
   }
 
-  /** Flat vector with `u` on the trainable coordinates and zeros elsewhere. */
   expand(u: Float64Array): Float64Array {
-    const v = new Float64Array(this.parameters);
-    this.trainableIndices.forEach((index, k) => (v[index] = u[k]!));
-    return v;
+    return this.coordinates.expand(u);
   }
 
   dispose(): void {
@@ -176,21 +205,27 @@ export class HessianOperator {
   }
 }
 
-/** Per process, one operator per prepared job (data uploaded once, reused by every unit of the job). */
-const operators = new WeakMap<object, HessianOperator>();
+/**
+ * Per process, the operators of a prepared job (data uploaded once, reused by every unit of the job): the whole
+ * evaluation set, and each data shard this process computed (keyed by its sample range).
+ */
+const operators = new WeakMap<object, Map<string, HessianOperator>>();
 
-export function operatorFor(key: object, setup: EvaluationSetup, theta: Float64Array, options?: HessianOptions): HessianOperator {
-  let operator = operators.get(key);
+export function operatorFor(key: object, setup: EvaluationSetup, theta: Float64Array, options: HessianOptions = {}): HessianOperator {
+  let forKey = operators.get(key);
+  if (!forKey) operators.set(key, (forKey = new Map()));
+  const name = options.range ? `${options.range.start}-${options.range.end}` : 'all';
+  let operator = forKey.get(name);
   if (!operator) {
     operator = new HessianOperator(setup, theta, options);
-    operators.set(key, operator);
+    forKey.set(name, operator);
   }
   return operator;
 }
 
-/** Frees the operator kept for `key` (workers call it when a job is done). */
+/** Frees the operators kept for `key` (workers call it when a job is done). */
 export function releaseOperator(key: object): void {
-  operators.get(key)?.dispose();
+  operators.get(key)?.forEach((operator) => operator.dispose());
   operators.delete(key);
 }
 
