@@ -160,15 +160,20 @@ export function trainAutoencoder(rows: readonly Float64Array[], options: Autoenc
 
   const encoderLayers = trained.slice(0, hidden.length + 1);
   const decoderLayers = trained.slice(hidden.length + 1);
-  const run = (layers: DenseLayer[], input: Float32Array, count: number, width: number): Float32Array =>
-    tf.tidy(() => {
+  const run = (layers: DenseLayer[], input: Float32Array, count: number, width: number): Float32Array => {
+    const output = tf.tidy(() => {
       const tensors = layers.map((layer) => ({
         kernel: tf.tensor2d(layer.kernel, [layer.inputs, layer.outputs]),
         bias: tf.tensor1d(layer.bias),
         tanh: layer.tanh,
       }));
-      return forward(tf.tensor2d(input, [count, width]), tensors).dataSync() as Float32Array;
+      return forward(tf.tensor2d(input, [count, width]), tensors);
     });
+    // Read outside tidy: tidy walks whatever it returns, element by element for a typed array.
+    const values = output.dataSync() as Float32Array;
+    output.dispose();
+    return values;
+  };
 
   return {
     hidden,

@@ -17,7 +17,11 @@ export async function benchMatMul(backend: BackendChoice, sizes: number[]): Prom
   for (const n of sizes) {
     const a = tf.randomNormal([n, n], 0, 1, 'float32', 1);
     const b = tf.randomNormal([n, n], 0, 1, 'float32', 2);
-    const seconds = await medianSeconds(5, () => tf.tidy(() => tf.matMul(a, b).dataSync()));
+    const seconds = await medianSeconds(5, () => {
+      const product = tf.matMul(a, b);
+      product.dataSync();
+      product.dispose();
+    });
     a.dispose();
     b.dispose();
     report({ case: 'matmul', backend, n, seconds, gflops: (2 * n ** 3) / seconds / 1e9, ...machine() });
