@@ -68,7 +68,7 @@ export class Evaluator {
     let correctTotal = 0;
     try {
       for (const batch of this.batches) {
-        const output = tf.tidy(() => forward(model, params, batch.x, { stopBeforeFinalActivation: this.skipFinal }));
+        const output = tf.tidy(() => forward(model, params, batch.x, { stopBeforeFinalActivation: this.skipFinal, fused: true }));
         const values = output.dataSync() as Float32Array;
         output.dispose();
         const sums = hostBatchSums(loss, values, batch.targets, this.outputUnits, this.outputKind);

@@ -287,6 +287,34 @@ function activate(x: tf.Tensor, activation: Activation): tf.Tensor {
 export interface ForwardOptions {
   /** Skip the final softmax/sigmoid so losses can be computed stably from logits. */
   stopBeforeFinalActivation?: boolean;
+  /**
+   * Use tfjs' fused matMul/conv2d kernels (bias and a fusable activation in the same op). Fewer ops per point, so
+   * faster evaluation; not for gradients (the fused kernels' gradients are not second-order safe).
+   */
+  fused?: boolean;
+}
+
+const FUSABLE = new Set<Activation>(['linear', 'relu', 'relu6', 'elu', 'sigmoid']);
+
+/** A dense or conv layer's affine map with its bias and activation, fused into one kernel where tfjs can. */
+function fusedLayer(layer: Extract<Layer, { kind: 'dense' | 'conv2d' }>, x: tf.Tensor, params: readonly tf.Tensor[], activation: Activation): tf.Tensor {
+  const fusable = FUSABLE.has(activation);
+  const fusedActivation = (fusable ? activation : 'linear') as tf.fused.Activation;
+  const bias = layer.bias === undefined ? undefined : params[layer.bias];
+  const y =
+    layer.kind === 'dense'
+      ? tf.fused.matMul({ a: x as tf.Tensor2D, b: params[layer.kernel] as tf.Tensor2D, bias, activation: fusedActivation })
+      : tf.fused.conv2d({
+          x: x as tf.Tensor4D,
+          filter: params[layer.kernel] as tf.Tensor4D,
+          strides: layer.strides,
+          pad: layer.padding,
+          dataFormat: 'NHWC',
+          dilations: layer.dilation,
+          bias,
+          activation: fusedActivation,
+        });
+  return fusable ? y : activate(y, activation);
 }
 
 /**
@@ -298,6 +326,10 @@ export function forward(description: ModelDescription, params: readonly tf.Tenso
   const lastActivated = options.stopBeforeFinalActivation ? lastActivationLayer(description) : -1;
   description.layers.forEach((layer, index) => {
     const skipActivation = index === lastActivated;
+    if (options.fused && (layer.kind === 'conv2d' || (layer.kind === 'dense' && x.rank === 2))) {
+      x = fusedLayer(layer, x, params, skipActivation ? 'linear' : layer.activation);
+      return;
+    }
     switch (layer.kind) {
       case 'dense': {
         let y = x.rank === 2 ? tf.matMul(x as tf.Tensor2D, params[layer.kernel] as tf.Tensor2D) : tf.dot(x, params[layer.kernel]!);
