@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { BACKENDS, isInputError, type BackendChoice } from '@landscape/core';
+import { BACKENDS, isInputError, PACKAGE_VERSION, type BackendChoice } from '@landscape/core';
 import pino from 'pino';
 import { BENCH_SUITES, runBench } from './bench';
 import { registerClientCommands } from './client';
@@ -20,6 +20,7 @@ const backendOption = (): Option => new Option('--backend <name>', 'tfjs backend
 export function buildProgram(): Command {
   const program = new Command('landscape')
     .description('Loss landscapes of neural networks: interpolations, filter-normalized surfaces, curvature and trajectories')
+    .version(PACKAGE_VERSION)
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
@@ -39,7 +40,7 @@ export function buildProgram(): Command {
 
   program
     .command('demo')
-    .description('train a small model and map its loss landscape (line + surface, all plots)')
+    .description('train a small model and map its loss landscape (line, surface, trajectory embeddings, all plots)')
     .option('--out <dir>', 'output directory', 'landscape-demo')
     .option('--threads <n>', 'evaluation threads', positiveInt)
     .addOption(backendOption())
