@@ -42,11 +42,12 @@ export const architectureSchema = z.union([
 ]);
 export type Architecture = z.infer<typeof architectureSchema>;
 
-function denseLayer(name: string, units: number, act: Activation, batchInputShape?: number[]): unknown {
+/** A Keras layer entry with weights, in the config layout tfjs-layers writes (Glorot-uniform kernel, zero bias). */
+function weightedLayer(className: 'Dense' | 'Conv2D', name: string, act: Activation, specific: Record<string, unknown>, batchInputShape?: number[]): unknown {
   return {
-    class_name: 'Dense',
+    class_name: className,
     config: {
-      units,
+      ...specific,
       activation: act,
       use_bias: true,
       kernel_initializer: { class_name: 'VarianceScaling', config: { scale: 1, mode: 'fan_avg', distribution: 'uniform', seed: null } },
@@ -63,31 +64,17 @@ function denseLayer(name: string, units: number, act: Activation, batchInputShap
   };
 }
 
-function convLayer(name: string, filters: number, kernel: number, act: Activation, batchInputShape?: number[]): unknown {
-  return {
-    class_name: 'Conv2D',
-    config: {
-      filters,
-      kernel_size: [kernel, kernel],
-      strides: [1, 1],
-      padding: 'valid',
-      data_format: 'channels_last',
-      dilation_rate: [1, 1],
-      activation: act,
-      use_bias: true,
-      kernel_initializer: { class_name: 'VarianceScaling', config: { scale: 1, mode: 'fan_avg', distribution: 'uniform', seed: null } },
-      bias_initializer: { class_name: 'Zeros', config: {} },
-      kernel_regularizer: null,
-      bias_regularizer: null,
-      activity_regularizer: null,
-      kernel_constraint: null,
-      bias_constraint: null,
-      name,
-      trainable: true,
-      ...(batchInputShape ? { batch_input_shape: [null, ...batchInputShape], dtype: 'float32' } : {}),
-    },
-  };
-}
+const denseLayer = (name: string, units: number, act: Activation, batchInputShape?: number[]): unknown =>
+  weightedLayer('Dense', name, act, { units }, batchInputShape);
+
+const convLayer = (name: string, filters: number, kernel: number, act: Activation, batchInputShape?: number[]): unknown =>
+  weightedLayer(
+    'Conv2D',
+    name,
+    act,
+    { filters, kernel_size: [kernel, kernel], strides: [1, 1], padding: 'valid', data_format: 'channels_last', dilation_rate: [1, 1] },
+    batchInputShape,
+  );
 
 /** Builds the model.json document and seeded Glorot-uniform weights (biases zero). */
 export function buildModel(architecture: Architecture, seed: number): LoadedModel {

@@ -1,5 +1,6 @@
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import type { Rng } from '../random';
+import { dot, norm } from '../weights';
 import type { LinearOperator } from './hvp';
 
 /** What every solver reports besides its answer. */
@@ -11,15 +12,8 @@ export interface SolverStats {
   seconds: number;
 }
 
-export function dot(a: Float64Array, b: Float64Array): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += a[i]! * b[i]!;
-  return sum;
-}
-
-export function norm(a: Float64Array): number {
-  return Math.sqrt(dot(a, a));
-}
+// The float64 vector primitives of weights.ts, re-exported for the solvers.
+export { dot, norm };
 
 /** y += a·x, in place. */
 export function axpy(a: number, x: Float64Array, y: Float64Array): void {
