@@ -1,7 +1,7 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli';
 import { referencePath } from '../support/fixtures';
 
@@ -29,6 +29,8 @@ function expectBadInput(specFile: string, pattern: RegExp, extra: string[] = [])
   expect(lines).toHaveLength(1);
   expect(lines[0]).toMatch(pattern);
 }
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'landscape-bad-'));

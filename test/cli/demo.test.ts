@@ -1,12 +1,15 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli';
 
 describe('landscape demo', () => {
+  const root = mkdtempSync(join(tmpdir(), 'landscape-demo-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
   it('trains a model and writes the line, surface and trajectory landscapes with every plot and export', () => {
-    const out = join(mkdtempSync(join(tmpdir(), 'landscape-demo-')), 'demo');
+    const out = join(root, 'demo');
     const result = runCli(['demo', '--out', out]);
     expect(result.status).toBe(0);
     for (const file of ['result.json', 'result.csv', 'contour.svg', 'surface.html', 'surface.h5', 'surface.vtp'])

@@ -1,14 +1,18 @@
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli';
 
 const EXAMPLES = join(__dirname, '..', '..', 'examples');
 
 describe('examples/ run as documented', () => {
+  const outs: string[] = [];
+  afterAll(() => outs.forEach((out) => rmSync(out, { recursive: true, force: true })));
+
   it.each(readdirSync(EXAMPLES).filter((f) => f.endsWith('.job.json')))('%s', (file) => {
     const out = mkdtempSync(join(tmpdir(), 'landscape-example-'));
+    outs.push(out);
     const spec = JSON.parse(readFileSync(join(EXAMPLES, file), 'utf8'));
     const result = runCli(['run', join(EXAMPLES, file), '--out', out], { LOG_LEVEL: 'warn' });
     expect(result.stderr).toBe('');

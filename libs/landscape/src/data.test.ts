@@ -1,11 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { datasetFromArrays, InputError, loadDatasetFile, subsetDataset, syntheticDataset } from '@landscape/core';
 
 describe('data', () => {
   const dir = mkdtempSync(join(tmpdir(), 'landscape-data-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('reads CSV with a named or default target column', () => {
     writeFileSync(join(dir, 'iris.csv'), 'a,b,species\n1,2,0\n3,4,1\n5,6,2\n');

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -51,6 +51,7 @@ describe('built-in architectures are real tfjs Layers models', () => {
     const b = theirs.dataSync();
     tf.dispose([ours, theirs]);
     layersModel.dispose();
+    rmSync(dir, { recursive: true, force: true });
     expect(a.length).toBe(7 * architecture.outputs);
     a.forEach((value, i) => expect(value).toBeCloseTo(b[i]!, 5));
   });
