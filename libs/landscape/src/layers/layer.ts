@@ -1,0 +1,59 @@
+import type * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * The contract of one layer kind in the model graph. The graph reader (model graph IR) parses each Keras/tfjs
+ * layer config with `parse`, infers shapes with `outputShape`, binds the weights `weights` declares by
+ * `<layer name>/<weight name>` (never by manifest position), and evaluation calls `apply` in topological order as
+ * a pure function of (weights, inputs). Adding a layer = one entry in its family's file plus one registry line.
+ */
+
+/** A tensor shape without the batch axis; null is a free dimension (its size comes from the data). */
+export type Shape = (number | null)[];
+
+export interface WeightDeclaration {
+  /** Keras' weight name inside the layer: 'kernel', 'bias', 'gamma', 'moving_mean', 'embeddings', … */
+  name: string;
+  /** False for statistics such as BatchNorm's moving mean/variance: never moved by directions, Hessians or training. */
+  trainable: boolean;
+  /** The shape the layer expects, checked against the manifest. */
+  shape: number[];
+  /** dtype the layer needs (default float32); e.g. int32 for lookup tables. */
+  dtype?: 'float32' | 'int32';
+}
+
+export interface LayerContext {
+  /** The layer's name in the model (for error messages). */
+  layerName: string;
+  /** The model file, for error messages. */
+  source: string;
+}
+
+export interface ApplyContext {
+  /**
+   * Evaluation only: the layer may use tfjs' fused kernels (bias and activation in one op). Never set when
+   * gradients are taken, because fused kernels' gradients are not second-order safe.
+   */
+  fused: boolean;
+}
+
+export interface LayerDefinition<Config = unknown> {
+  /** Keras class names this entry handles (the first is the canonical one). */
+  readonly classNames: readonly string[];
+  /** Parses and validates the layer's config; throws InputError naming the layer and the field. */
+  parse(config: Record<string, unknown>, context: LayerContext): Config;
+  /** Output shape (no batch axis) from the input shapes; throws InputError on a wrong input count or rank. */
+  outputShape(config: Config, inputShapes: Shape[], context: LayerContext): Shape;
+  /** The weights the layer binds, in Keras' order, for these input shapes. */
+  weights(config: Config, inputShapes: Shape[], context: LayerContext): WeightDeclaration[];
+  /** Inference-mode forward pass. Called inside tf.tidy or a gradient function: do not dispose intermediates. */
+  apply(config: Config, inputs: tf.Tensor[], weights: Readonly<Record<string, tf.Tensor>>, context: ApplyContext): tf.Tensor;
+  /** tfjs kernel names `apply` may dispatch: second-order safety is checked against these per layer. */
+  readonly kernels: readonly string[];
+  /** Exact second derivatives through this layer, or the reason a Hessian through it raises SecondOrderUnsupportedError. */
+  readonly secondOrder: 'exact' | { unsupported: string };
+}
+
+/** Typed identity: lets each family file declare entries with their own Config type. */
+export function defineLayer<Config>(definition: LayerDefinition<Config>): LayerDefinition<Config> {
+  return definition;
+}
