@@ -32,7 +32,7 @@ export function checkModelFiles(files: Record<string, Buffer>): void {
   if (missing.length) throw new InputError(`weight files listed in model.json but not uploaded: ${missing.join(', ')}`, 'files');
   const extra = Object.keys(files).filter((name) => name !== 'model.json' && !listed.includes(name));
   if (extra.length) throw new InputError(`files not listed in model.json's weightsManifest: ${extra.join(', ')}`, 'files');
-  weightsFromBytes(Buffer.concat(listed.map((name) => files[name]!)), description.layout, 'model.json');
+  weightsFromBytes(Buffer.concat(listed.map((name) => files[name]!)), description, 'model.json');
 }
 
 /** Multipart parts (one per file, named by their file names) → a validated model bundle. */

@@ -6,6 +6,7 @@ export * from './evaluate';
 export * from './grid';
 export * from './losses';
 export * from './model';
+export * from './objective';
 export * from './normalization';
 export * from './output';
 export * from './prepare';

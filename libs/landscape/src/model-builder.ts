@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { describeModel, type Activation, type LoadedModel, type ModelJson } from './model';
+import type { ActivationName as Activation } from './layers/activations';
+import { describeModel, type LoadedModel, type ModelJson } from './model';
 import { createRng } from './random';
 import { layoutSize, tensorView } from './weights';
 
@@ -79,7 +80,7 @@ const convLayer = (name: string, filters: number, kernel: number, act: Activatio
 /** Builds the model.json document and seeded Glorot-uniform weights (biases zero). */
 export function buildModel(architecture: Architecture, seed: number): LoadedModel {
   const layers: unknown[] = [];
-  const weights: { name: string; shape: number[]; dtype: string }[] = [];
+  const weights: { name: string; shape: number[]; dtype: 'float32' }[] = [];
   const addDense = (index: number, inputs: number, units: number, act: Activation, first: number[] | undefined): void => {
     const name = `dense_Dense${index}`;
     layers.push(denseLayer(name, units, act, first));

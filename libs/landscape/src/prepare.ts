@@ -3,7 +3,7 @@ import { randomDirection } from './directions';
 import { InputError } from './errors';
 import type { EvaluationSetup, LandscapePlan } from './evaluate';
 import { checkPointLimit, makeGrid } from './grid';
-import { loadModel, type LoadedModel } from './model';
+import { checkSampleShape, loadModel, type LoadedModel, type ModelOptions } from './model';
 import { normalizeDirection, orthogonalize, type BiasHandling, type Normalization } from './normalization';
 import type { DataRef, DirectionSource, JobSpec, LineSpec, SurfaceSpec } from './spec';
 import { assertFinite, norm, readWeightSetFile, subtract } from './weights';
@@ -20,8 +20,13 @@ export function loadData(data: DataRef, resolve: RefResolver): Dataset {
   return data.subset ? subsetDataset(full, data.subset.n, data.subset.seed) : full;
 }
 
-export function loadModelRef(ref: string, field: string, resolve: RefResolver): LoadedModel {
-  const model = loadModel(resolve(ref, field));
+/** The spec's model-reading options (outputLayer, frozen) as loadModel takes them. */
+export function modelOptionsOf(spec: { outputLayer?: string; frozen?: 'exclude' | 'include' }): ModelOptions {
+  return { output: spec.outputLayer, frozen: spec.frozen };
+}
+
+export function loadModelRef(ref: string, field: string, resolve: RefResolver, options: ModelOptions = {}): LoadedModel {
+  const model = loadModel(resolve(ref, field), options);
   assertFinite(model.weights, model.description.layout, ref);
   return model;
 }
@@ -43,11 +48,11 @@ export interface PreparedLandscape {
   model: LoadedModel;
 }
 
-function direction(source: DirectionSource, field: string, origin: LoadedModel, resolve: RefResolver): Float64Array {
+function direction(source: DirectionSource, field: string, origin: LoadedModel, resolve: RefResolver, options: ModelOptions): Float64Array {
   const { layout } = origin.description;
   if ('seed' in source) return randomDirection(layout, source.seed);
   if ('file' in source) return readWeightSetFile(resolve(source.file, `${field}.file`), layout);
-  const other = loadModelRef(source.model, `${field}.model`, resolve);
+  const other = loadModelRef(source.model, `${field}.model`, resolve, options);
   const mismatch = layout.find((spec, i) => {
     const theirs = other.description.layout[i];
     return !theirs || theirs.name !== spec.name || theirs.shape.join() !== spec.shape.join();
@@ -74,18 +79,16 @@ function directionSpecs(spec: LineSpec | SurfaceSpec): {
 export function prepareLandscape(spec: LineSpec | SurfaceSpec, resolve: RefResolver): PreparedLandscape {
   const grid = spec.kind === 'surface' ? makeGrid(spec.grid.x, spec.grid.y) : makeGrid(spec.grid.x);
   checkPointLimit(grid, spec.limits.maxPoints);
-  const model = loadModelRef(spec.model, 'model', resolve);
+  const options = modelOptionsOf(spec);
+  const model = loadModelRef(spec.model, 'model', resolve, options);
   const data = loadData(spec.data, resolve);
-  const expected = model.description.inputShape.join(',');
-  if (data.sampleShape.join(',') !== expected) {
-    throw new InputError(`samples have shape [${data.sampleShape.join(', ')}] but the model expects [${model.description.inputShape.join(', ')}]`, 'data');
-  }
+  checkSampleShape(model.description, data.sampleShape);
   const { sources, bias, orthogonalize: orth } = directionSpecs(spec);
   const normalization = directionSpecs(spec).normalization ?? (sources.every((s) => 'model' in s) ? 'none' : 'filter');
   const axes = ['x', 'y'];
   const vectors = sources.map((source, k) => {
     const field = spec.kind === 'line' && spec.to !== undefined ? 'to' : `directions.${axes[k]}`;
-    return normalizeDirection(direction(source, field, model, resolve), model.weights, model.description.layout, normalization, bias);
+    return normalizeDirection(direction(source, field, model, resolve, options), model.weights, model.description.layout, normalization, bias);
   });
   if (orth && vectors.length === 2) vectors[1] = orthogonalize(vectors[1]!, vectors[0]!);
   vectors.forEach((vector, k) => assertFinite(vector, model.description.layout, `direction ${axes[k]}`));

@@ -64,8 +64,17 @@ const directionsBase = {
   bias: z.enum(BIAS_HANDLINGS).default('ignore'),
 };
 
+/** How the model file is read (docs/models.md): which output of a multi-output model, and frozen layers. */
+const modelOptions = {
+  /** Multi-output models: the output layer the loss reads (default: the first). */
+  outputLayer: z.string().min(1).optional(),
+  /** Weights of `trainable: false` layers: held fixed (default) or moved by directions, Hessians and training. */
+  frozen: z.enum(['exclude', 'include']).default('exclude'),
+};
+
 const common = {
   model: ref,
+  ...modelOptions,
   data: dataRef,
   loss: z.enum(LOSSES),
   /** What the model outputs; a final softmax/sigmoid layer is detected and skipped for stable losses. */
@@ -198,6 +207,7 @@ export const trainSpec = z
     kind: z.literal('train'),
     /** A model to start from (its weights are the first point) or a built-in architecture (seeded Glorot init). */
     model: z.union([ref, architectureSchema]),
+    ...modelOptions,
     data: dataRef,
     loss: z.enum(LOSSES),
     optimizer: z.enum(['sgd', 'adam']).default('sgd'),

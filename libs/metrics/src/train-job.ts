@@ -6,6 +6,9 @@ import {
   layoutSize,
   loadData,
   loadModelRef,
+  modelOptionsOf,
+  checkSampleShape,
+  modelObjective,
   PACKAGE_VERSION,
   saveModel,
   selectBackend,
@@ -90,15 +93,12 @@ const MAX_CHECKPOINT_NUMBERS = 20_000_000;
 
 export function prepareTrain(spec: TrainSpec, resolve: RefResolver): PreparedTrain {
   const architecture = typeof spec.model === 'string' ? undefined : spec.model;
-  const model = architecture ? buildModel(architecture, spec.seed) : loadModelRef(spec.model as string, 'model', resolve);
+  const model = architecture ? buildModel(architecture, spec.seed) : loadModelRef(spec.model as string, 'model', resolve, modelOptionsOf(spec));
   const data = loadData(spec.data, resolve);
-  const { inputShape, layout, layers } = model.description;
-  if (data.sampleShape.join(',') !== inputShape.join(',')) {
-    throw new InputError(`samples have shape [${data.sampleShape.join(', ')}] but the model expects [${inputShape.join(', ')}]`, 'data');
-  }
-  // The same output-width rule as training; checks the labels/targets fit the model before anything runs.
-  const last = [...layers].reverse().find((layer) => layer.kind === 'dense' || layer.kind === 'conv2d');
-  targetMatrix(spec.loss, data, last ? layout[last.kernel]!.shape.at(-1)! : 1, 'data');
+  const { layout } = model.description;
+  checkSampleShape(model.description, data.sampleShape);
+  // The objective training uses; checks the labels/targets fit the model before anything runs.
+  targetMatrix(spec.loss, data, modelObjective(model.description, spec.loss, 'logits', data.sampleShape).outputUnits, 'data');
   const stepsPerEpoch = Math.ceil(data.n / spec.batchSize);
   const totalSteps = stepsPerEpoch * spec.epochs;
   const checkpointCount = spec.checkpointEvery === 'epoch' ? spec.epochs : Math.floor(totalSteps / spec.checkpointEvery);

@@ -10,6 +10,8 @@ import {
   linspace,
   loadData,
   loadModelRef,
+  modelOptionsOf,
+  checkSampleShape,
   evaluationProvenance,
   planTiles,
   selectBackend,
@@ -222,11 +224,9 @@ function embedAutoencoder(spec: TrajectorySpec, rows: Float64Array[]): Embedder 
 }
 
 export async function prepareTrajectory(spec: TrajectorySpec, resolve: RefResolver): Promise<PreparedTrajectory> {
-  const model = loadModelRef(spec.model, 'model', resolve);
+  const model = loadModelRef(spec.model, 'model', resolve, modelOptionsOf(spec));
   const data = loadData(spec.data, resolve);
-  if (data.sampleShape.join(',') !== model.description.inputShape.join(',')) {
-    throw new InputError(`samples have shape [${data.sampleShape.join(', ')}] but the model expects [${model.description.inputShape.join(', ')}]`, 'data');
-  }
+  checkSampleShape(model.description, data.sampleShape);
   const { checkpoints, steps } = loadTrajectory(spec.trajectory, resolve, model.description.layout);
   const n = checkpoints.length;
   if (spec.neighbors >= n / 2) throw new InputError(`must be below half the number of checkpoints (${n}), got ${spec.neighbors}`, 'neighbors');

@@ -5,7 +5,8 @@ import { InputError } from '../errors';
 import { TileCancelled, type EvaluationSetup } from '../evaluate';
 import type { ExecutionRecord, JobHandler, UnitContext, UnitRef } from '../handler';
 import type { LoadedModel } from '../model';
-import { loadData, loadModelRef, type RefResolver } from '../prepare';
+import { checkSampleShape } from '../model';
+import { loadData, loadModelRef, modelOptionsOf, type RefResolver } from '../prepare';
 import { evaluationProvenance, stringifyResult, type Provenance } from '../result';
 import type { HessianSpec } from '../spec';
 import { layoutSize, writeWeightSetFile, type WeightLayout } from '../weights';
@@ -85,11 +86,9 @@ const DEFAULT_LANCZOS_STEPS = 300;
 const MAX_EXACT_DIMENSION = 5000;
 
 export function prepareHessian(spec: HessianSpec, resolve: RefResolver): PreparedHessian {
-  const model = loadModelRef(spec.model, 'model', resolve);
+  const model = loadModelRef(spec.model, 'model', resolve, modelOptionsOf(spec));
   const data = loadData(spec.data, resolve);
-  if (data.sampleShape.join(',') !== model.description.inputShape.join(',')) {
-    throw new InputError(`samples have shape [${data.sampleShape.join(', ')}] but the model expects [${model.description.inputShape.join(', ')}]`, 'data');
-  }
+  checkSampleShape(model.description, data.sampleShape);
   const dimension = trainableDimension(model.description.layout);
   for (const [field, part] of [
     ['top', spec.top],
