@@ -89,7 +89,9 @@ const softmax = defineLayer<{ axis: number; active: boolean }>({
   apply: (config, [x]) => (config.active ? tf.softmax(x!, config.axis) : x!),
   kernels: ['Softmax'],
   secondOrder: 'exact',
-  finalActivation: (config) => (config.axis === -1 ? { activation: 'softmax', withoutActivation: { ...config, active: false } } : undefined),
+  // Axis 1 (tfjs' default) is the class axis of the [batch, classes] outputs categorical losses read.
+  finalActivation: (config) =>
+    config.axis === -1 || config.axis === 1 ? { activation: 'softmax', withoutActivation: { ...config, active: false } } : undefined,
 });
 
 const thresholdedRelu = defineLayer<{ theta: number }>({

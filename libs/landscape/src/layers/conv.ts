@@ -159,7 +159,7 @@ const depthwiseConv2d = defineLayer<ConvConfig>({
 
 /** Depthwise convolution, then a 1×1 pointwise convolution with bias and activation. */
 const separableConv2d = defineLayer<ConvConfig>({
-  classNames: ['SeparableConv2D', 'SeparableConvolution2D'],
+  classNames: ['SeparableConv2D'],
   parse: (config, context) => parseConv(config, context, 2, true),
   outputShape: (config, inputs, context) => spatialOutput(config, single(inputs, context), config.filters, context),
   weights: (config, inputs, context) => {
@@ -188,7 +188,7 @@ function transposedLength(size: number, axis: number, config: ConvConfig): numbe
 
 /** The transpose of a conv2d (kernel [kh, kw, filters, channels]). */
 const conv2dTranspose = defineLayer<ConvConfig>({
-  classNames: ['Conv2DTranspose', 'Convolution2DTranspose'],
+  classNames: ['Conv2DTranspose'],
   parse: (config, context) => {
     const parsed = parseConv(config, context, 2, true);
     if (config.output_padding !== undefined && config.output_padding !== null) throw layerError(context, 'sets output_padding, which is not supported');

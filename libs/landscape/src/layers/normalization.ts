@@ -86,11 +86,12 @@ const layerNormalization = defineLayer<NormConfig>({
   apply: (config, [x], weights) => {
     const axes = config.axes.map((a) => (a < 0 ? x!.rank + a : a)).sort((a, b) => a - b);
     const mean = tf.mean(x!, axes, true);
-    const variance = tf.mean(tf.squaredDifference(x!, mean), axes, true);
+    // Not tf.squaredDifference: its gradient does not sum over broadcast axes.
+    const variance = tf.mean(tf.square(tf.sub(x!, mean)), axes, true);
     const b = (t: tf.Tensor | undefined) => (t ? broadcast(t, axes, x!.rank) : undefined);
     return normalize(x!, mean, variance, config.epsilon, b(weights.gamma), b(weights.beta));
   },
-  kernels: ['Mean', 'SquaredDifference', 'Rsqrt', 'Add', 'Sub', 'Multiply', 'Reshape'],
+  kernels: ['Mean', 'Square', 'Rsqrt', 'Add', 'Sub', 'Multiply', 'Reshape'],
   secondOrder: 'exact',
 });
 

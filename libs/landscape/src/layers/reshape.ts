@@ -157,16 +157,18 @@ const upSampling = (rank: 1 | 2) =>
     },
     weights: () => [],
     apply: (config, [x]) => {
-      const shape = x!.shape;
-      // Insert a length-1 axis after each spatial axis, tile it by the factor, and merge.
-      const spread: number[] = [shape[0]!];
-      const reps: number[] = [1];
+      // One axis at a time as [before, 1, after] tiled to [before, factor, after]: tfjs' Tile gradient stops at rank 4.
+      let y = x!;
       config.size.forEach((factor, i) => {
-        spread.push(shape[i + 1]!, 1);
-        reps.push(1, factor);
+        const shape = y.shape;
+        const before = shape.slice(0, i + 2).reduce((a, b) => a * b, 1);
+        const tiled = tf.tile(tf.reshape(y, [before, 1, y.size / before]), [1, factor, 1]);
+        y = tf.reshape(
+          tiled,
+          shape.map((size, axis) => (axis === i + 1 ? size * factor : size)),
+        );
       });
-      const tiled = tf.tile(tf.reshape(x!, [...spread, shape.at(-1)!]), [...reps, 1]);
-      return tf.reshape(tiled, [shape[0]!, ...config.size.map((factor, i) => shape[i + 1]! * factor), shape.at(-1)!]);
+      return y;
     },
     kernels: ['Reshape', 'Tile'],
     secondOrder: 'exact',
