@@ -1,4 +1,5 @@
 import * as tfl from '@tensorflow/tfjs-layers';
+import type { ActivationIdentifier } from '@tensorflow/tfjs-layers/dist/keras_format/activation_config';
 import type { LayerCase, Topology } from './layer-check.test-util';
 
 /**
@@ -47,9 +48,9 @@ export const cases: LayerCase[] = [
     build: () =>
       sequential([
         L.dense({ units: 6, inputShape: [4] }),
-        ...(['tanh', 'sigmoid', 'softplus', 'softsign', 'elu', 'selu', 'gelu', 'gelu_new', 'mish', 'swish', 'logSoftmax', 'softmax'] as const).map(
-          (activation) => L.activation({ activation: activation as any }),
-        ),
+        ...(
+          ['tanh', 'sigmoid', 'softplus', 'softsign', 'elu', 'selu', 'gelu', 'gelu_new', 'mish', 'swish', 'logSoftmax', 'softmax'] as ActivationIdentifier[]
+        ).map((activation) => L.activation({ activation })),
         L.dense({ units: 2 }),
       ]),
   },
@@ -119,7 +120,7 @@ export const cases: LayerCase[] = [
       ]),
     rewrite: (topology) => {
       replaceLayers('causal_in', 'causal_out', { class_name: 'Dropout', config: { name: 'no_op', rate: 0 } })(topology);
-      topology.config.layers.find((layer) => layer.config.name === 'causal').config.padding = 'causal';
+      topology.config.layers.find((layer) => layer.config.name === 'causal')!.config.padding = 'causal';
     },
   },
   {
@@ -240,7 +241,7 @@ export const cases: LayerCase[] = [
       ]),
     rewrite: (topology) => {
       const layers = topology.config.layers;
-      const bn = layers.find((layer) => layer.config.name === 'bn_axis1');
+      const bn = layers.find((layer) => layer.config.name === 'bn_axis1')!;
       bn.config.axis = 1;
       bn.config.batch_input_shape = [null, 4, 3];
       layers.splice(
@@ -288,7 +289,7 @@ export const cases: LayerCase[] = [
         layers.findIndex((layer) => layer.name === 'negate'),
         1,
       );
-      const difference = layers.find((layer) => layer.name === 'difference');
+      const difference = layers.find((layer) => layer.name === 'difference')!;
       difference.class_name = 'Subtract';
       difference.inbound_nodes = [
         [

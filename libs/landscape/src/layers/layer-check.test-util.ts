@@ -28,8 +28,17 @@ export interface LayerCase {
   rewrite?: (topology: Topology) => void;
 }
 
-// Keras topologies are JSON; the tests edit them in place.
-export type Topology = { class_name: string; config: { layers: any[]; [key: string]: any }; [key: string]: any };
+/** A saved Keras topology, as the tests edit it in place. */
+export interface TopologyLayer {
+  class_name: string;
+  name?: string;
+  config: Record<string, unknown>;
+  inbound_nodes?: unknown;
+}
+export interface Topology {
+  class_name: string;
+  config: { layers: TopologyLayer[]; [key: string]: unknown };
+}
 
 /** Every `*.cases.test-util.ts` in this folder exports `cases: LayerCase[]` (one file per family group). */
 export async function allLayerCases(): Promise<LayerCase[]> {
