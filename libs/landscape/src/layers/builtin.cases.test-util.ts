@@ -42,6 +42,7 @@ export const cases: LayerCase[] = [
     build: () => sequential([L.dense({ units: 5, activation: 'sigmoid', inputShape: [3, 4] }), L.flatten(), L.dense({ units: 2 })]),
   },
   {
+    // tfjs-layers registers logSoftmax though its ActivationIdentifier type omits it.
     name: 'smooth activations',
     covers: ['Activation'],
     input: [4],
@@ -49,7 +50,20 @@ export const cases: LayerCase[] = [
       sequential([
         L.dense({ units: 6, inputShape: [4] }),
         ...(
-          ['tanh', 'sigmoid', 'softplus', 'softsign', 'elu', 'selu', 'gelu', 'gelu_new', 'mish', 'swish', 'logSoftmax', 'softmax'] as ActivationIdentifier[]
+          [
+            'tanh',
+            'sigmoid',
+            'softplus',
+            'softsign',
+            'elu',
+            'selu',
+            'gelu',
+            'gelu_new',
+            'mish',
+            'swish',
+            'logSoftmax',
+            'softmax',
+          ] as string[] as ActivationIdentifier[]
         ).map((activation) => L.activation({ activation })),
         L.dense({ units: 2 }),
       ]),
