@@ -112,6 +112,7 @@ class GraphBuilder {
       throw new InputError(`${this.source}: model '${prefix.join('/') || model.name}' has ${model.inputs.length} inputs but is called on ${inputs.length}`);
     }
     const byName = new Map(model.layers.map((entry) => [entry.name, entry]));
+    const offsets = nestedNodeOffsets(model);
     const inputOf = new Map(model.inputs.map((ref, i) => [ref.layer, inputs[i]!]));
     const resolved = new Map<string, number>();
     const resolve = (ref: TensorRef, trail: string[]): number => {
@@ -129,7 +130,7 @@ class GraphBuilder {
         if (input === undefined) throw new InputError(`${this.source}: input layer '${entry.name}' is not one of the model's inputs`);
         node = input;
       } else {
-        const call = entry.calls[ref.node];
+        const call = entry.calls[ref.node - (offsets.get(entry.name) ?? 0)];
         if (!call) throw new InputError(`${this.source}: layer '${entry.name}' has no call ${ref.node}`);
         node = this.layerCall(
           entry,
@@ -151,6 +152,21 @@ class GraphBuilder {
       throw new InputError(`${this.source}: nested model '${entry.name}' has ${outputs.length} outputs; only single-output nested models are supported`);
     return outputs[0]!;
   }
+}
+
+/**
+ * Keras 2 and tfjs number the calls of a nested model from 1 (its call 0 is the one that built it, not saved),
+ * Keras 3 from 0 for some models: read from the references themselves (1-based when they reach past the calls).
+ */
+function nestedNodeOffsets(model: ModelTopology): Map<string, number> {
+  const refs = [...model.layers.flatMap((entry) => entry.calls.flat()), ...model.outputs];
+  const offsets = new Map<string, number>();
+  for (const entry of model.layers) {
+    if (!entry.model) continue;
+    const nodes = refs.filter((ref) => ref.layer === entry.name).map((ref) => ref.node);
+    if (nodes.length && Math.min(...nodes) >= 1 && Math.max(...nodes) >= entry.calls.length) offsets.set(entry.name, 1);
+  }
+  return offsets;
 }
 
 /** The model's input shape, from its input layer (functional) or first layer (Sequential). */
