@@ -3,7 +3,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend';
 import { Evaluator } from '../evaluate';
-import { savedArtifacts, seededDataset, seededInput, seedWeights } from '../layers/layer-check.test-util';
+import { maxNormError, savedArtifacts, seededDataset, seededInput, seedWeights } from '../layers/layer-check.test-util';
 import { describeModel, forward, toTensors, weightsFromBytes, type ModelJson } from '../model';
 import type { ManifestEntry } from './bind';
 
@@ -96,7 +96,7 @@ describe('weights: float32, float16, uint16 and uint8 (tfjs quantization)', () =
         const x = seededInput([6, 8, 8, 2], 8);
         return [forward(description, toTensors(weights, description.layout), x, { fused: true }).dataSync(), (reference.predict(x) as tf.Tensor).dataSync()];
       });
-      ours.forEach((value, i) => expect(Math.abs(value - theirs[i]!)).toBeLessThan(1e-5 * Math.max(...theirs.map(Math.abs))));
+      expect(maxNormError(ours, theirs)).toBeLessThan(1e-5);
 
       const data = seededDataset([8, 8, 2], 3, 10, 2, 3);
       const evaluator = new Evaluator({ model: description, data, loss: 'sparse_categorical_crossentropy', output: 'logits', batchSize: 4 });

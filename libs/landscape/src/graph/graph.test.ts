@@ -3,7 +3,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend';
 import { describeModel, checkSampleShape, forward, toTensors, weightsFromBytes, type ModelJson } from '../model';
-import { savedArtifacts, seededInput, seedWeights, type Topology, type TopologyLayer } from '../layers/layer-check.test-util';
+import { maxNormError, savedArtifacts, seededInput, seedWeights, type Topology, type TopologyLayer } from '../layers/layer-check.test-util';
 import { runGraph } from './run';
 
 const L = tfl.layers;
@@ -27,14 +27,7 @@ function predictError(modelJson: ModelJson, bytes: Uint8Array, reference: tfl.La
     const expected = Array.isArray(predicted) ? predicted[outputIndex ?? 0]! : predicted;
     return [forward(description, toTensors(weights, description.layout), x, { fused: true }).dataSync(), expected.dataSync()];
   });
-  expect(ours.length).toBe(theirs.length);
-  let diff = 0;
-  let scale = 0;
-  theirs.forEach((value, i) => {
-    diff = Math.max(diff, Math.abs(ours[i]! - value));
-    scale = Math.max(scale, Math.abs(value));
-  });
-  return diff / scale;
+  return maxNormError(ours, theirs);
 }
 
 /** Reorders manifest entries (and their bytes: float32 each) as `order` says. */
