@@ -55,8 +55,11 @@ function centreLoss(loaded: Loaded, data: Dataset, loss: LossName, output: Outpu
 const UNSET = (parseJobSpec({ kind: 'hessian', model: 'm', data: 'd', loss: 'mse', top: { k: 1 } }) as HessianSpec).output;
 
 describe('one model objective: a softmax-final classifier', () => {
+  // The dropout after the softmax is the identity at evaluation: the objective looks through it.
   const classifier = () =>
-    tfl.sequential({ layers: [L.dense({ units: 5, activation: 'tanh', inputShape: [4] }), L.dense({ units: 3, activation: 'softmax' })] });
+    tfl.sequential({
+      layers: [L.dense({ units: 5, activation: 'tanh', inputShape: [4] }), L.dense({ units: 3, activation: 'softmax' }), L.dropout({ rate: 0.5 })],
+    });
   const logitsTwin = () => tfl.sequential({ layers: [L.dense({ units: 5, activation: 'tanh', inputShape: [4] }), L.dense({ units: 3 })] });
   const data = seededDataset([4], 3, 12, 5, 3);
   const loss = 'sparse_categorical_crossentropy';

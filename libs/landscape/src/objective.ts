@@ -32,13 +32,15 @@ const CATEGORICAL = new Set<LossName>(['sparse_categorical_crossentropy', 'categ
 
 export function modelObjective(model: ModelDescription, loss: LossName, output: OutputKind, sampleShape: readonly number[]): ModelObjective {
   const { graph } = model;
-  const last = graph.nodes[graph.output]!;
-  const final = definitionOf(last).finalActivation?.(last.config);
+  // The last layer that computes something: dropout/noise layers after a softmax pass it through.
+  let last = graph.output;
+  while (definitionOf(graph.nodes[last]!).identity && graph.nodes[last]!.inputs[0]! >= 0) last = graph.nodes[last]!.inputs[0]!;
+  const final = definitionOf(graph.nodes[last]!).finalActivation?.(graph.nodes[last]!.config);
   const activation = final?.activation;
   const skip = (activation === 'softmax' && CATEGORICAL.has(loss)) || (activation === 'sigmoid' && loss === 'binary_crossentropy');
   const outputKind: OutputKind = skip ? 'logits' : activation === 'softmax' || activation === 'sigmoid' ? 'probabilities' : output;
   const objectiveGraph: ModelGraph = skip
-    ? { ...graph, nodes: graph.nodes.map((node, i) => (i === graph.output ? { ...node, config: final!.withoutActivation } : node)) }
+    ? { ...graph, nodes: graph.nodes.map((node, i) => (i === last ? { ...node, config: final!.withoutActivation } : node)) }
     : graph;
   const shape = inferShapes(objectiveGraph, [...sampleShape], model.name)[objectiveGraph.output]!;
   if (CATEGORICAL.has(loss) && shape.length !== 1) {

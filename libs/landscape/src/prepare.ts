@@ -6,7 +6,7 @@ import { checkPointLimit, makeGrid } from './grid';
 import { checkSampleShape, loadModel, type LoadedModel, type ModelOptions } from './model';
 import { normalizeDirection, orthogonalize, type BiasHandling, type Normalization } from './normalization';
 import type { DataRef, DirectionSource, JobSpec, LineSpec, SurfaceSpec } from './spec';
-import { assertFinite, norm, readWeightSetFile, subtract } from './weights';
+import { assertFinite, norm, readWeightSetFile, subtract, tensorView } from './weights';
 
 /**
  * Turns a reference from a spec (a path relative to the spec file, or an artifact id) into a local path.
@@ -53,15 +53,16 @@ function direction(source: DirectionSource, field: string, origin: LoadedModel, 
   if ('seed' in source) return randomDirection(layout, source.seed);
   if ('file' in source) return readWeightSetFile(resolve(source.file, `${field}.file`), layout);
   const other = loadModelRef(source.model, `${field}.model`, resolve, options);
-  const mismatch = layout.find((spec, i) => {
-    const theirs = other.description.layout[i];
-    return !theirs || theirs.name !== spec.name || theirs.shape.join() !== spec.shape.join();
-  });
-  if (mismatch || other.description.layout.length !== layout.length) {
+  // Matched by weight name: the two files may list their weights in different orders (tfjs save vs a Keras export).
+  const theirs = new Map(other.description.layout.map((spec) => [spec.name, spec]));
+  const mismatch = layout.find((spec) => theirs.get(spec.name)?.shape.join() !== spec.shape.join());
+  if (mismatch || theirs.size !== layout.length) {
     const name = mismatch?.name ?? '(weight count)';
     throw new InputError(`model ${source.model} does not have the same weights as the origin model (first difference: '${name}')`, `${field}.model`);
   }
-  return subtract(other.weights, origin.weights);
+  const aligned = new Float64Array(origin.weights.length);
+  for (const spec of layout) aligned.set(tensorView(other.weights, theirs.get(spec.name)!), spec.offset);
+  return subtract(aligned, origin.weights);
 }
 
 function directionSpecs(spec: LineSpec | SurfaceSpec): {

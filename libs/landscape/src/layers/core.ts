@@ -64,6 +64,7 @@ const inferenceIdentity = defineLayer<Record<string, never>>({
   apply: (_config, [x]) => x!,
   kernels: [],
   secondOrder: 'exact',
+  identity: true,
 });
 
 /** x · scale + offset (Keras' preprocessing Rescaling). */

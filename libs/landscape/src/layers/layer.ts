@@ -63,6 +63,8 @@ export interface LayerDefinition<Config = unknown> {
    * from the input of a final softmax/sigmoid (exact and stable). Absent: the layer ends in no such activation.
    */
   finalActivation?(config: Config): { activation: ActivationName; withoutActivation: Config } | undefined;
+  /** True when evaluation passes the input through unchanged (dropout, noise): the objective looks through it. */
+  readonly identity?: boolean;
 }
 
 /** Typed identity: lets each family file declare entries with their own Config type. */
