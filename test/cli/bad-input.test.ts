@@ -47,6 +47,10 @@ beforeAll(() => {
   weights.writeFloatLE(Number.NaN, 4 * 50); // inside dense_Dense1/bias (offset 48)
   writeFileSync(join(dir, 'nan-model', 'weights.bin'), weights);
   cpSync(join(dir, 'model'), join(dir, 'inf-direction-model'), { recursive: true });
+  cpSync(join(dir, 'model'), join(dir, 'custom-layer-model'), { recursive: true });
+  const custom = JSON.parse(readFileSync(join(dir, 'custom-layer-model', 'model.json'), 'utf8'));
+  custom.modelTopology.config.layers[1].class_name = 'MyAttention';
+  writeFileSync(join(dir, 'custom-layer-model', 'model.json'), JSON.stringify(custom));
 });
 
 describe('landscape run: bad input exits 2 with one clear line', () => {
@@ -76,6 +80,8 @@ describe('landscape run: bad input exits 2 with one clear line', () => {
       /weight 'dense_Dense3\/bias' has a non-finite value at index 1 \(Infinity\)/,
     );
   });
+  it('unknown layer class names the class and the layer', () =>
+    expectBadInput(writeSpec('custom.json', { ...base, model: 'custom-layer-model' }), /layer 'dense_Dense2' is of class MyAttention, which is not supported/));
   it('grid over the point limit', () =>
     expectBadInput(writeSpec('big.json', { ...base, grid: { x: [-1, 1, 300], y: [-1, 1, 300] } }), /90000 points exceed the limit of 40000/));
   it('grid over a limit given on the command line', () =>

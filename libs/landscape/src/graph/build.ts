@@ -31,6 +31,9 @@ interface LayerState {
   declarations: WeightDeclaration[];
 }
 
+/** Weight names and shapes: a shared layer's later calls must need the weights its first call bound. */
+const signature = (declarations: WeightDeclaration[]): string => declarations.map((d) => `${d.name}:${d.shape.join('x')}`).join();
+
 /**
  * Builds the graph IR from a topology: nested models are inlined (their layers named by path), every layer call
  * becomes a node, shapes are inferred, and weights are bound by layer and weight name (bind.ts).
@@ -82,7 +85,7 @@ class GraphBuilder {
         state.weights[declaration.name] = index;
         this.moves.set(index, declaration.trainable && (this.includeFrozen || state.trainable));
       }
-    } else if (declarations.map((d) => `${d.name}:${d.shape.join('x')}`).join() !== state.declarations.map((d) => `${d.name}:${d.shape.join('x')}`).join()) {
+    } else if (signature(declarations) !== signature(state.declarations)) {
       throw new InputError(`${this.source}: shared layer '${name}' is called on inputs that need other weight shapes`);
     }
     this.nodes.push({
