@@ -97,7 +97,8 @@ const dot = defineLayer<DotConfig>({
   weights: () => [],
   apply: (config, inputs) => {
     let [a, b] = inputs as [tf.Tensor, tf.Tensor];
-    const [ax, bx] = dotAxes(config, [a.rank, b.rank], { layerName: 'Dot', source: 'model' });
+    // Ranks were checked when the graph was built.
+    const [ax, bx] = config.axes.map((axis, i) => (axis < 0 ? (i === 0 ? a : b).rank + axis : axis)) as [number, number];
     if (config.normalize) {
       a = l2Normalize(a, ax);
       b = l2Normalize(b, bx);
