@@ -1,0 +1,72 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { booleanField, layerError, positiveInteger } from './config';
+import { defineLayer, type LayerContext, type LayerDefinition, type Shape } from './layer';
+
+interface EmbeddingConfig {
+  inputDim: number;
+  outputDim: number;
+  /** Keras 2 / tfjs `input_length`: the expected sizes of the id axes (null entries are free), checked against the input. */
+  inputLength: (number | null)[] | undefined;
+  context: LayerContext;
+}
+
+function parseInputLength(raw: unknown, context: LayerContext): (number | null)[] | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const list = Array.isArray(raw) ? raw : [raw];
+  if (!list.every((entry) => entry === null || (typeof entry === 'number' && Number.isInteger(entry) && entry > 0)))
+    throw layerError(context, `has an invalid input_length ${JSON.stringify(raw)}`);
+  return list as (number | null)[];
+}
+
+/** Ids arrive as float32 data: each must be an integer in [0, inputDim), else the lookup would silently read another row. */
+function checkIds(ids: tf.Tensor, config: EmbeddingConfig): void {
+  const values = ids.dataSync();
+  for (let i = 0; i < values.length; i++) {
+    const id = values[i]!;
+    if (!Number.isInteger(id) || id < 0 || id >= config.inputDim)
+      throw layerError(config.context, `looks up id ${id} (input element ${i}), but ids must be integers in [0, ${config.inputDim - 1}] (input_dim ${config.inputDim})`);
+  }
+}
+
+const embedding = defineLayer<EmbeddingConfig>({
+  classNames: ['Embedding'],
+  parse(config, context) {
+    // A mask changes what downstream layers compute (recurrent steps are skipped, pooling ignores padding), and the
+    // model graph carries no masks: computing without it would silently give another loss.
+    if (booleanField(config, 'mask_zero', false, context))
+      throw layerError(context, 'uses mask_zero: true, which is not supported (masks are not propagated through the model graph); re-export with mask_zero: false');
+    if (config.lora_rank !== undefined && config.lora_rank !== null) throw layerError(context, 'uses lora_rank (LoRA embeddings are not supported)');
+    if (booleanField(config, 'sparse', false, context)) throw layerError(context, 'uses sparse: true (sparse embeddings are not supported)');
+    return {
+      inputDim: positiveInteger(config, 'input_dim', context),
+      outputDim: positiveInteger(config, 'output_dim', context),
+      inputLength: parseInputLength(config.input_length, context),
+      context,
+    };
+  },
+  outputShape(config, inputShapes, context) {
+    if (inputShapes.length !== 1) throw layerError(context, `takes one input, got ${inputShapes.length}`);
+    const input = inputShapes[0]!;
+    if (config.inputLength) {
+      const fits =
+        config.inputLength.length === input.length &&
+        config.inputLength.every((expected, axis) => expected === null || input[axis] === null || input[axis] === expected);
+      if (!fits) throw layerError(context, `has input_length ${JSON.stringify(config.inputLength)}, but its input has shape ${JSON.stringify(input)}`);
+    }
+    return [...input, config.outputDim] as Shape;
+  },
+  weights(config) {
+    return [{ name: 'embeddings', trainable: true, shape: [config.inputDim, config.outputDim] }];
+  },
+  apply(config, [ids], weights) {
+    checkIds(ids!, config);
+    // tfjs-layers casts the ids to int32 and gathers rows of the table (embeddings.js).
+    const indices = ids!.dtype === 'int32' ? ids! : tf.cast(ids!, 'int32');
+    const rows = tf.gather(weights.embeddings!, tf.reshape(indices, [indices.size]));
+    return tf.reshape(rows, [...ids!.shape, config.outputDim]);
+  },
+  kernels: ['Cast', 'Reshape', 'GatherV2'],
+  secondOrder: 'exact',
+});
+
+export const embeddingLayers: LayerDefinition[] = [embedding];
