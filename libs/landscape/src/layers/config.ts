@@ -9,7 +9,8 @@ export function layerError(context: LayerContext, message: string): InputError {
 
 export function positiveInteger(config: Record<string, unknown>, field: string, context: LayerContext): number {
   const value = config[field];
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw layerError(context, `needs a positive integer ${field}, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
+    throw layerError(context, `needs a positive integer ${field}, got ${JSON.stringify(value)}`);
   return value;
 }
 

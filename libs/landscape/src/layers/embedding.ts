@@ -24,7 +24,10 @@ function checkIds(ids: tf.Tensor, config: EmbeddingConfig): void {
   for (let i = 0; i < values.length; i++) {
     const id = values[i]!;
     if (!Number.isInteger(id) || id < 0 || id >= config.inputDim)
-      throw layerError(config.context, `looks up id ${id} (input element ${i}), but ids must be integers in [0, ${config.inputDim - 1}] (input_dim ${config.inputDim})`);
+      throw layerError(
+        config.context,
+        `looks up id ${id} (input element ${i}), but ids must be integers in [0, ${config.inputDim - 1}] (input_dim ${config.inputDim})`,
+      );
   }
 }
 
@@ -34,7 +37,10 @@ const embedding = defineLayer<EmbeddingConfig>({
     // A mask changes what downstream layers compute (recurrent steps are skipped, pooling ignores padding), and the
     // model graph carries no masks: computing without it would silently give another loss.
     if (booleanField(config, 'mask_zero', false, context))
-      throw layerError(context, 'uses mask_zero: true, which is not supported (masks are not propagated through the model graph); re-export with mask_zero: false');
+      throw layerError(
+        context,
+        'uses mask_zero: true, which is not supported (masks are not propagated through the model graph); re-export with mask_zero: false',
+      );
     if (config.lora_rank !== undefined && config.lora_rank !== null) throw layerError(context, 'uses lora_rank (LoRA embeddings are not supported)');
     if (booleanField(config, 'sparse', false, context)) throw layerError(context, 'uses sparse: true (sparse embeddings are not supported)');
     return {
@@ -58,14 +64,21 @@ const embedding = defineLayer<EmbeddingConfig>({
   weights(config) {
     return [{ name: 'embeddings', trainable: true, shape: [config.inputDim, config.outputDim] }];
   },
-  apply(config, [ids], weights) {
+  apply(config, [ids], weights, context) {
     checkIds(ids!, config);
     // tfjs-layers casts the ids to int32 and gathers rows of the table (embeddings.js).
-    const indices = ids!.dtype === 'int32' ? ids! : tf.cast(ids!, 'int32');
-    const rows = tf.gather(weights.embeddings!, tf.reshape(indices, [indices.size]));
+    const indices = tf.reshape(ids!.dtype === 'int32' ? ids! : tf.cast(ids!, 'int32'), [ids!.size]);
+    const table = weights.embeddings as tf.Tensor2D;
+    // Gather's gradient needs UnsortedSegmentSum, which the wasm backend lacks: where gradients may be taken there,
+    // the rows are picked by a one-hot matMul instead (the same numbers: one product by 1, the rest by 0). The
+    // one-hot is made int32 and cast: wasm's OneHot ignores a float32 dtype and writes int32 bits.
+    const rows =
+      context.fused || tf.getKernel('UnsortedSegmentSum', tf.getBackend())
+        ? tf.gather(table, indices)
+        : tf.matMul(tf.cast(tf.oneHot(indices, config.inputDim), 'float32'), table);
     return tf.reshape(rows, [...ids!.shape, config.outputDim]);
   },
-  kernels: ['Cast', 'Reshape', 'GatherV2'],
+  kernels: ['Cast', 'Reshape', 'GatherV2', 'OneHot', 'BatchMatMul'],
   secondOrder: 'exact',
 });
 

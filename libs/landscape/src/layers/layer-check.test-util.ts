@@ -44,12 +44,14 @@ export async function savedLayers(model: tfl.LayersModel): Promise<SavedLayer[]>
   const topology = artifacts!.modelTopology as { config: { layers: { class_name: string; config: Record<string, unknown> }[] } };
   const named = tf.io.decodeWeights(artifacts!.weightData as ArrayBuffer, artifacts!.weightSpecs!);
   // An explicit input layer is saved as an InputLayer entry without weights: the graph reader's business, not a layer's.
-  return topology.config.layers.filter((layer) => layer.class_name !== 'InputLayer').map(({ class_name, config }) => {
-    const name = String(config.name);
-    const weights: Record<string, tf.Tensor> = {};
-    for (const [full, tensor] of Object.entries(named)) if (full.startsWith(`${name}/`)) weights[full.slice(name.length + 1)] = tensor;
-    return { className: class_name, name, config, weights };
-  });
+  return topology.config.layers
+    .filter((layer) => layer.class_name !== 'InputLayer')
+    .map(({ class_name, config }) => {
+      const name = String(config.name);
+      const weights: Record<string, tf.Tensor> = {};
+      for (const [full, tensor] of Object.entries(named)) if (full.startsWith(`${name}/`)) weights[full.slice(name.length + 1)] = tensor;
+      return { className: class_name, name, config, weights };
+    });
 }
 
 export const context = (layer: SavedLayer) => ({ layerName: layer.name, source: 'test model.json' });
@@ -102,8 +104,14 @@ export function hessianVectorProducts(loss: Loss, weights: tf.Tensor[], directio
   return tf.tidy(() => {
     const exact = tf.grads((...w: tf.Tensor[]) => tf.addN(gradient(loss, w).map((g, i) => tf.sum(tf.mul(g, direction[i]!)))) as tf.Scalar)(weights);
     const central = (h: number) => {
-      const plus = gradient(loss, weights.map((w, i) => tf.add(w, tf.mul(h, direction[i]!))));
-      const minus = gradient(loss, weights.map((w, i) => tf.sub(w, tf.mul(h, direction[i]!))));
+      const plus = gradient(
+        loss,
+        weights.map((w, i) => tf.add(w, tf.mul(h, direction[i]!))),
+      );
+      const minus = gradient(
+        loss,
+        weights.map((w, i) => tf.sub(w, tf.mul(h, direction[i]!))),
+      );
       return tf.concat(plus.map((g, i) => tf.reshape(tf.div(tf.sub(g, minus[i]!), 2 * h), [-1])));
     };
     const differences = tf.div(tf.sub(tf.mul(4, central(step / 2)), central(step)), 3);

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend';
 import { installSecondOrderGradients } from '../hessian/second-order';
 import type { LayerDefinition } from './layer';
@@ -85,7 +85,8 @@ describe('SimpleRNN, GRU and LSTM match tfjs-layers predict', () => {
 
 describe('GRU with reset_after (not in tfjs-layers) matches PyTorch nn.GRU', () => {
   const fixture = JSON.parse(readFileSync(join(__dirname, '../../../../test/fixtures/recurrent/gru_reset_after.json'), 'utf8'));
-  it.each(fixture.cases.map((c: any) => [JSON.stringify(c.config), c]))('%s', (_name, testCase: any) => {
+  const cases: [string, any][] = fixture.cases.map((c: any) => [JSON.stringify(c.config), c]);
+  it.each(cases)('%s', (_name, testCase) => {
     const layer: SavedLayer = {
       className: 'GRU',
       name: 'gru',
@@ -95,7 +96,12 @@ describe('GRU with reset_after (not in tfjs-layers) matches PyTorch nn.GRU', () 
     const x = tf.tensor(testCase.x);
     const bound = bindLayer(definition('GRU'), layer, [x.shape[1]!, x.shape[2]!]);
     const expected = tf.tensor(testCase.expected);
-    expect(relativeError(tf.tidy(() => bound.apply(x)), expected)).toBeLessThan(1e-5);
+    expect(
+      relativeError(
+        tf.tidy(() => bound.apply(x)),
+        expected,
+      ),
+    ).toBeLessThan(1e-5);
     tf.dispose([x, expected, ...Object.values(layer.weights)]);
   });
 });
@@ -123,7 +129,9 @@ describe('Bidirectional matches tfjs-layers predict', () => {
   });
 });
 
-describe('second derivatives through the unrolled cells are exact', () => {
+describe.each(['cpu', 'wasm'] as const)('second derivatives through the unrolled cells are exact on %s', (backend) => {
+  beforeAll(() => selectBackend(backend));
+  afterAll(() => selectBackend('cpu'));
   // Sigmoid gates and tanh are smooth. hard_sigmoid is piecewise linear: a finite difference across one of its
   // kinks (±2.5) measures the jump, not the curvature, so those cases use small inputs that keep the gates inside.
   const cases: [string, Cell, Options, number][] = [
@@ -149,7 +157,12 @@ describe('second derivatives through the unrolled cells are exact', () => {
   });
 
   it('Bidirectional LSTM', async () => {
-    const inner = tfl.layers.lstm({ units: 2, returnSequences: true, recurrentActivation: 'sigmoid', recurrentInitializer: 'glorotNormal' }) as unknown as tfl.RNN;
+    const inner = tfl.layers.lstm({
+      units: 2,
+      returnSequences: true,
+      recurrentActivation: 'sigmoid',
+      recurrentInitializer: 'glorotNormal',
+    }) as unknown as tfl.RNN;
     const model = tfl.sequential({ layers: [tfl.layers.inputLayer({ inputShape: [4, 3] }), tfl.layers.bidirectional({ layer: inner })] });
     seedWeights(model, 9);
     const [layer] = await savedLayers(model);
@@ -200,7 +213,11 @@ describe('kernels and memory', () => {
 
   it('GRU reset_after and Bidirectional list their kernels', async () => {
     const weights = { kernel: seededTensor([3, 6], 1), recurrent_kernel: seededTensor([2, 6], 2), bias: seededTensor([2, 6], 3) };
-    const gru = bindLayer(definition('GRU'), { className: 'GRU', name: 'g', weights, config: { units: 2, recurrent_activation: 'sigmoid', reset_after: true } }, [4, 3]);
+    const gru = bindLayer(
+      definition('GRU'),
+      { className: 'GRU', name: 'g', weights, config: { units: 2, recurrent_activation: 'sigmoid', reset_after: true } },
+      [4, 3],
+    );
     const x = seededTensor([2, 4, 3], 4);
     await expectKernelsListed(definition('GRU').kernels, () => gru.apply(x));
     const inner = tfl.layers.simpleRNN({ units: 2, returnSequences: true, recurrentInitializer: 'glorotNormal' }) as unknown as tfl.RNN;

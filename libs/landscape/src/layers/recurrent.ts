@@ -31,7 +31,8 @@ const GATES: Record<CellKind, number> = { SimpleRNN: 1, GRU: 3, LSTM: 4 };
 
 /** Options that change the computation in ways the graph cannot represent. */
 function refuseUnsupported(config: Record<string, unknown>, context: LayerContext): void {
-  if (booleanField(config, 'stateful', false, context)) throw layerError(context, 'is stateful, which is not supported: a landscape needs the loss to be a function of the weights alone');
+  if (booleanField(config, 'stateful', false, context))
+    throw layerError(context, 'is stateful, which is not supported: a landscape needs the loss to be a function of the weights alone');
   if (booleanField(config, 'return_state', false, context))
     throw layerError(context, 'uses return_state: true, which is not supported (only the layer output is computed, not its states)');
   if (booleanField(config, 'time_major', false, context)) throw layerError(context, 'uses time_major: true, which is not supported');
@@ -188,7 +189,10 @@ function parseBidirectional(config: Record<string, unknown>, context: LayerConte
     throw layerError(context, 'has an explicit backward_layer, which is not supported (only the default mirrored copy)');
   const mergeMode = config.merge_mode === undefined ? 'concat' : config.merge_mode;
   if (!MERGE_MODES.includes(mergeMode as MergeMode))
-    throw layerError(context, `has merge_mode ${JSON.stringify(mergeMode)}; supported: ${MERGE_MODES.join(', ')} (null gives two outputs, which is not supported)`);
+    throw layerError(
+      context,
+      `has merge_mode ${JSON.stringify(mergeMode)}; supported: ${MERGE_MODES.join(', ')} (null gives two outputs, which is not supported)`,
+    );
   const inner = config.layer as { class_name?: unknown; config?: Record<string, unknown> } | undefined;
   const cell = CELLS.find((name) => name === inner?.class_name);
   if (!cell || !inner?.config) throw layerError(context, `wraps ${JSON.stringify(inner?.class_name)}; Bidirectional supports ${CELLS.join(', ')}`);
