@@ -1,32 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../backend';
-import { installSecondOrderGradients } from '../hessian/second-order';
+import { describe, expect, it } from 'vitest';
 import { createRng } from '../random';
-import { embeddingLayers } from './embedding';
-import type { LayerDefinition, Shape } from './layer';
-import {
-  bindLayer,
-  context,
-  expectKernelsListed,
-  hessianVectorProducts,
-  relativeError,
-  savedLayers,
-  seededTensor,
-  seedWeights,
-  squaredError,
-  type SavedLayer,
-} from './layer-check.test-util';
-import { recurrentLayers } from './recurrent';
+import type { Shape } from './layer';
+import * as check from './layer-check.test-util';
 
-beforeAll(async () => {
-  await selectBackend('cpu');
-  installSecondOrderGradients();
-});
+check.onBackend('cpu');
 
 const VOCABULARY = 12;
-const definition = (className: string): LayerDefinition => [...embeddingLayers, ...recurrentLayers].find((d) => d.classNames.includes(className))!;
 
 /** Token ids as the data arrives: float32, seeded, every id of the vocabulary possible (0 included). */
 function ids(shape: number[], seed: number): tf.Tensor {
@@ -38,10 +19,10 @@ function ids(shape: number[], seed: number): tf.Tensor {
 }
 
 /** The saved layers bound in order, each input shape inferred from the previous layer's output shape. */
-function bindChain(layers: SavedLayer[], inputShape: Shape) {
+function bindChain(layers: check.SavedLayer[], inputShape: Shape) {
   let shape = inputShape;
   const bound = layers.map((layer) => {
-    const step = bindLayer(definition(layer.className), layer, shape);
+    const step = check.bindLayer(check.definitionOf(layer.className), layer, shape);
     shape = step.outputShape;
     return step;
   });
@@ -62,8 +43,8 @@ function bindChain(layers: SavedLayer[], inputShape: Shape) {
 
 async function textClassifier(recurrent: tfl.layers.Layer, sequence: number, seed: number) {
   const model = tfl.sequential({ layers: [tfl.layers.embedding({ inputDim: VOCABULARY, outputDim: 4, inputLength: sequence }), recurrent] });
-  seedWeights(model, seed);
-  return { model, layers: await savedLayers(model) };
+  check.seedWeights(model, seed);
+  return { model, layers: await check.savedLayers(model) };
 }
 
 // Classifier heads with three outputs; the orthogonal default initializer needs tfjs' chained ops (weights are seeded anyway).
@@ -75,13 +56,13 @@ const RECURRENT = {
 describe('Embedding matches tfjs-layers predict', () => {
   it.each([[[7]], [[2, 3]], [[1]]])('ids of shape [batch, %j]', async (shape) => {
     const model = tfl.sequential({ layers: [tfl.layers.embedding({ inputDim: VOCABULARY, outputDim: 5, inputShape: shape })] });
-    seedWeights(model, 3);
-    const [layer] = await savedLayers(model);
-    const bound = bindLayer(definition('Embedding'), layer!, shape);
+    check.seedWeights(model, 3);
+    const [layer] = await check.savedLayers(model);
+    const bound = check.bindLayer(check.definitionOf('Embedding'), layer!, shape);
     expect(bound.outputShape).toEqual([...shape, 5]);
     tf.tidy(() => {
       const x = ids([4, ...shape], 8);
-      expect(relativeError(bound.apply(x), model.predict(x) as tf.Tensor)).toBe(0);
+      expect(check.relativeError(bound.apply(x), model.predict(x) as tf.Tensor)).toBe(0);
     });
     model.dispose();
   });
@@ -90,12 +71,12 @@ describe('Embedding matches tfjs-layers predict', () => {
     const model = tfl.sequential({
       layers: [tfl.layers.embedding({ inputDim: VOCABULARY, outputDim: 6, inputLength: 9 }), tfl.layers.globalAveragePooling1d()],
     });
-    seedWeights(model, 4);
-    const [layer] = await savedLayers(model);
-    const bound = bindLayer(definition('Embedding'), layer!, [9]);
+    check.seedWeights(model, 4);
+    const [layer] = await check.savedLayers(model);
+    const bound = check.bindLayer(check.definitionOf('Embedding'), layer!, [9]);
     tf.tidy(() => {
       const x = ids([5, 9], 2);
-      expect(relativeError(tf.mean(bound.apply(x), 1), model.predict(x) as tf.Tensor)).toBeLessThan(1e-6);
+      expect(check.relativeError(tf.mean(bound.apply(x), 1), model.predict(x) as tf.Tensor)).toBeLessThan(1e-6);
     });
     model.dispose();
   });
@@ -109,24 +90,23 @@ describe('Embedding matches tfjs-layers predict', () => {
     const chain = bindChain(layers, [sequence]);
     tf.tidy(() => {
       const x = ids([8, sequence], 5);
-      expect(relativeError(chain.apply(x), model.predict(x) as tf.Tensor)).toBeLessThan(1e-5);
+      expect(check.relativeError(chain.apply(x), model.predict(x) as tf.Tensor)).toBeLessThan(1e-5);
     });
     model.dispose();
   });
 });
 
 describe.each(['cpu', 'wasm'] as const)('second derivatives of an Embedding text classifier are exact on %s', (backend) => {
-  beforeAll(() => selectBackend(backend));
-  afterAll(() => selectBackend('cpu'));
+  check.onBackend(backend);
   it('the lookup used where gradients are taken matches tfjs-layers predict', async () => {
     const { model, layers } = await textClassifier(RECURRENT.GRU(), 7, 2);
     const chain = bindChain(layers, [7]);
     const x = ids([5, 7], 6);
     tf.tidy(() => {
-      expect(relativeError(chain.apply(x), model.predict(x) as tf.Tensor)).toBeLessThan(1e-5);
+      expect(check.relativeError(chain.apply(x), model.predict(x) as tf.Tensor)).toBeLessThan(1e-5);
     });
-    const lookup = bindLayer(definition('Embedding'), layers[0]!, [7]);
-    await expectKernelsListed(definition('Embedding').kernels, () => lookup.apply(x));
+    const lookup = check.bindLayer(check.definitionOf('Embedding'), layers[0]!, [7]);
+    await check.expectKernelsListed(check.definitionOf('Embedding').kernels, () => lookup.apply(x));
     x.dispose();
     model.dispose();
   });
@@ -134,10 +114,10 @@ describe.each(['cpu', 'wasm'] as const)('second derivatives of an Embedding text
     const { model, layers } = await textClassifier(RECURRENT[kind](), 5, 21);
     const chain = bindChain(layers, [5]);
     const x = ids([6, 5], 9);
-    const target = seededTensor([6, 3], 10);
-    const direction = chain.weights.map((w, i) => seededTensor(w.shape, 40 + i));
-    const { exact, differences } = hessianVectorProducts((w) => squaredError(chain.apply(x, w), target), chain.weights, direction);
-    expect(relativeError(exact, differences)).toBeLessThan(1e-3);
+    const target = check.seededTensor([6, 3], 10);
+    const direction = chain.weights.map((w, i) => check.seededTensor(w.shape, 40 + i));
+    const { exact, differences } = check.hessianVectorProducts((w) => check.squaredError(chain.apply(x, w), target), chain.weights, direction);
+    expect(check.relativeError(exact, differences)).toBeLessThan(1e-3);
     // The embeddings' block is not trivially zero: the curvature reaches the looked-up rows.
     const embeddingSize = chain.weights[0]!.size;
     expect(tf.max(tf.abs(tf.slice(exact, 0, embeddingSize))).dataSync()[0]).toBeGreaterThan(1e-3);
@@ -147,16 +127,16 @@ describe.each(['cpu', 'wasm'] as const)('second derivatives of an Embedding text
 });
 
 describe('Embedding kernels, memory and refusals', () => {
-  const layer: SavedLayer = { className: 'Embedding', name: 'tokens', config: { name: 'tokens', input_dim: 5, output_dim: 2 }, weights: {} };
+  const layer: check.SavedLayer = { className: 'Embedding', name: 'tokens', config: { name: 'tokens', input_dim: 5, output_dim: 2 }, weights: {} };
 
   it('dispatches only the kernels it lists and leaks no tensors', async () => {
-    const table = seededTensor([5, 2], 1);
-    const bound = bindLayer(definition('Embedding'), { ...layer, weights: { embeddings: table } }, [3]);
+    const table = check.seededTensor([5, 2], 1);
+    const bound = check.bindLayer(check.definitionOf('Embedding'), { ...layer, weights: { embeddings: table } }, [3]);
     const x = tf.tensor([
       [0, 4, 2],
       [1, 1, 3],
     ]);
-    await expectKernelsListed(definition('Embedding').kernels, () => bound.apply(x));
+    await check.expectKernelsListed(check.definitionOf('Embedding').kernels, () => bound.apply(x));
     const before = tf.memory().numTensors;
     for (let i = 0; i < 20; i++) tf.tidy(() => void bound.apply(x));
     expect(tf.memory().numTensors).toBe(before);
@@ -168,8 +148,8 @@ describe('Embedding kernels, memory and refusals', () => {
     [[[-1, 0]], /tokens.*id -1/],
     [[[2.5, 0]], /tokens.*id 2\.5/],
   ])('refuses ids %j', (values, message) => {
-    const table = seededTensor([5, 2], 1);
-    const bound = bindLayer(definition('Embedding'), { ...layer, weights: { embeddings: table } }, [2]);
+    const table = check.seededTensor([5, 2], 1);
+    const bound = check.bindLayer(check.definitionOf('Embedding'), { ...layer, weights: { embeddings: table } }, [2]);
     const x = tf.tensor(values);
     expect(() => tf.tidy(() => void bound.apply(x))).toThrow(expect.objectContaining({ name: 'InputError', message: expect.stringMatching(message) }));
     tf.dispose([table, x]);
@@ -177,16 +157,16 @@ describe('Embedding kernels, memory and refusals', () => {
 
   it('refuses mask_zero, naming the layer', async () => {
     const model = tfl.sequential({ layers: [tfl.layers.embedding({ inputDim: 5, outputDim: 2, inputLength: 3, maskZero: true }), RECURRENT.LSTM()] });
-    const [saved] = await savedLayers(model);
-    expect(() => definition('Embedding').parse(saved!.config, context(saved!))).toThrow(
+    const [saved] = await check.savedLayers(model);
+    expect(() => check.definitionOf('Embedding').parse(saved!.config, check.context(saved!))).toThrow(
       expect.objectContaining({ name: 'InputError', message: expect.stringMatching(/embedding.*mask_zero/) }),
     );
     model.dispose();
   });
 
   it('refuses an input that contradicts input_length', () => {
-    const config = definition('Embedding').parse({ ...layer.config, input_length: 4 }, context(layer));
-    expect(definition('Embedding').outputShape(config, [[null]], context(layer))).toEqual([null, 2]);
-    expect(() => definition('Embedding').outputShape(config, [[3]], context(layer))).toThrow(/tokens.*input_length \[4\].*\[3\]/);
+    const config = check.definitionOf('Embedding').parse({ ...layer.config, input_length: 4 }, check.context(layer));
+    expect(check.definitionOf('Embedding').outputShape(config, [[null]], check.context(layer))).toEqual([null, 2]);
+    expect(() => check.definitionOf('Embedding').outputShape(config, [[3]], check.context(layer))).toThrow(/tokens.*input_length \[4\].*\[3\]/);
   });
 });

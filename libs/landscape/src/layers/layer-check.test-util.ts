@@ -1,13 +1,28 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { selectBackend } from '../backend';
 import { createRng } from '../random';
+import { embeddingLayers } from './embedding';
 import type { LayerDefinition, Shape } from './layer';
+import { recurrentLayers } from './recurrent';
 
 /**
  * Per-layer verification helpers: a layer as tfjs-layers' own save() writes it (config + weights by name), our
  * definition run on it, and a Hessian-vector product by double backprop against finite differences.
  */
+
+/** Runs the enclosing block on `backend` (selectBackend installs the second-order gradients), then returns to cpu. */
+export function onBackend(backend: 'cpu' | 'wasm'): void {
+  beforeAll(() => selectBackend(backend));
+  afterAll(() => selectBackend('cpu'));
+}
+
+export function definitionOf(className: string): LayerDefinition {
+  const definition = [...embeddingLayers, ...recurrentLayers].find((d) => d.classNames.includes(className));
+  if (!definition) throw new Error(`no definition for ${className}`);
+  return definition;
+}
 
 export interface SavedLayer {
   className: string;

@@ -2,12 +2,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../backend';
-import { installSecondOrderGradients } from '../hessian/second-order';
-import type { LayerDefinition } from './layer';
+import { describe, expect, it } from 'vitest';
 import {
   bindLayer,
+  definitionOf,
+  onBackend,
   context,
   expectKernelsListed,
   hessianVectorProducts,
@@ -18,14 +17,8 @@ import {
   squaredError,
   type SavedLayer,
 } from './layer-check.test-util';
-import { recurrentLayers } from './recurrent';
 
-beforeAll(async () => {
-  await selectBackend('cpu');
-  installSecondOrderGradients();
-});
-
-const definition = (className: string): LayerDefinition => recurrentLayers.find((d) => d.classNames.includes(className))!;
+onBackend('cpu');
 
 type Cell = 'simpleRNN' | 'gru' | 'lstm';
 const CLASS: Record<Cell, string> = { simpleRNN: 'SimpleRNN', gru: 'GRU', lstm: 'LSTM' };
@@ -50,7 +43,7 @@ async function oneLayerModel(cell: Cell, options: Options, features = 3, units =
 
 async function expectMatchesTfjs(cell: Cell, options: Options, lengths = [1, 4, 9]) {
   const { model, layer } = await oneLayerModel(cell, options);
-  const bound = bindLayer(definition(CLASS[cell]), layer, [null, 3]);
+  const bound = bindLayer(definitionOf(CLASS[cell]), layer, [null, 3]);
   expect(bound.outputShape).toEqual(options.returnSequences ? [null, 4] : [4]);
   for (const time of lengths) {
     tf.tidy(() => {
@@ -94,7 +87,7 @@ describe('GRU with reset_after (not in tfjs-layers) matches PyTorch nn.GRU', () 
       weights: Object.fromEntries(Object.entries(testCase.weights).map(([name, value]) => [name, tf.tensor(value as number[])])),
     };
     const x = tf.tensor(testCase.x);
-    const bound = bindLayer(definition('GRU'), layer, [x.shape[1]!, x.shape[2]!]);
+    const bound = bindLayer(definitionOf('GRU'), layer, [x.shape[1]!, x.shape[2]!]);
     const expected = tf.tensor(testCase.expected);
     expect(
       relativeError(
@@ -119,7 +112,7 @@ describe('Bidirectional matches tfjs-layers predict', () => {
     seedWeights(model, 7);
     const [layer] = await savedLayers(model);
     expect(Object.keys(layer!.weights)).toContain(`forward_${String((layer!.config.layer as any).config.name)}/recurrent_kernel`);
-    const bound = bindLayer(definition('Bidirectional'), layer!, [6, 2]);
+    const bound = bindLayer(definitionOf('Bidirectional'), layer!, [6, 2]);
     expect(bound.outputShape).toEqual([...(returnSequences ? [6] : []), mergeMode === 'concat' ? 6 : 3]);
     tf.tidy(() => {
       const x = seededTensor([4, 6, 2], 3);
@@ -130,8 +123,7 @@ describe('Bidirectional matches tfjs-layers predict', () => {
 });
 
 describe.each(['cpu', 'wasm'] as const)('second derivatives through the unrolled cells are exact on %s', (backend) => {
-  beforeAll(() => selectBackend(backend));
-  afterAll(() => selectBackend('cpu'));
+  onBackend(backend);
   // Sigmoid gates and tanh are smooth. hard_sigmoid is piecewise linear: a finite difference across one of its
   // kinks (±2.5) measures the jump, not the curvature, so those cases use small inputs that keep the gates inside.
   const cases: [string, Cell, Options, number][] = [
@@ -143,7 +135,7 @@ describe.each(['cpu', 'wasm'] as const)('second derivatives through the unrolled
   ];
   it.each(cases)('%s: H·v by double backprop equals finite differences of the gradient', async (_name, cell, options, inputScale) => {
     const { model, layer } = await oneLayerModel(cell, options, 3, 4, 5);
-    const bound = bindLayer(definition(CLASS[cell]), layer, [null, 3]);
+    const bound = bindLayer(definitionOf(CLASS[cell]), layer, [null, 3]);
     expectHessianExact(layer, (x, w) => bound.apply(x, w), [6, 5, 3], options.returnSequences ? [6, 5, 4] : [6, 4], inputScale);
     model.dispose();
   });
@@ -151,7 +143,7 @@ describe.each(['cpu', 'wasm'] as const)('second derivatives through the unrolled
   it('GRU reset_after', () => {
     const weights = { kernel: seededTensor([3, 12], 1, 0.5), recurrent_kernel: seededTensor([4, 12], 2, 0.5), bias: seededTensor([2, 12], 3, 0.5) };
     const layer: SavedLayer = { className: 'GRU', name: 'gru', weights, config: { units: 4, recurrent_activation: 'sigmoid', reset_after: true } };
-    const bound = bindLayer(definition('GRU'), layer, [5, 3]);
+    const bound = bindLayer(definitionOf('GRU'), layer, [5, 3]);
     expectHessianExact(layer, (x, w) => bound.apply(x, w), [6, 5, 3], [6, 4]);
     tf.dispose(Object.values(weights));
   });
@@ -166,7 +158,7 @@ describe.each(['cpu', 'wasm'] as const)('second derivatives through the unrolled
     const model = tfl.sequential({ layers: [tfl.layers.inputLayer({ inputShape: [4, 3] }), tfl.layers.bidirectional({ layer: inner })] });
     seedWeights(model, 9);
     const [layer] = await savedLayers(model);
-    const bound = bindLayer(definition('Bidirectional'), layer!, [4, 3]);
+    const bound = bindLayer(definitionOf('Bidirectional'), layer!, [4, 3]);
     expectHessianExact(layer!, (x, w) => bound.apply(x, w), [5, 4, 3], [5, 4, 4]);
     model.dispose();
   });
@@ -201,9 +193,9 @@ describe('kernels and memory', () => {
     ['LSTM', 'lstm', { recurrentActivation: 'sigmoid' }],
   ] as [string, Cell, Options][])('%s dispatches only the kernels it lists and leaks no tensors', async (className, cell, options) => {
     const { model, layer } = await oneLayerModel(cell, options);
-    const bound = bindLayer(definition(className), layer, [null, 3]);
+    const bound = bindLayer(definitionOf(className), layer, [null, 3]);
     const x = seededTensor([2, 5, 3], 1);
-    await expectKernelsListed(definition(className).kernels, () => bound.apply(x));
+    await expectKernelsListed(definitionOf(className).kernels, () => bound.apply(x));
     const before = tf.memory().numTensors;
     for (let i = 0; i < 20; i++) tf.tidy(() => void bound.apply(x));
     expect(tf.memory().numTensors).toBe(before);
@@ -214,17 +206,17 @@ describe('kernels and memory', () => {
   it('GRU reset_after and Bidirectional list their kernels', async () => {
     const weights = { kernel: seededTensor([3, 6], 1), recurrent_kernel: seededTensor([2, 6], 2), bias: seededTensor([2, 6], 3) };
     const gru = bindLayer(
-      definition('GRU'),
+      definitionOf('GRU'),
       { className: 'GRU', name: 'g', weights, config: { units: 2, recurrent_activation: 'sigmoid', reset_after: true } },
       [4, 3],
     );
     const x = seededTensor([2, 4, 3], 4);
-    await expectKernelsListed(definition('GRU').kernels, () => gru.apply(x));
+    await expectKernelsListed(definitionOf('GRU').kernels, () => gru.apply(x));
     const inner = tfl.layers.simpleRNN({ units: 2, returnSequences: true, recurrentInitializer: 'glorotNormal' }) as unknown as tfl.RNN;
     const model = tfl.sequential({ layers: [tfl.layers.inputLayer({ inputShape: [4, 3] }), tfl.layers.bidirectional({ layer: inner })] });
     const [layer] = await savedLayers(model);
-    const bidirectional = bindLayer(definition('Bidirectional'), layer!, [4, 3]);
-    await expectKernelsListed(definition('Bidirectional').kernels, () => bidirectional.apply(x));
+    const bidirectional = bindLayer(definitionOf('Bidirectional'), layer!, [4, 3]);
+    await expectKernelsListed(definitionOf('Bidirectional').kernels, () => bidirectional.apply(x));
     tf.dispose([x, ...Object.values(weights)]);
     model.dispose();
   });
@@ -232,7 +224,7 @@ describe('kernels and memory', () => {
 
 describe('refused configurations name the layer and the reason', () => {
   const base = { name: 'rnn_1', units: 2, activation: 'tanh', recurrent_activation: 'sigmoid' };
-  const parse = (className: string, config: Record<string, unknown>) => () => definition(className).parse(config, context({ name: 'rnn_1' } as SavedLayer));
+  const parse = (className: string, config: Record<string, unknown>) => () => definitionOf(className).parse(config, context({ name: 'rnn_1' } as SavedLayer));
   it.each([
     ['LSTM', { ...base, stateful: true }, /rnn_1.*stateful/],
     ['GRU', { ...base, return_state: true }, /rnn_1.*return_state/],
@@ -246,8 +238,8 @@ describe('refused configurations name the layer and the reason', () => {
   });
 
   it('an input that is not [batch, time, features]', () => {
-    const config = definition('LSTM').parse(base, context({ name: 'rnn_1' } as SavedLayer));
-    expect(() => definition('LSTM').outputShape(config, [[4]], context({ name: 'rnn_1' } as SavedLayer))).toThrow(/rnn_1.*\[batch, time, features\]/);
-    expect(() => definition('LSTM').weights(config, [[4, null]], context({ name: 'rnn_1' } as SavedLayer))).toThrow(/rnn_1.*feature size/);
+    const config = definitionOf('LSTM').parse(base, context({ name: 'rnn_1' } as SavedLayer));
+    expect(() => definitionOf('LSTM').outputShape(config, [[4]], context({ name: 'rnn_1' } as SavedLayer))).toThrow(/rnn_1.*\[batch, time, features\]/);
+    expect(() => definitionOf('LSTM').weights(config, [[4, null]], context({ name: 'rnn_1' } as SavedLayer))).toThrow(/rnn_1.*feature size/);
   });
 });
