@@ -1,38 +1,144 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { InputError } from '../errors';
+import { layerError } from './config';
 import type { LayerContext } from './layer';
 
 /**
- * Keras activations by their serialized name, each with tfjs-layers' exact formula (activations.js and
- * backend/tfjs_backend.js in @tensorflow/tfjs-layers 4.22), written with differentiable ops only.
+ * Keras activation functions with tfjs-layers' formulas (tfjs-layers/src/activations.ts), so a model evaluates
+ * here exactly as tfjs-layers' predict does. Note tfjs' hard_sigmoid is clip(0.2·x + 0.5, 0, 1) (Keras 2's), not
+ * Keras 3's relu6(x + 3)/6. `exponential` and `leaky_relu` are Keras activations tfjs-layers lacks; they use
+ * Keras' formulas (leaky_relu with Keras' default slope 0.2).
  */
-const ACTIVATIONS = {
-  linear: (x: tf.Tensor) => x,
-  relu: (x: tf.Tensor) => tf.relu(x),
-  tanh: (x: tf.Tensor) => tf.tanh(x),
-  sigmoid: (x: tf.Tensor) => tf.sigmoid(x),
-  // tfjs and Keras 2: clip(0.2·x + 0.5, 0, 1).
-  hard_sigmoid: (x: tf.Tensor) => tf.clipByValue(tf.add(0.5, tf.mul(0.2, x)), 0, 1),
-} satisfies Record<string, (x: tf.Tensor) => tf.Tensor>;
+export const ACTIVATIONS = [
+  'linear',
+  'relu',
+  'relu6',
+  'elu',
+  'selu',
+  'tanh',
+  'sigmoid',
+  'hard_sigmoid',
+  'softplus',
+  'softsign',
+  'softmax',
+  'log_softmax',
+  'gelu',
+  'gelu_new',
+  'mish',
+  'swish',
+  'exponential',
+  'leaky_relu',
+] as const;
+export type ActivationName = (typeof ACTIVATIONS)[number];
 
-export type ActivationName = keyof typeof ACTIVATIONS;
+/** Other spellings Keras and tfjs write for the same functions. */
+const ALIASES: Record<string, ActivationName> = {
+  hardsigmoid: 'hard_sigmoid',
+  logsoftmax: 'log_softmax',
+  gelunew: 'gelu_new',
+  silu: 'swish',
+  leakyrelu: 'leaky_relu',
+};
 
-/** tfjs serializes camelCase class names ('hardSigmoid'), Keras snake_case ('hard_sigmoid'): both are accepted. */
-const ALIASES: Record<string, ActivationName> = { hardSigmoid: 'hard_sigmoid' };
+const KNOWN = new Set<string>(ACTIVATIONS);
 
-/** Reads an activation from a layer config: a name, null (linear), or Keras 3's `{class_name: 'function', config: name}`. */
+/** Reads a layer's `activation` field: a name (snake or camel case), or a serialized {class_name, config} object. */
 export function parseActivation(raw: unknown, context: LayerContext): ActivationName {
-  if (raw === null || raw === undefined) return 'linear';
-  const name = typeof raw === 'object' && typeof (raw as { config?: unknown }).config === 'string' ? (raw as { config: string }).config : raw;
-  if (typeof name === 'string') {
-    const canonical = ALIASES[name] ?? name;
-    if (Object.hasOwn(ACTIVATIONS, canonical)) return canonical as ActivationName;
+  if (raw === undefined || raw === null) return 'linear';
+  let name: unknown = raw;
+  if (typeof raw === 'object') {
+    const serialized = raw as { class_name?: unknown; config?: unknown };
+    // Keras 3 serializes a plain function as {class_name: 'function', config: 'relu'}.
+    name = typeof serialized.config === 'string' ? serialized.config : serialized.class_name;
   }
-  throw new InputError(
-    `layer '${context.layerName}' in ${context.source}: unsupported activation ${JSON.stringify(raw)} (supported: ${Object.keys(ACTIVATIONS).join(', ')})`,
-  );
+  if (typeof name !== 'string') throw layerError(context, `has an activation that is not a name: ${JSON.stringify(raw)}`);
+  const snake = name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+  const flat = snake.replace(/_/g, '');
+  if (KNOWN.has(snake)) return snake as ActivationName;
+  const alias = ALIASES[flat] ?? ALIASES[snake];
+  if (alias) return alias;
+  throw layerError(context, `uses activation '${name}', which is not supported (supported: ${ACTIVATIONS.join(', ')})`);
 }
 
+/** Softmax-style activations normalize over the last axis. */
 export function applyActivation(name: ActivationName, x: tf.Tensor): tf.Tensor {
-  return ACTIVATIONS[name](x);
+  switch (name) {
+    case 'linear':
+      return x;
+    case 'relu':
+      return tf.relu(x);
+    case 'relu6':
+      return tf.minimum(6, tf.relu(x));
+    case 'elu':
+      return tf.elu(x);
+    case 'selu':
+      return tf.selu(x);
+    case 'tanh':
+      return tf.tanh(x);
+    case 'sigmoid':
+      return tf.sigmoid(x);
+    case 'hard_sigmoid':
+      return tf.clipByValue(tf.add(0.5, tf.mul(0.2, x)), 0, 1);
+    case 'softplus':
+      return tf.softplus(x);
+    case 'softsign':
+      return tf.div(x, tf.add(tf.abs(x), 1));
+    case 'softmax':
+      return tf.softmax(x, -1);
+    case 'log_softmax':
+      return logSoftmax(x);
+    case 'gelu':
+      return tf.mul(x, tf.mul(0.5, tf.add(1, tf.erf(tf.div(x, Math.SQRT2)))));
+    case 'gelu_new':
+      return tf.mul(0.5, tf.mul(x, tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))))))));
+    case 'mish':
+      return tf.mul(x, tf.tanh(tf.softplus(x)));
+    case 'swish':
+      return tf.mul(tf.sigmoid(x), x);
+    case 'exponential':
+      return tf.exp(x);
+    case 'leaky_relu':
+      return tf.leakyRelu(x, 0.2);
+  }
 }
+
+/**
+ * log-softmax written out (the same max-shifted formula as tf.logSoftmax): tf.logSoftmax is a customGrad op,
+ * whose gradient cannot be differentiated again.
+ */
+function logSoftmax(x: tf.Tensor): tf.Tensor {
+  const shifted = tf.sub(x, tf.max(x, -1, true));
+  return tf.sub(shifted, tf.log(tf.sum(tf.exp(shifted), -1, true)));
+}
+
+/** Activations tfjs' fused matMul/conv kernels compute in the same op (evaluation only). */
+const FUSED: Partial<Record<ActivationName, tf.fused.Activation>> = { linear: 'linear', relu: 'relu', relu6: 'relu6', elu: 'elu', sigmoid: 'sigmoid' };
+
+export function fusedActivation(name: ActivationName): tf.fused.Activation | undefined {
+  return FUSED[name];
+}
+
+/** tfjs kernels each activation may dispatch (for the per-layer second-order check). */
+export const ACTIVATION_KERNELS = [
+  'Relu',
+  'Relu6',
+  'Minimum',
+  'Elu',
+  'Selu',
+  'Tanh',
+  'Sigmoid',
+  'ClipByValue',
+  'Softplus',
+  'Abs',
+  'Softmax',
+  'Max',
+  'Exp',
+  'Log',
+  'Sum',
+  'Erf',
+  'Pow',
+  'LeakyRelu',
+  'Multiply',
+  'Add',
+  'Sub',
+  'RealDiv',
+] as const;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { booleanField, layerError, positiveInteger } from './config';
+import { boolField, intField, layerError, single, type Config } from './config';
 import { defineLayer, type LayerContext, type LayerDefinition, type Shape } from './layer';
 
 interface EmbeddingConfig {
@@ -31,28 +31,33 @@ function checkIds(ids: tf.Tensor, config: EmbeddingConfig): void {
   }
 }
 
+function positive(config: Config, field: string, context: LayerContext): number {
+  const value = intField(config, field, context);
+  if (value < 1) throw layerError(context, `needs a positive ${field} (got ${value})`);
+  return value;
+}
+
 const embedding = defineLayer<EmbeddingConfig>({
   classNames: ['Embedding'],
   parse(config, context) {
     // A mask changes what downstream layers compute (recurrent steps are skipped, pooling ignores padding), and the
     // model graph carries no masks: computing without it would silently give another loss.
-    if (booleanField(config, 'mask_zero', false, context))
+    if (boolField(config, 'mask_zero', false))
       throw layerError(
         context,
         'uses mask_zero: true, which is not supported (masks are not propagated through the model graph); re-export with mask_zero: false',
       );
     if (config.lora_rank !== undefined && config.lora_rank !== null) throw layerError(context, 'uses lora_rank (LoRA embeddings are not supported)');
-    if (booleanField(config, 'sparse', false, context)) throw layerError(context, 'uses sparse: true (sparse embeddings are not supported)');
+    if (boolField(config, 'sparse', false)) throw layerError(context, 'uses sparse: true (sparse embeddings are not supported)');
     return {
-      inputDim: positiveInteger(config, 'input_dim', context),
-      outputDim: positiveInteger(config, 'output_dim', context),
+      inputDim: positive(config, 'input_dim', context),
+      outputDim: positive(config, 'output_dim', context),
       inputLength: parseInputLength(config.input_length, context),
       context,
     };
   },
   outputShape(config, inputShapes, context) {
-    if (inputShapes.length !== 1) throw layerError(context, `takes one input, got ${inputShapes.length}`);
-    const input = inputShapes[0]!;
+    const input = single(inputShapes, context);
     if (config.inputLength) {
       const fits =
         config.inputLength.length === input.length &&

@@ -227,14 +227,19 @@ describe('refused configurations name the layer and the reason', () => {
   const parse = (className: string, config: Record<string, unknown>) => () => definitionOf(className).parse(config, context({ name: 'rnn_1' } as SavedLayer));
   it.each([
     ['LSTM', { ...base, stateful: true }, /rnn_1.*stateful/],
-    ['GRU', { ...base, return_state: true }, /rnn_1.*return_state/],
+    ['GRU', { ...base, time_major: true }, /rnn_1.*time_major/],
     ['LSTM', { ...base, recurrent_activation: undefined }, /rnn_1.*recurrent_activation.*hard_sigmoid.*sigmoid/],
-    ['SimpleRNN', { ...base, activation: 'softsign' }, /rnn_1.*activation "softsign"/],
+    ['SimpleRNN', { ...base, activation: 'no_such_activation' }, /rnn_1.*activation 'no_such_activation'/],
     ['GRU', { ...base, units: 0 }, /rnn_1.*units/],
     ['Bidirectional', { name: 'rnn_1', layer: { class_name: 'LSTM', config: base }, merge_mode: null }, /rnn_1.*merge_mode null/],
     ['Bidirectional', { name: 'rnn_1', layer: { class_name: 'Dense', config: { name: 'd', units: 2 } } }, /rnn_1.*"Dense"/],
   ] as const)('%s %j', (className, config, message) => {
     expect(parse(className, config)).toThrow(expect.objectContaining({ name: 'InputError', message: expect.stringMatching(message) }));
+  });
+
+  it('return_state is accepted: the layer output is output 0, which is all the graph lets a model read', () => {
+    const config = definitionOf('GRU').parse({ ...base, return_state: true }, context({ name: 'rnn_1' } as SavedLayer));
+    expect(definitionOf('GRU').outputShape(config, [[5, 3]], context({ name: 'rnn_1' } as SavedLayer))).toEqual([2]);
   });
 
   it('an input that is not [batch, time, features]', () => {

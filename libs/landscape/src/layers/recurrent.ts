@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { applyActivation, parseActivation, type ActivationName } from './activations';
-import { booleanField, layerError, positiveInteger } from './config';
+import { ACTIVATION_KERNELS, applyActivation, parseActivation, type ActivationName } from './activations';
+import { boolField, expectRank, intField, known, layerError, single, type Config } from './config';
 import { defineLayer, type LayerContext, type LayerDefinition, type Shape, type WeightDeclaration } from './layer';
 
 /**
@@ -9,7 +9,8 @@ import { defineLayer, type LayerContext, type LayerDefinition, type Shape, type 
  * order and weight layouts are Keras' (= tfjs-layers' recurrent.js): kernel [features, gates·units],
  * recurrent_kernel [units, gates·units], bias [gates·units]; gates z, r, h for GRU and i, f, c, o for LSTM. The
  * initial state is zero; with go_backwards the steps run from the last to the first and, as in Keras, a returned
- * sequence stays in processing order.
+ * sequence stays in processing order. With return_state only output 0 (the layer output) exists here: the graph
+ * refuses a model that reads a layer's other outputs.
  */
 
 type CellKind = 'SimpleRNN' | 'GRU' | 'LSTM';
@@ -30,40 +31,36 @@ interface RecurrentConfig {
 const GATES: Record<CellKind, number> = { SimpleRNN: 1, GRU: 3, LSTM: 4 };
 
 /** Options that change the computation in ways the graph cannot represent. */
-function refuseUnsupported(config: Record<string, unknown>, context: LayerContext): void {
-  if (booleanField(config, 'stateful', false, context))
+function refuseUnsupported(config: Config, context: LayerContext): void {
+  if (boolField(config, 'stateful', false))
     throw layerError(context, 'is stateful, which is not supported: a landscape needs the loss to be a function of the weights alone');
-  if (booleanField(config, 'return_state', false, context))
-    throw layerError(context, 'uses return_state: true, which is not supported (only the layer output is computed, not its states)');
-  if (booleanField(config, 'time_major', false, context)) throw layerError(context, 'uses time_major: true, which is not supported');
+  if (boolField(config, 'time_major', false)) throw layerError(context, 'uses time_major: true, which is not supported');
 }
 
-function parseRecurrent(cell: CellKind, config: Record<string, unknown>, context: LayerContext): RecurrentConfig {
+function parseRecurrent(cell: CellKind, config: Config, context: LayerContext): RecurrentConfig {
   refuseUnsupported(config, context);
   // tfjs-layers defaults GRU/LSTM gates to hard_sigmoid, Keras to sigmoid: an absent value is ambiguous.
   if (cell !== 'SimpleRNN' && (config.recurrent_activation === undefined || config.recurrent_activation === null))
     throw layerError(context, 'has no recurrent_activation (tfjs-layers would default to hard_sigmoid, Keras to sigmoid); write it into the config');
-  const resetAfter = cell === 'GRU' && booleanField(config, 'reset_after', false, context);
+  const units = intField(config, 'units', context);
+  if (units < 1) throw layerError(context, `needs a positive units (got ${units})`);
   return {
     cell,
-    units: positiveInteger(config, 'units', context),
+    units,
     activation: parseActivation(config.activation === undefined ? 'tanh' : config.activation, context),
     recurrentActivation: cell === 'SimpleRNN' ? 'linear' : parseActivation(config.recurrent_activation, context),
-    useBias: booleanField(config, 'use_bias', true, context),
-    returnSequences: booleanField(config, 'return_sequences', false, context),
-    goBackwards: booleanField(config, 'go_backwards', false, context),
-    resetAfter,
+    useBias: boolField(config, 'use_bias', true),
+    returnSequences: boolField(config, 'return_sequences', false),
+    goBackwards: boolField(config, 'go_backwards', false),
+    resetAfter: cell === 'GRU' && boolField(config, 'reset_after', false),
   };
 }
 
 /** [time, features] of the single input, with the feature size known (it sizes the kernel). */
 function sequenceShape(inputShapes: Shape[], context: LayerContext): [number | null, number] {
-  if (inputShapes.length !== 1) throw layerError(context, `takes one input, got ${inputShapes.length}`);
-  const input = inputShapes[0]!;
-  const features = input[1];
-  if (input.length !== 2) throw layerError(context, `needs input of shape [batch, time, features], got [batch, ${input.join(', ')}]`);
-  if (features === null || features === undefined) throw layerError(context, 'needs a known feature size (last input axis)');
-  return [input[0]!, features];
+  const input = single(inputShapes, context);
+  expectRank(input, 2, context, 'input [batch, time, features]');
+  return [input[0]!, known(input[1], context, 'feature size (last input axis)')];
 }
 
 function recurrentOutputShape(config: RecurrentConfig, inputShapes: Shape[], context: LayerContext): Shape {
@@ -156,7 +153,7 @@ function runRecurrent(config: RecurrentConfig, x: tf.Tensor, weights: Readonly<R
 }
 
 /** tfjs kernels `runRecurrent` and the activations it may apply dispatch. */
-const RECURRENT_KERNELS = ['Reshape', 'BatchMatMul', 'Add', 'Sub', 'Multiply', 'Pack', 'SplitV', 'Slice', 'Relu', 'Tanh', 'Sigmoid', 'ClipByValue'];
+const RECURRENT_KERNELS = ['Reshape', 'BatchMatMul', 'Add', 'Sub', 'Multiply', 'Pack', 'SplitV', 'Slice', ...ACTIVATION_KERNELS];
 
 function recurrentLayer(cell: CellKind): LayerDefinition<RecurrentConfig> {
   return defineLayer<RecurrentConfig>({
@@ -184,7 +181,7 @@ interface BidirectionalConfig {
 
 const CELLS = Object.keys(GATES) as CellKind[];
 
-function parseBidirectional(config: Record<string, unknown>, context: LayerContext): BidirectionalConfig {
+function parseBidirectional(config: Config, context: LayerContext): BidirectionalConfig {
   if (config.backward_layer !== undefined && config.backward_layer !== null)
     throw layerError(context, 'has an explicit backward_layer, which is not supported (only the default mirrored copy)');
   const mergeMode = config.merge_mode === undefined ? 'concat' : config.merge_mode;
@@ -193,7 +190,7 @@ function parseBidirectional(config: Record<string, unknown>, context: LayerConte
       context,
       `has merge_mode ${JSON.stringify(mergeMode)}; supported: ${MERGE_MODES.join(', ')} (null gives two outputs, which is not supported)`,
     );
-  const inner = config.layer as { class_name?: unknown; config?: Record<string, unknown> } | undefined;
+  const inner = config.layer as { class_name?: unknown; config?: Config } | undefined;
   const cell = CELLS.find((name) => name === inner?.class_name);
   if (!cell || !inner?.config) throw layerError(context, `wraps ${JSON.stringify(inner?.class_name)}; Bidirectional supports ${CELLS.join(', ')}`);
   const innerName = typeof inner.config.name === 'string' ? inner.config.name : undefined;
