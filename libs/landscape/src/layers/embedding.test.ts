@@ -3,7 +3,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../random';
 import type { Shape } from './layer';
-import * as check from './layer-check.test-util';
+import * as check from './recurrent-check.test-util';
 
 check.onBackend('cpu');
 

@@ -16,7 +16,7 @@ import {
   seedWeights,
   squaredError,
   type SavedLayer,
-} from './layer-check.test-util';
+} from './recurrent-check.test-util';
 
 onBackend('cpu');
 
