@@ -122,6 +122,49 @@ describe('Bidirectional matches tfjs-layers predict', () => {
   });
 });
 
+describe('Bidirectional as Keras 3 writes it (copies named, backward_layer explicit)', () => {
+  async function keras3Form(units: number) {
+    const inner = tfl.layers.lstm({ units, returnSequences: true, recurrentActivation: 'sigmoid', recurrentInitializer: 'glorotNormal' }) as unknown as tfl.RNN;
+    const model = tfl.sequential({ layers: [tfl.layers.inputLayer({ inputShape: [5, 2] }), tfl.layers.bidirectional({ layer: inner })] });
+    seedWeights(model, 17);
+    const [layer] = await savedLayers(model);
+    const wrappedLayer = layer!.config.layer as { class_name: string; config: Record<string, unknown> };
+    const name = String(wrappedLayer.config.name);
+    const rewritten: SavedLayer = {
+      ...layer!,
+      config: {
+        ...layer!.config,
+        layer: { ...wrappedLayer, config: { ...wrappedLayer.config, name: `forward_${name}` } },
+        backward_layer: { ...wrappedLayer, config: { ...wrappedLayer.config, name: `backward_${name}`, go_backwards: true } },
+      },
+    };
+    return { model, rewritten };
+  }
+
+  it('binds the same weights and computes what tfjs-layers predicts', async () => {
+    const { model, rewritten } = await keras3Form(3);
+    const bound = bindLayer(definitionOf('Bidirectional'), rewritten, [5, 2]);
+    tf.tidy(() => {
+      const x = seededTensor([3, 5, 2], 8);
+      expect(relativeError(bound.apply(x), model.predict(x) as tf.Tensor)).toBeLessThan(1e-5);
+    });
+    model.dispose();
+  });
+
+  it('refuses a backward layer running the same way, or of another width under merge_mode sum', async () => {
+    const { model, rewritten } = await keras3Form(3);
+    const backward = rewritten.config.backward_layer as { class_name: string; config: Record<string, unknown> };
+    const parse = (config: Record<string, unknown>) => () => definitionOf('Bidirectional').parse(config, context(rewritten));
+    expect(parse({ ...rewritten.config, backward_layer: { ...backward, config: { ...backward.config, go_backwards: false } } })).toThrow(
+      /backward_.*other direction/,
+    );
+    expect(parse({ ...rewritten.config, merge_mode: 'sum', backward_layer: { ...backward, config: { ...backward.config, units: 2 } } })).toThrow(
+      /backward_.*2 units.*3/,
+    );
+    model.dispose();
+  });
+});
+
 describe.each(['cpu', 'wasm'] as const)('second derivatives through the unrolled cells are exact on %s', (backend) => {
   onBackend(backend);
   // Sigmoid gates and tanh are smooth. hard_sigmoid is piecewise linear: a finite difference across one of its

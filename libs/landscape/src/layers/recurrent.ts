@@ -173,7 +173,7 @@ type MergeMode = (typeof MERGE_MODES)[number];
 interface BidirectionalConfig {
   forward: RecurrentConfig;
   backward: RecurrentConfig;
-  /** Weight-name prefixes of the two copies, as tfjs and Keras name them: `forward_<inner name>/`, `backward_<inner name>/`. */
+  /** Weight-name prefixes of the two copies: `forward_<inner name>/`, `backward_<inner name>/` (see copyName). */
   forwardPrefix: string;
   backwardPrefix: string;
   mergeMode: MergeMode;
@@ -181,28 +181,43 @@ interface BidirectionalConfig {
 
 const CELLS = Object.keys(GATES) as CellKind[];
 
+/** One wrapped recurrent layer config: its cell kind, config and name. */
+function wrapped(raw: unknown, field: string, context: LayerContext): { cell: CellKind; config: Config; name: string } {
+  const inner = raw as { class_name?: unknown; config?: Config } | undefined;
+  const cell = CELLS.find((name) => name === inner?.class_name);
+  if (!cell || !inner?.config) throw layerError(context, `wraps ${JSON.stringify(inner?.class_name)} in ${field}; Bidirectional supports ${CELLS.join(', ')}`);
+  const name = inner.config.name;
+  if (typeof name !== 'string' || !name) throw layerError(context, `wraps a layer without a name in ${field} (its weights are named after it)`);
+  return { cell, config: inner.config, name };
+}
+
+/**
+ * The name a copy's weights live under. tfjs-layers and Keras 2 prefix the wrapped layer's name ('lstm' →
+ * 'forward_lstm'); Keras 3 writes the copies already named ('forward_lstm', and an explicit 'backward_lstm').
+ */
+const copyName = (direction: 'forward' | 'backward', name: string): string => `${direction}_${name.replace(new RegExp(`^${direction}_`), '')}`;
+
 function parseBidirectional(config: Config, context: LayerContext): BidirectionalConfig {
-  if (config.backward_layer !== undefined && config.backward_layer !== null)
-    throw layerError(context, 'has an explicit backward_layer, which is not supported (only the default mirrored copy)');
   const mergeMode = config.merge_mode === undefined ? 'concat' : config.merge_mode;
   if (!MERGE_MODES.includes(mergeMode as MergeMode))
     throw layerError(
       context,
       `has merge_mode ${JSON.stringify(mergeMode)}; supported: ${MERGE_MODES.join(', ')} (null gives two outputs, which is not supported)`,
     );
-  const inner = config.layer as { class_name?: unknown; config?: Config } | undefined;
-  const cell = CELLS.find((name) => name === inner?.class_name);
-  if (!cell || !inner?.config) throw layerError(context, `wraps ${JSON.stringify(inner?.class_name)}; Bidirectional supports ${CELLS.join(', ')}`);
-  const innerName = typeof inner.config.name === 'string' ? inner.config.name : undefined;
-  if (!innerName) throw layerError(context, 'wraps a layer without a name (its weights are named after it)');
-  const forward = parseRecurrent(cell, inner.config, { ...context, layerName: `${context.layerName}/${innerName}` });
-  return {
-    forward,
-    backward: { ...forward, goBackwards: !forward.goBackwards },
-    forwardPrefix: `forward_${innerName}/`,
-    backwardPrefix: `backward_${innerName}/`,
-    mergeMode: mergeMode as MergeMode,
-  };
+  const inner = wrapped(config.layer, 'layer', context);
+  const forwardName = copyName('forward', inner.name);
+  const forward = parseRecurrent(inner.cell, inner.config, { ...context, layerName: `${context.layerName}/${forwardName}` });
+  // Without backward_layer (tfjs, Keras 2) the backward copy mirrors the forward one; Keras 3 always writes it.
+  const explicit =
+    config.backward_layer === undefined || config.backward_layer === null ? undefined : wrapped(config.backward_layer, 'backward_layer', context);
+  const backwardName = copyName('backward', explicit?.name ?? inner.name);
+  const backwardContext = { ...context, layerName: `${context.layerName}/${backwardName}` };
+  const backward = explicit ? parseRecurrent(explicit.cell, explicit.config, backwardContext) : { ...forward, goBackwards: !forward.goBackwards };
+  if (backward.goBackwards === forward.goBackwards || backward.returnSequences !== forward.returnSequences)
+    throw layerError(backwardContext, 'must run in the other direction than the forward layer and match its return_sequences');
+  if (mergeMode !== 'concat' && backward.units !== forward.units)
+    throw layerError(backwardContext, `has ${backward.units} units but the forward layer ${forward.units}: merge_mode ${String(mergeMode)} needs equal widths`);
+  return { forward, backward, forwardPrefix: `${forwardName}/`, backwardPrefix: `${backwardName}/`, mergeMode: mergeMode as MergeMode };
 }
 
 /** The weights under `prefix`, with the prefix removed. */
@@ -223,7 +238,7 @@ const bidirectional = defineLayer<BidirectionalConfig>({
   outputShape(config, inputShapes, context) {
     const shape = recurrentOutputShape(config.forward, inputShapes, context);
     if (config.mergeMode !== 'concat') return shape;
-    return [...shape.slice(0, -1), 2 * config.forward.units];
+    return [...shape.slice(0, -1), config.forward.units + config.backward.units];
   },
   weights(config, inputShapes, context) {
     const declare = (prefix: string, recurrent: RecurrentConfig) =>
