@@ -165,6 +165,15 @@ describe('Bidirectional as Keras 3 writes it (copies named, backward_layer expli
   });
 });
 
+describe('on the wasm backend', () => {
+  onBackend('wasm');
+  it.each([
+    ['gru', { returnSequences: true, goBackwards: true }],
+    ['lstm', { recurrentActivation: 'sigmoid' }],
+    ['simpleRNN', { returnSequences: true }],
+  ] as [Cell, Options][])('%s %j matches tfjs-layers predict', (cell, options) => expectMatchesTfjs(cell, options, [1, 6]));
+});
+
 describe.each(['cpu', 'wasm'] as const)('second derivatives through the unrolled cells are exact on %s', (backend) => {
   onBackend(backend);
   // Sigmoid gates and tanh are smooth. hard_sigmoid is piecewise linear: a finite difference across one of its
