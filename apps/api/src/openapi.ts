@@ -2,7 +2,8 @@ import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { ApiResponseOptions } from '@nestjs/swagger';
 import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
-import { ARTIFACT_KINDS, JOB_STATUSES, specKinds } from '@landscape/jobs';
+import { specKinds } from '@landscape/core';
+import { ARTIFACT_KINDS, JOB_STATUSES } from '@landscape/jobs';
 
 const ISSUE_SCHEMA: SchemaObject = {
   type: 'object',

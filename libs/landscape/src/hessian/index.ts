@@ -32,7 +32,6 @@ export {
 export { densitySvg, heatmapSvg } from './plots';
 export {
   hessianHandler,
-  releaseHessian,
   prepareHessian,
   hessianUnits,
   type PreparedHessian,
@@ -40,4 +39,4 @@ export {
   type HessianUnitResult,
   type EigenPairs,
 } from './hessian-job';
-export { curvatureHandler, releaseCurvature, type CurvatureResult, type CurvatureTileResult } from './curvature-job';
+export { curvatureHandler, type CurvatureResult, type CurvatureTileResult } from './curvature-job';
