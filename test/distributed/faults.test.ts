@@ -89,7 +89,7 @@ describe('distributed jobs under faults', () => {
     expect(later.progress.pointsDone).toBeGreaterThanOrEqual(600);
     expect(later.progress.pointsDone).toBeLessThan(1200);
     const counts = await cluster.system.queue.counts();
-    expect(counts.tiles.waiting + counts.tiles.active + counts.tiles.delayed).toBe(0);
+    expect(counts.units.waiting + counts.units.active + counts.units.delayed).toBe(0);
     expect(await cluster.system.service.result(job.id)).toBeNull();
     // The worker is still alive and takes the next job.
     const next = await cluster.system.service.submit(m2Surface(refs, { nx: 2, ny: 2 }));
@@ -119,7 +119,7 @@ describe('distributed jobs under faults', () => {
     const failed = await waitForJob(cluster.system, job.id, ['failed', 'completed'], 30_000);
     expect(failed.status).toBe('failed');
     expect(failed.error).toMatch(/tile r\dc0 failed: model: artifact sha256:[0-9a-f]{64} is corrupted/);
-    const attempts = await Promise.all(['r0c0', 'r1c0', 'r2c0'].map((unit) => cluster.system.queue.tileAttempts(job.id, unit)));
+    const attempts = await Promise.all(['r0c0', 'r1c0', 'r2c0'].map((unit) => cluster.system.queue.unitAttempts(job.id, unit)));
     expect(attempts.filter((attempt) => attempt?.state === 'failed').map((attempt) => attempt!.attemptsMade)).toEqual([1]);
     expect(attempts.filter((attempt) => attempt && attempt.state !== 'failed')).toEqual([]);
   });
@@ -153,7 +153,7 @@ describe('distributed jobs under faults', () => {
     expect(await worker.exited).toEqual({ code: 0, signal: null });
     await cluster.startWorker();
     expect((await waitForJob(cluster.system, job.id, ['completed', 'failed'])).status).toBe('completed');
-    expect(await cluster.system.queue.tileAttempts(job.id, String(started.unitId))).toEqual({ state: 'completed', attemptsMade: 1 });
+    expect(await cluster.system.queue.unitAttempts(job.id, String(started.unitId))).toEqual({ state: 'completed', attemptsMade: 1 });
   });
 });
 

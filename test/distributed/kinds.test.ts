@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseJobSpec, runEmbedded, type JobSpec } from '@landscape/core';
-import { encodeModelBundle, handlerFor, readModelDirectory } from '@landscape/jobs';
+import { encodeModelBundle, jobKinds, readModelDirectory } from '@landscape/jobs';
 import { killAllWorkers } from '../harness/processes';
 import { startCluster, waitForJob, type Cluster } from './helpers';
 
@@ -40,7 +40,7 @@ describe('other job kinds, distributed', () => {
     const out = mkdtempSync(join(tmpdir(), 'landscape-kind-'));
     try {
       const spec = parseJobSpec({ ...input, model: join(M1, 'model_trained'), data: join(M1, 'dataset.json'), ...local }) as JobSpec;
-      const embedded = JSON.parse(JSON.stringify(await runEmbedded(handlerFor(spec.kind), spec, (ref) => ref, out, { threads: 1, backend: 'wasm' })));
+      const embedded = JSON.parse(JSON.stringify(await runEmbedded(jobKinds, spec, (ref) => ref, out, { threads: 1, backend: 'wasm' })));
       return { distributed, embedded };
     } finally {
       rmSync(out, { recursive: true, force: true });

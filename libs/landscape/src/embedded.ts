@@ -135,7 +135,7 @@ export async function runEmbedded<Spec extends JobSpec, Prepared, UnitResult>(
       prepareSeconds,
       evaluateSeconds: (performance.now() - evaluateStart) / 1000,
       backend: executor.backend,
-      threads,
+      threads: executor.threadsUsed,
     };
     return await handler.assemble(spec, prepared, results, execution, outDir);
   } finally {

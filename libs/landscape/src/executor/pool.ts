@@ -33,7 +33,7 @@ export interface ThreadShardTask {
 
 export type ThreadMessage = { type: 'work'; done: number } | { type: 'hvp'; id: number; call: HvpCall };
 export type HvpAnswer = { id: number; value?: ShardStep | null; error?: { message: string; name: string } };
-export type ThreadOutcome<T> = { value: T; error?: undefined } | { error: { name: string; message: string } };
+export type ThreadOutcome<T> = { value: T; threadId: number; error?: undefined } | { error: { name: string; message: string } };
 
 export interface UnitRunOptions {
   onWork(done: number): void;
@@ -71,6 +71,8 @@ function unwrap<T>(outcome: ThreadOutcome<T>): T {
  */
 export class UnitExecutor {
   private running = 0;
+  /** Threads that have run a unit. */
+  private readonly unitThreads = new Set<number>();
   /** Jobs prepared on the calling thread (inline units, assembly). */
   private readonly local: PreparedJobs;
   private readonly releases: BroadcastChannel;
@@ -115,6 +117,11 @@ export class UnitExecutor {
 
   get size(): number {
     return this.options.threads;
+  }
+
+  /** How many threads have run units so far (what a result records as its threads). */
+  get threadsUsed(): number {
+    return this.pool ? this.unitThreads.size : 1;
   }
 
   /** Threads not computing anything now. */
@@ -174,7 +181,9 @@ export class UnitExecutor {
     });
     try {
       const input: ThreadUnitTask = { task, port: port2, stop, answer, ...(options.hvp ? { offer: options.hvp.offer } : {}) };
-      return unwrap((await this.pool!.run(input, { name: 'unit', transferList: [port2] })) as ThreadOutcome<unknown>);
+      const outcome = (await this.pool!.run(input, { name: 'unit', transferList: [port2] })) as ThreadOutcome<unknown>;
+      if (!outcome.error) this.unitThreads.add(outcome.threadId);
+      return unwrap(outcome);
     } finally {
       port1.close();
     }

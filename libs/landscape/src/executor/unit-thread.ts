@@ -1,4 +1,4 @@
-import { BroadcastChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { BroadcastChannel, receiveMessageOnPort, threadId, type MessagePort } from 'node:worker_threads';
 import { workerData } from 'piscina';
 import { selectBackend, type BackendInfo } from '../backend';
 import { TileCancelled } from '../evaluate';
@@ -50,7 +50,7 @@ function blockingCall(port: MessagePort, answer: Int32Array, stop: Int32Array, u
 /** Errors cross threads as name and message (a structured clone keeps neither a custom name nor the class). */
 async function settled<T>(work: () => Promise<T>): Promise<ThreadOutcome<T>> {
   try {
-    return { value: await work() };
+    return { value: await work(), threadId };
   } catch (error) {
     return { error: { name: (error as Error).name, message: (error as Error).message } };
   }
