@@ -13,6 +13,7 @@ export * from './random';
 export * from './result';
 export * from './run';
 export * from './spec';
+export * from './spec-schema';
 export * from './tiles';
 export * from './weights';
 export * from './handler';
