@@ -81,7 +81,7 @@ describe('distributed jobs under faults', () => {
     const cancelled = await cluster.system.service.cancel(job.id);
     expect(cancelled!.status).toBe('cancelled');
     // The second tile stops part-way (workers hear about the cancellation at once).
-    const stopped = await worker.waitForLog('tile stopped: job ended', { timeoutMs: 10_000 });
+    const stopped = await worker.waitForLog('unit stopped: job ended', { timeoutMs: 10_000 });
     expect(stopped.unitId).toBe(second.unitId);
     const later = (await cluster.system.service.get(job.id))!;
     expect(later.status).toBe('cancelled');
@@ -149,7 +149,7 @@ describe('distributed jobs under faults', () => {
     const job = await cluster.system.service.submit(m2Surface(refs, { nx: 600, ny: 2 }));
     const started = await worker.waitForLog('unit started', { timeoutMs: 60_000 });
     worker.kill('SIGTERM');
-    await worker.waitForLog('tile handed back: worker shutting down', { timeoutMs: 10_000 });
+    await worker.waitForLog('unit handed back: worker shutting down', { timeoutMs: 10_000 });
     expect(await worker.exited).toEqual({ code: 0, signal: null });
     await cluster.startWorker();
     expect((await waitForJob(cluster.system, job.id, ['completed', 'failed'])).status).toBe('completed');

@@ -110,7 +110,13 @@ export class UnitRunner {
       await sharding.close().catch((error: Error) => log.warn({ err: error.message }, 'could not drop shard requests'));
     }
     await progress.flushed();
-    const worker: JobWorker = { id: this.options.workerId, host: hostname(), backend: this.executor.backend.name, tiles: 0, concurrency: this.options.concurrency };
+    const worker: JobWorker = {
+      id: this.options.workerId,
+      host: hostname(),
+      backend: this.executor.backend.name,
+      tiles: 0,
+      concurrency: this.options.concurrency,
+    };
     const stored = await store.putUnitResult(jobId, unitId, result, unit.work, worker, this.executor.backend);
     if (stored) this.unitsDone++;
     log.info(

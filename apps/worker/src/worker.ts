@@ -80,7 +80,11 @@ export class LandscapeWorker {
       ),
       system.queue.consumeAggregates(
         (task, info) => assembler.process(task, info),
-        (task, error) => void control.fail(task.jobId, task.stage ? `queueing stage ${task.stage} failed: ${error.message}` : `assembling the result failed: ${error.message}`),
+        (task, error) =>
+          void control.fail(
+            task.jobId,
+            task.stage ? `queueing stage ${task.stage} failed: ${error.message}` : `assembling the result failed: ${error.message}`,
+          ),
       ),
     ];
     await this.beat();

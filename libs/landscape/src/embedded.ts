@@ -47,7 +47,14 @@ export function embeddedThreads(requested: number | 'auto', backend: BackendChoi
  * Runs units on the executor, each once its `needs` are done, at most `threads` at a time. Resolves with every
  * unit's result; a cancelled run (signal) stops the running units and rejects.
  */
-async function runUnits(executor: UnitExecutor, jobId: string, spec: JobSpec, paths: Record<string, string>, units: readonly UnitRef[], options: EmbeddedOptions): Promise<Map<string, unknown>> {
+async function runUnits(
+  executor: UnitExecutor,
+  jobId: string,
+  spec: JobSpec,
+  paths: Record<string, string>,
+  units: readonly UnitRef[],
+  options: EmbeddedOptions,
+): Promise<Map<string, unknown>> {
   const results = new Map<string, unknown>();
   const total = units.reduce((sum, unit) => sum + unit.work, 0);
   const doneByUnit = new Map<string, number>();

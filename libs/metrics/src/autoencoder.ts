@@ -185,19 +185,11 @@ const plainLayers = (layers: readonly DenseLayer[]): AutoencoderState['layers'] 
   layers.map((layer) => ({ ...layer, kernel: Array.from(layer.kernel), bias: Array.from(layer.bias) }));
 
 /** A trained autoencoder as plain JSON (float32 weights as numbers: exact), so it can travel as a unit result. */
-export interface AutoencoderState {
-  hidden: number[];
-  latent: number;
-  epochs: number;
-  learningRate: number;
-  batchSize: number;
-  seed: number;
-  backend: string;
-  losses: number[];
+export type AutoencoderState = Omit<Autoencoder, 'encode' | 'decode' | 'mean' | 'scale' | 'layers'> & {
   mean: number[];
   scale: number[];
-  layers: { inputs: number; outputs: number; kernel: number[]; bias: number[]; tanh: boolean }[];
-}
+  layers: (Omit<DenseLayer, 'kernel' | 'bias'> & { kernel: number[]; bias: number[] })[];
+};
 
 export function autoencoderState(autoencoder: Autoencoder): AutoencoderState {
   const { encode: _encode, decode: _decode, mean, scale, ...rest } = autoencoder;

@@ -249,7 +249,10 @@ function embedAutoencoder(spec: TrajectorySpec, autoencoder: Autoencoder, rows: 
 const usesPca = (spec: TrajectorySpec): boolean => spec.methods.some((method) => method === 'pca' || method === 'pca-directions');
 
 /** Reads and checks every input (plain JavaScript, no fit): what planning needs, and the start of preparing. */
-function loadTrajectoryInputs(spec: TrajectorySpec, resolve: RefResolver): { model: LoadedModel; data: EvaluationSetup['data'] } & ReturnType<typeof loadTrajectory> {
+function loadTrajectoryInputs(
+  spec: TrajectorySpec,
+  resolve: RefResolver,
+): { model: LoadedModel; data: EvaluationSetup['data'] } & ReturnType<typeof loadTrajectory> {
   const model = loadModelRef(spec.model, 'model', resolve);
   const data = loadData(spec.data, resolve);
   if (data.sampleShape.join(',') !== model.description.inputShape.join(',')) {
@@ -399,7 +402,12 @@ function unitVectors(
   };
 }
 
-function methodResult(spec: TrajectorySpec, embedding: EmbeddingResult, results: ReadonlyMap<string, TrajectoryUnitResult>, checkpointLoss: number[]): MethodResult {
+function methodResult(
+  spec: TrajectorySpec,
+  embedding: EmbeddingResult,
+  results: ReadonlyMap<string, TrajectoryUnitResult>,
+  checkpointLoss: number[],
+): MethodResult {
   const tileResult = (id: string): TileResult | undefined => results.get(id) as TileResult | undefined;
   const reconstructedLoss = tileResult(`${embedding.method}:${RECONSTRUCTIONS}`)?.loss ?? [];
   const tiles = methodTiles(spec);

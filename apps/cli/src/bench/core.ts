@@ -3,7 +3,16 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { coreJobKinds, parseJobSpec, prepareLandscape, runEmbedded, selectBackend, type BackendChoice, type LandscapeResult, type SurfaceSpec } from '@landscape/core';
+import {
+  coreJobKinds,
+  parseJobSpec,
+  prepareLandscape,
+  runEmbedded,
+  selectBackend,
+  type BackendChoice,
+  type LandscapeResult,
+  type SurfaceSpec,
+} from '@landscape/core';
 import { medianSeconds, report } from './measure';
 
 /** Reference fixtures shipped in the repo (test/fixtures/reference). */

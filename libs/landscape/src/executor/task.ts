@@ -121,7 +121,13 @@ function hvpBackend(unitId: string, hvp: NonNullable<UnitChannel['hvp']>): HvpBa
 }
 
 /** The one way a unit runs, on whichever thread: prepare (cached), then the kind's runUnit. */
-export async function runUnitTask(registry: JobKindRegistry, jobs: PreparedJobs, backend: BackendChoice, task: UnitTask, channel: UnitChannel): Promise<unknown> {
+export async function runUnitTask(
+  registry: JobKindRegistry,
+  jobs: PreparedJobs,
+  backend: BackendChoice,
+  task: UnitTask,
+  channel: UnitChannel,
+): Promise<unknown> {
   if (channel.stopped()) throw new TileCancelled(task.unitId);
   await selectBackend(backend);
   const prepared = await jobs.get(task.jobId, task.spec, task.paths);

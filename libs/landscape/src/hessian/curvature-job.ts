@@ -52,7 +52,6 @@ function asSurface(spec: CurvatureSpec): SurfaceSpec {
   return { ...surface, kind: 'surface' };
 }
 
-
 /** λmax and λmin at every point of a tile: one Lanczos run (both ends of the spectrum) per point. */
 export function curvatureTile(
   spec: CurvatureSpec,

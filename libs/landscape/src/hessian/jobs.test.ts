@@ -149,7 +149,8 @@ describe('hessian job (m1_mlp, wasm)', () => {
     const units = await hessianHandler.plan(spec, resolve);
     expect(units.map((u) => u.id)).toEqual(['lanczos', 'trace-0', 'trace-1', 'trace-2', 'density-0', 'density-1', 'density-2']);
     const results = new Map<string, HessianUnitResult>();
-    for (const unit of [...units].reverse()) results.set(unit.id, await hessianHandler.runUnit(spec, prepared, unit.id, { backend: 'wasm', inputs: new Map() }));
+    for (const unit of [...units].reverse())
+      results.set(unit.id, await hessianHandler.runUnit(spec, prepared, unit.id, { backend: 'wasm', inputs: new Map() }));
     await expect(hessianHandler.runUnit(spec, prepared, 'trace-3', { backend: 'wasm', inputs: new Map() })).rejects.toThrow(/no unit trace-3/);
     hessianHandler.release!(prepared);
     const execution: ExecutionRecord = { startedAt: new Date(), prepareSeconds: 0, evaluateSeconds: 1, backend: await selectBackend('wasm'), threads: 1 };
@@ -161,9 +162,11 @@ describe('hessian job (m1_mlp, wasm)', () => {
 
   it('stops a unit when the job is cancelled', async () => {
     const prepared = await hessianHandler.prepare(spec, resolve);
-    await expect(hessianHandler.runUnit(spec, prepared, 'density-0', { backend: 'wasm', inputs: new Map(), onWork: (done) => done < 3 })).rejects.toMatchObject({
-      name: 'TileCancelled',
-    });
+    await expect(hessianHandler.runUnit(spec, prepared, 'density-0', { backend: 'wasm', inputs: new Map(), onWork: (done) => done < 3 })).rejects.toMatchObject(
+      {
+        name: 'TileCancelled',
+      },
+    );
     hessianHandler.release!(prepared);
   });
 
