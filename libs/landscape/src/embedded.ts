@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import type { BackendChoice } from './backend';
+import { selectBackend, type BackendChoice } from './backend';
 import { UnitExecutor, type RunningUnit } from './executor/pool';
 import { recordingResolver } from './executor/task';
 import type { ExecutionRecord, JobHandler, UnitRef } from './handler';
@@ -38,8 +38,10 @@ function widestStage(units: readonly UnitRef[]): number {
   return Math.max(1, ...counts.values());
 }
 
-export function embeddedThreads(requested: number | 'auto', backend: BackendChoice, units: readonly UnitRef[]): number {
-  const wanted = requested === 'auto' ? (backend === 'tensorflow' || backend === 'tensorflow-gpu' ? 1 : availableParallelism()) : requested;
+/** `auto`: one thread per core, except native TensorFlow (it threads itself); never more than can run at once. */
+async function embeddedThreads(requested: number | 'auto', backend: BackendChoice, units: readonly UnitRef[]): Promise<number> {
+  const native = async (): Promise<boolean> => (backend === 'auto' ? (await selectBackend(backend)).name : backend).startsWith('tensorflow');
+  const wanted = requested !== 'auto' ? requested : (await native()) ? 1 : availableParallelism();
   return Math.max(1, Math.min(wanted, widestStage(units)));
 }
 
@@ -127,7 +129,7 @@ export async function runEmbedded<Spec extends JobSpec, Prepared, UnitResult>(
       : (registryOf(handler, spec.kind) ?? new JobKindRegistry({ module: '', name: '' }, [{ kind: spec.kind, handler }]));
   const recorded = recordingResolver(resolve);
   const units = await handler.plan(spec, recorded.resolve);
-  const threads = embeddedThreads(options.threads, options.backend, units);
+  const threads = await embeddedThreads(options.threads, options.backend, units);
   if (threads > 1 && !registry.location.module) throw new Error(`job kind ${spec.kind}: a handler outside a job-kind registry cannot run on threads`);
   const executor = await UnitExecutor.start({ registry, threads, backend: options.backend, inline: threads === 1 });
   const jobId = randomUUID();

@@ -156,9 +156,9 @@ export class UnitExecutor {
     };
   }
 
-  private inline(task: UnitTask, options: UnitRunOptions, stop: Int32Array): Promise<unknown> {
+  private async inline(task: UnitTask, options: UnitRunOptions, stop: Int32Array): Promise<unknown> {
     if (options.hvp) throw new Error('sharded products need a thread pool (the exchange blocks its thread)');
-    return runUnitTask(this.options.registry, this.local, this.options.backend, task, {
+    return await runUnitTask(this.options.registry, this.local, this.options.backend, task, {
       onWork: options.onWork,
       stopped: () => Atomics.load(stop, 0) !== 0,
     });
