@@ -47,7 +47,8 @@ export class JobKindRegistry {
       if (this.handlers.has(kind)) throw new Error(`job kind '${kind}' is registered twice`);
       this.handlers.set(kind, handler);
     }
-    registries.push(this);
+    // Only a registry that threads can load is worth finding again (registryOf).
+    if (location.module) registries.push(this);
   }
 
   kinds(): string[] {
