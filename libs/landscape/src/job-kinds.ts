@@ -14,7 +14,7 @@ export interface JobKindEntry<K extends JobKind = JobKind> {
 }
 
 /** One registry line: the handler is checked against the spec type of its kind. */
-export function jobKind<K extends JobKind, Prepared, UnitResult>(kind: K, handler: JobHandler<SpecOf<K>, Prepared, UnitResult>): JobKindEntry<K> {
+export function jobKind<K extends JobKind, Prepared, UnitResult>(kind: K, handler: JobHandler<NoInfer<SpecOf<K>>, Prepared, UnitResult>): JobKindEntry<K> {
   return { kind, handler: handler as unknown as JobHandler<JobSpec, unknown, unknown> };
 }
 
