@@ -78,4 +78,24 @@ describe('embedded runs use the requested threads', () => {
     pca.explainedVarianceRatio!.forEach((r, k) => expect(Math.abs(r - ref.mean_centred.explained_variance_ratio[k])).toBeLessThan(1e-6));
     expect(Math.abs(pca.trustworthiness - ref.mean_centred.trustworthiness_k5)).toBeLessThan(1e-9);
   });
+
+  it('reports progress from the threads and stops every running unit when cancelled', async () => {
+    const spec = parseJobSpec({ ...common, kind: 'hessian', density: { runs: 4, steps: 200 }, eigenvectors: false }) as JobSpec;
+    const controller = new AbortController();
+    const seen: number[] = [];
+    const run = runEmbedded(jobKinds, spec, (ref) => ref, join(out, 'cancelled'), {
+      threads: 2,
+      backend: 'wasm',
+      signal: controller.signal,
+      onProgress: ({ done, total }) => {
+        seen.push(done);
+        expect(total).toBe(4 * 200);
+        if (done >= 5) controller.abort();
+      },
+    });
+    await expect(run).rejects.toThrow('cancelled');
+    expect(seen.length).toBeGreaterThan(0);
+    // Stopped at the next product, long before the 800 products of the whole job.
+    expect(Math.max(...seen)).toBeLessThan(800);
+  });
 });
