@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { InputError, parseJobSpec, runEmbedded, type BackendChoice, type EmbeddedOptions, type JobSpec, type RefResolver } from '@landscape/core';
-import { handlerEntryFor } from '@landscape/jobs';
+import { InputError, parseJobSpec, runEmbedded, type BackendChoice, type JobSpec } from '@landscape/core';
+import { jobKinds } from '@landscape/jobs';
 import type { Logger } from 'pino';
 import { ProgressReporter } from './progress';
 
@@ -41,17 +41,11 @@ export async function runJob(spec: JobSpec, baseDir: string, options: RunOptions
   const effective = withOverrides(spec, options);
   const fileResolver = (ref: string): string => (isAbsolute(ref) ? ref : resolve(baseDir, ref));
   const progress = new ProgressReporter(effective.kind, options.logger);
-  const result = (await runWithHandler(effective, fileResolver, options.out, {
+  const result = (await runEmbedded(jobKinds, effective, fileResolver, options.out, {
     threads: 'threads' in effective ? effective.threads : 1,
     backend: effective.backend,
     onProgress: ({ done, total, unit }) => progress.update(done, total, unit),
   })) as { timings?: { totalSeconds: number }; backend?: string };
   options.logger.info({ kind: effective.kind, out: options.out, backend: result.backend, seconds: result.timings?.totalSeconds }, 'job finished');
   return result;
-}
-
-/** Runs a job of any kind in this process with its registered handler, then frees what the prepared job holds. */
-export function runWithHandler(spec: JobSpec, resolve: RefResolver, out: string, options: EmbeddedOptions): Promise<unknown> {
-  const { handler, release } = handlerEntryFor(spec.kind);
-  return runEmbedded(handler, spec, resolve, out, options, release);
 }

@@ -151,9 +151,9 @@ export async function runTraining(
 }
 
 export const trainHandler: JobHandler<TrainSpec, PreparedTrain, TrainUnitResult> = {
-  kind: 'train',
+  // prepareTrain reads and checks the inputs (plain JavaScript); training happens in the unit.
+  plan: (spec, resolve) => [{ id: UNIT, work: prepareTrain(spec, resolve).stepsPerEpoch * spec.epochs }],
   prepare: (spec, resolve) => prepareTrain(spec, resolve),
-  units: (spec, prepared) => [{ id: UNIT, work: prepared.stepsPerEpoch * spec.epochs }],
   async runUnit(spec, prepared, unitId, context) {
     if (unitId !== UNIT) throw new Error(`no unit ${unitId} in this job`);
     return runTraining(spec, prepared, context.onWork, context.backend);

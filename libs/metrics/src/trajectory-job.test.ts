@@ -5,7 +5,7 @@ import { isAbsolute, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { flatToWeightSet, InputError, loadModel, parseJobSpec, runEmbedded, type TrajectorySpec } from '@landscape/core';
-import { releaseTrajectory, trajectoryHandler, type PreparedTrajectory, type TrajectoryResult } from './trajectory-job';
+import { trajectoryHandler, type TrajectoryResult } from './trajectory-job';
 
 const REFERENCE = join(__dirname, '../../../test/fixtures/reference');
 const out = mkdtempSync(join(tmpdir(), 'trajectory-job-'));
@@ -27,15 +27,9 @@ function specFor(model: string, extra: object): TrajectorySpec {
 
 const resolve = (ref: string): string => (isAbsolute(ref) ? ref : join(out, ref));
 
-/** `landscape run`'s path: prepare, every unit, assemble; the prepared job is freed afterwards. */
+/** `landscape run`'s path: plan, prepare, every unit, assemble; the prepared job is freed afterwards. */
 async function run(spec: TrajectorySpec, dir: string): Promise<TrajectoryResult> {
-  let prepared: PreparedTrajectory | undefined;
-  const handler = { ...trajectoryHandler, prepare: async (s: TrajectorySpec, r: typeof resolve) => (prepared = await trajectoryHandler.prepare(s, r)) };
-  try {
-    return (await runEmbedded(handler, spec, resolve, join(out, dir), { threads: 1, backend: 'cpu' })) as TrajectoryResult;
-  } finally {
-    if (prepared) releaseTrajectory(prepared);
-  }
+  return (await runEmbedded(trajectoryHandler, spec, resolve, join(out, dir), { threads: 1, backend: 'cpu' })) as TrajectoryResult;
 }
 
 /** Equal up to one sign flip per axis. */
@@ -127,20 +121,24 @@ describe('trajectory job, all methods on the M1 reference trajectory', () => {
     expect(tf.memory().numTensors).toBe(tensors);
     expect(second.methods).toEqual(first.methods);
     expect(second.checkpointLoss).toEqual(first.checkpointLoss);
-    // Workers each prepare the job in their own process: a fresh process must derive the same embeddings.
+    // Any worker may run an embedding unit, in its own process: a fresh process must derive the same embeddings.
     const script = `
-      const { prepareTrajectory } = require('@landscape/metrics');
-      const { parseJobSpec } = require('@landscape/core');
-      prepareTrajectory(parseJobSpec(${JSON.stringify(specFor('m1_mlp', ALL))}), (r) => r).then((p) =>
-        process.stdout.write(JSON.stringify(p.methods.map((m) => [m.method, m.coords, m.grid]))));`;
+      const { trajectoryHandler } = require('@landscape/metrics');
+      const { parseJobSpec, selectBackend } = require('@landscape/core');
+      (async () => {
+        await selectBackend('cpu');
+        const spec = parseJobSpec(${JSON.stringify(specFor('m1_mlp', ALL))});
+        const prepared = trajectoryHandler.prepare(spec, (r) => r);
+        const embeddings = [];
+        for (const method of spec.methods)
+          embeddings.push(await trajectoryHandler.runUnit(spec, prepared, 'embed:' + method, { backend: 'cpu', inputs: new Map() }));
+        process.stdout.write(JSON.stringify(embeddings.map((e) => [e.method, e.coords])));
+      })();`;
     const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: join(__dirname, '..') });
     expect(child.stderr).toBe('');
-    const methods = JSON.parse(child.stdout) as [string, number[][], unknown][];
-    for (const [name, coords, grid] of methods) {
-      expect(coords, name).toEqual(first.methods[name as keyof TrajectoryResult['methods']]!.coords);
-      const { x, y } = first.methods[name as keyof TrajectoryResult['methods']]!.grid;
-      expect(grid, name).toEqual({ x, y });
-    }
+    const methods = JSON.parse(child.stdout) as [string, number[][]][];
+    expect(methods.map(([name]) => name)).toEqual(Object.keys(first.methods));
+    for (const [name, coords] of methods) expect(coords, name).toEqual(first.methods[name as keyof TrajectoryResult['methods']]!.coords);
   });
 });
 
@@ -174,7 +172,8 @@ describe('trajectory inputs', () => {
     const rows: number[][] = load('m1_mlp', 'trajectory.json').checkpoints;
     const short = join(out, 'short.json');
     writeFileSync(short, JSON.stringify({ checkpoints: rows.map((row, i) => (i === 3 ? row.slice(1) : row)) }));
-    const prepare = (extra: object) => trajectoryHandler.prepare(specFor('m1_mlp', { methods: ['pca'], ...extra }), resolve);
+    // Every one of these is known at planning (a 400 at submit), before anything is fitted.
+    const prepare = async (extra: object) => trajectoryHandler.plan(specFor('m1_mlp', { methods: ['pca'], ...extra }), resolve);
     await expect(prepare({ trajectory: short })).rejects.toThrow(InputError);
     await expect(prepare({ trajectory: short })).rejects.toThrow(/^trajectory: checkpoint 3 has 222 numbers but the model has 223 parameters/);
 

@@ -304,9 +304,9 @@ export function hessianResult(
 }
 
 export const hessianHandler: JobHandler<HessianSpec, PreparedHessian, HessianUnitResult> = {
-  kind: 'hessian',
+  // prepareHessian reads and checks the inputs only (plain JavaScript); products build their tensors lazily.
+  plan: (spec, resolve) => hessianUnits(spec, prepareHessian(spec, resolve).dimension),
   prepare: (spec, resolve) => prepareHessian(spec, resolve),
-  units: (spec, prepared) => hessianUnits(spec, prepared.dimension),
   async runUnit(spec, prepared, unitId, context) {
     if (!hessianUnits(spec, prepared.dimension).some((unit) => unit.id === unitId)) throw new Error(`no unit ${unitId} in this job`);
     await selectBackend(context.backend);
@@ -363,9 +363,5 @@ export const hessianHandler: JobHandler<HessianSpec, PreparedHessian, HessianUni
     }
     return result;
   },
+  release: (prepared) => releaseOperator(prepared),
 };
-
-/** Frees the tensors held for a prepared hessian job. */
-export function releaseHessian(prepared: PreparedHessian): void {
-  releaseOperator(prepared);
-}
