@@ -8,6 +8,7 @@ export * from './losses';
 export * from './model';
 export * from './normalization';
 export * from './output';
+export * from './names';
 export * from './prepare';
 export * from './random';
 export * from './result';

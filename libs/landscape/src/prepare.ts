@@ -5,6 +5,7 @@ import type { EvaluationSetup, LandscapePlan } from './evaluate';
 import { checkPointLimit, makeGrid } from './grid';
 import { loadModel, type LoadedModel } from './model';
 import { normalizeDirection, orthogonalize, type BiasHandling, type Normalization } from './normalization';
+import { modelDisplayName, refName } from './names';
 import type { DataRef, DirectionSource, JobSpec, LineSpec, SurfaceSpec } from './spec';
 import { assertFinite, norm, readWeightSetFile, subtract } from './weights';
 
@@ -20,15 +21,20 @@ export function loadData(data: DataRef, resolve: RefResolver): Dataset {
   return data.subset ? subsetDataset(full, data.subset.n, data.subset.seed) : full;
 }
 
+/** Loads a model; its description's name becomes its display name (names.ts), the same embedded and distributed. */
 export function loadModelRef(ref: string, field: string, resolve: RefResolver): LoadedModel {
-  const model = loadModel(resolve(ref, field));
+  const path = resolve(ref, field);
+  const model = loadModel(path);
   assertFinite(model.weights, model.description.layout, ref);
+  model.description.name = modelDisplayName(model.description.name, path);
   return model;
 }
 
 /** What every result records about its directions. */
 export interface DirectionRecord {
   source: DirectionSource;
+  /** Display name of a file or model source (names.ts): what the figures call it. */
+  name?: string;
   normalization: Normalization;
   bias: BiasHandling;
   orthogonalized?: boolean;
@@ -43,10 +49,13 @@ export interface PreparedLandscape {
   model: LoadedModel;
 }
 
-function direction(source: DirectionSource, field: string, origin: LoadedModel, resolve: RefResolver): Float64Array {
+function direction(source: DirectionSource, field: string, origin: LoadedModel, resolve: RefResolver): { vector: Float64Array; name?: string } {
   const { layout } = origin.description;
-  if ('seed' in source) return randomDirection(layout, source.seed);
-  if ('file' in source) return readWeightSetFile(resolve(source.file, `${field}.file`), layout);
+  if ('seed' in source) return { vector: randomDirection(layout, source.seed) };
+  if ('file' in source) {
+    const path = resolve(source.file, `${field}.file`);
+    return { vector: readWeightSetFile(path, layout), name: refName(path) };
+  }
   const other = loadModelRef(source.model, `${field}.model`, resolve);
   const mismatch = layout.find((spec, i) => {
     const theirs = other.description.layout[i];
@@ -56,7 +65,7 @@ function direction(source: DirectionSource, field: string, origin: LoadedModel, 
     const name = mismatch?.name ?? '(weight count)';
     throw new InputError(`model ${source.model} does not have the same weights as the origin model (first difference: '${name}')`, `${field}.model`);
   }
-  return subtract(other.weights, origin.weights);
+  return { vector: subtract(other.weights, origin.weights), name: other.description.name };
 }
 
 function directionSpecs(spec: LineSpec | SurfaceSpec): {
@@ -83,10 +92,8 @@ export function prepareLandscape(spec: LineSpec | SurfaceSpec, resolve: RefResol
   const { sources, bias, orthogonalize: orth } = directionSpecs(spec);
   const normalization = directionSpecs(spec).normalization ?? (sources.every((s) => 'model' in s) ? 'none' : 'filter');
   const axes = ['x', 'y'];
-  const vectors = sources.map((source, k) => {
-    const field = spec.kind === 'line' && spec.to !== undefined ? 'to' : `directions.${axes[k]}`;
-    return normalizeDirection(direction(source, field, model, resolve), model.weights, model.description.layout, normalization, bias);
-  });
+  const raw = sources.map((source, k) => direction(source, spec.kind === 'line' && spec.to !== undefined ? 'to' : `directions.${axes[k]}`, model, resolve));
+  const vectors = raw.map(({ vector }) => normalizeDirection(vector, model.weights, model.description.layout, normalization, bias));
   if (orth && vectors.length === 2) vectors[1] = orthogonalize(vectors[1]!, vectors[0]!);
   vectors.forEach((vector, k) => assertFinite(vector, model.description.layout, `direction ${axes[k]}`));
   const setup: EvaluationSetup = { model: model.description, data, loss: spec.loss, output: spec.output, batchSize: spec.evaluation.batchSize };
@@ -97,6 +104,7 @@ export function prepareLandscape(spec: LineSpec | SurfaceSpec, resolve: RefResol
     model,
     directions: sources.map((source, k) => ({
       source,
+      ...(raw[k]!.name ? { name: raw[k]!.name } : {}),
       normalization,
       bias,
       ...(k === 1 && orth ? { orthogonalized: true } : {}),

@@ -1,6 +1,6 @@
 import { InputError } from '../errors';
 import type { LandscapeResult } from '../result';
-import { baseName, defaultLogScale, directionLabel, directionModel, finiteExtent, landscapeData, resultSubtitle, resultTitle } from './landscape-data';
+import { defaultLogScale, directionLabel, directionModel, finiteExtent, landscapeData, resultSubtitle, resultTitle } from './landscape-data';
 import { axis, escapeXml, linearScale, linearTicks, logTicks, padDomain, px, svgDocument, titleBlock, viridis, type Scale } from './plot';
 
 export interface LinePlotOptions {
@@ -76,7 +76,7 @@ export function renderLineSvg(result: LandscapeResult, options: LinePlotOptions 
   const target = directionModel(result, 0);
   const marks: [number, string][] = target
     ? [
-        [0, `α = 0 (${baseName(result.model?.ref ?? 'origin')})`],
+        [0, `α = 0 (${result.model?.name ?? 'origin'})`],
         [1, `α = 1 (${target})`],
       ]
     : [[0, 'origin']];

@@ -169,7 +169,7 @@ describe('landscape outputs: surface', () => {
     for (const tag of levels) expect(attribute(tag, 'fill')).toMatch(/^#[0-9a-f]{6}$/);
     // The null and NaN points are holes in the lowest level: outer ring plus two hole rings.
     expect(attribute(levels[0]!, 'd').match(/M/g)).toHaveLength(3);
-    expect(svg).toContain('hatched: not computed or NaN');
+    expect(svg).toMatch(/<g class="legend-item"[^>]*><rect[^>]*url\(#ll-missing\)[^>]*\/><text[^>]*>not computed or NaN</);
     expect(svg).toContain('synthetic bowl — loss surface');
     expect(svg).toContain('normalization: filter');
     expect(svg).toContain('class="colour-bar"');
@@ -193,18 +193,20 @@ describe('landscape outputs: surface', () => {
     expect(height! / width!).toBeCloseTo(0.75, 5);
   });
 
-  it('contour levels switch to log10 when the loss spans more than two decades', async () => {
+  it('contour levels follow the chosen scheme: log10-spaced and linear', async () => {
     const steep = surface();
     steep.loss = (steep.loss as (number | null)[][]).map((row) => row.map((v) => (v === null || Number.isNaN(v) ? v : 10 ** (v - 1))));
-    const svg = await renderContourSvg(steep, { levels: 5 });
-    const thresholds = [...svg.matchAll(/data-threshold="([^"]*)"/g)].map((m) => Number(m[1]));
-    expect(thresholds).toHaveLength(5);
-    expect(thresholds[0]).toBeCloseTo(0, 12); // log10(min loss = 1)
-    expect(thresholds[4]).toBeCloseTo((4 / 5) * 10.75, 10); // log10(max loss = 10^10.75)
-    expect(svg).toContain('loss (log scale)');
-    const linear = await renderContourSvg(steep, { levels: 5, logScale: false });
-    const second = Number(/data-threshold="([^"]*)"/.exec(linear.split('data-level="1"')[1]!)![1]);
-    expect(second / (1 + (10 ** 10.75 - 1) / 5)).toBeCloseTo(1, 12);
+    const thresholds = (svg: string): number[] => [...svg.matchAll(/data-threshold="([^"]*)"/g)].map((m) => Number(m[1]));
+    const log = thresholds(await renderContourSvg(steep, { levels: 5, levelScheme: 'log' }));
+    expect(log).toHaveLength(5);
+    expect(log[0]).toBe(1); // min loss = 10^0
+    // 10^(k · 10.75 / 5), rounded by at most 5 % of the gap to the level beneath.
+    log.forEach(
+      (t, k) => k > 0 && expect(Math.abs(t - 10 ** ((k * 10.75) / 5))).toBeLessThanOrEqual(0.05 * (10 ** ((k * 10.75) / 5) - 10 ** (((k - 1) * 10.75) / 5))),
+    );
+    const linear = thresholds(await renderContourSvg(steep, { levels: 5, levelScheme: 'linear' }));
+    const gap = (10 ** 10.75 - 1) / 5;
+    linear.forEach((t, k) => expect(Math.abs(t - (1 + k * gap))).toBeLessThanOrEqual(0.05 * gap));
     await expect(renderContourSvg(surface(), { levels: 0 })).rejects.toThrow(InputError);
   });
 

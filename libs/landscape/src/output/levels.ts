@@ -1,0 +1,71 @@
+import { InputError } from '../errors';
+import { finiteExtent } from './landscape-data';
+
+/**
+ * How contour levels are spaced between the lowest and the highest loss:
+ * - `basin` (default): uniform in log(loss − min + ε), so levels crowd near the minimum and thin out up the walls
+ *   (Li et al. space their levels finely at the bottom). ε = clamp(min, range·10⁻⁶, range/50) for a positive
+ *   minimum, range/50 otherwise: a large ε is near-linear, a small one near-log; capping it at range/50 puts at least 9
+ *   of 20 levels in the lowest tenth of the range, and a positive minimum far below that turns the rule
+ *   into a plain log scale, which is what a loss spanning decades needs.
+ * - `log`: uniform in log10(loss) (positive losses only).
+ * - `linear`: uniform in loss.
+ */
+export type LevelScheme = 'basin' | 'log' | 'linear';
+
+export const LEVEL_SCHEMES: readonly LevelScheme[] = ['basin', 'log', 'linear'];
+
+/** ε of the `basin` scheme for losses from `min` to `max`. */
+export function basinEpsilon(min: number, max: number): number {
+  const range = max - min;
+  return min > 0 ? Math.min(range / 50, Math.max(range * 1e-6, min)) : range / 50;
+}
+
+/**
+ * `count` contour thresholds over the finite values, ascending: the first is the minimum (so the lowest band covers
+ * every computed point), the others are rounded to the digits that tell them from their neighbours (labels show the
+ * exact value of their line) and are strictly between the minimum and the maximum. Fewer come back when rounding
+ * merges neighbours; one when all values are equal; none when there is no finite value.
+ */
+export function contourLevels(values: Iterable<number | null>, count: number, scheme: LevelScheme = 'basin'): number[] {
+  if (!Number.isInteger(count) || count < 1 || count > 256) throw new InputError(`must be a whole number from 1 to 256 (got ${count})`, 'levels');
+  const extent = finiteExtent(values);
+  if (!extent) return [];
+  const [min, max] = extent;
+  if (!(max > min)) return [min];
+  if (scheme === 'log' && !(min > 0)) throw new InputError('the loss has no positive minimum, so levels cannot be spaced on a log scale', 'levelScheme');
+  const epsilon = basinEpsilon(min, max);
+  const at = (f: number): number => {
+    if (scheme === 'linear') return min + f * (max - min);
+    if (scheme === 'log') return min * (max / min) ** f;
+    return min + epsilon * ((1 + (max - min) / epsilon) ** f - 1);
+  };
+  const levels = [min];
+  for (let k = 1; k < count; k++) {
+    const exact = at(k / count);
+    const rounded = roundTo(exact, exact - at((k - 1) / count));
+    if (rounded > levels[levels.length - 1]! && rounded < max) levels.push(rounded);
+  }
+  return levels;
+}
+
+/** `value` rounded to a tenth of the decade below `gap` (a level's distance to the one below): off by ≤ 5 % of the gap. */
+function roundTo(value: number, gap: number): number {
+  const decimals = 1 - Math.floor(Math.log10(gap));
+  const quantum = 10 ** -decimals;
+  const rounded = Math.round(value / quantum) * quantum;
+  // toFixed/toPrecision strip the binary noise of the multiplication (0.1 × 3 = 0.30000000000000004).
+  return Number(decimals > 0 && decimals <= 100 ? rounded.toFixed(decimals) : rounded.toPrecision(15));
+}
+
+/** A level's value as printed on its line: every digit it was rounded to, no more. */
+export function formatLevel(value: number): string {
+  const magnitude = Math.abs(value);
+  const text = magnitude !== 0 && (magnitude >= 1e5 || magnitude < 1e-3) ? value.toExponential() : String(value);
+  return text.replace(/^-/, '−');
+}
+
+/** The colour position (0–1 along the colour map) of band k of n: one colour per band, shared by every panel. */
+export function levelColourPosition(k: number, n: number): number {
+  return n <= 1 ? 0.5 : k / (n - 1);
+}
