@@ -35,8 +35,14 @@ export async function runDemo(options: { out: string; backend?: BackendChoice; t
     0,
   );
   saveModel(join(out, 'model_init'), model);
-  const common = { data: 'data.json', loss: 'sparse_categorical_crossentropy' as const, ...(options.backend ? { backend: options.backend } : {}) };
-  // 450 samples / batch 64 = 8 steps per epoch: a checkpoint every 5 epochs, 40 in all; the last is the trained model.
+  // The label titles every figure (the model files are named model_init and train).
+  const common = {
+    label: 'spiral MLP',
+    data: 'data.json',
+    loss: 'sparse_categorical_crossentropy' as const,
+    ...(options.backend ? { backend: options.backend } : {}),
+  };
+  // 450 samples / batch 64 = 8 steps per epoch: the initial weights, then a checkpoint every 5 epochs, 41 in all; the last is the trained model.
   const training = {
     kind: 'train' as const,
     model: 'model_init',

@@ -16,6 +16,8 @@ export interface SurfaceHtmlOptions {
   yLabel?: string;
   /** Mark (0, 0) as the origin when it is a grid point (default true). */
   markOrigin?: boolean;
+  /** The loss range of the colour scale (default: this surface's): panels shown together share one. */
+  colourRange?: readonly [number, number];
 }
 
 let plotlyBundle: string | undefined;
@@ -53,7 +55,16 @@ export function renderSurfaceHtml(result: LandscapeResult, options: SurfaceHtmlO
     yLabel: options.yLabel ?? `y: ${directionLabel(result, 1)}`,
     logScale,
     markOrigin: options.markOrigin !== false,
-    path: options.path?.z ? { x: options.path.x, y: options.path.y, z: options.path.z, name: options.path.name ?? 'path' } : null,
+    path: options.path?.z
+      ? {
+          x: options.path.x,
+          y: options.path.y,
+          z: options.path.z,
+          name: options.path.name ?? 'path',
+          ends: [options.path.startName ?? 'start', options.path.endName ?? 'end'],
+        }
+      : null,
+    colourRange: options.colourRange ?? null,
   };
   return `<!DOCTYPE html>
 <html lang="en">
@@ -79,7 +90,7 @@ export function renderSurfaceHtml(result: LandscapeResult, options: SurfaceHtmlO
   var d = JSON.parse(document.getElementById('landscape-data').textContent);
   var traces = [{
     type: 'surface', name: 'loss', x: d.x, y: d.y, z: d.loss, colorscale: 'Viridis',
-    colorbar: { title: { text: 'loss' } },
+    colorbar: { title: { text: 'loss' } }, cmin: d.colourRange ? d.colourRange[0] : undefined, cmax: d.colourRange ? d.colourRange[1] : undefined,
     contours: { z: { show: true, usecolormap: true, project: { z: true } } },
     hovertemplate: 'x=%{x:.4g}<br>y=%{y:.4g}<br>loss=%{z:.5g}<extra></extra>'
   }];
@@ -94,14 +105,16 @@ export function renderSurfaceHtml(result: LandscapeResult, options: SurfaceHtmlO
   var lossOrigin = d.markOrigin ? originAt(d.loss) : null;
   if (lossOrigin != null) traces.push({
     type: 'scatter3d', mode: 'markers+text', name: 'origin', x: [0], y: [0], z: [lossOrigin], text: ['origin'],
-    textposition: 'top center', marker: { size: 5, color: '#ffffff', line: { color: '#111', width: 2 } }, showlegend: false
+    textposition: 'top center', marker: { size: 5, color: '#ffffff', line: { color: '#111', width: 2 } }
   });
   var zLoss = { title: { text: d.logScale ? 'loss (log scale)' : 'loss' }, type: d.logScale ? 'log' : 'linear' };
   var zAccuracy = { title: { text: 'accuracy (%)' }, type: 'linear' };
   var layout = {
     margin: { l: 0, r: 0, t: 10, b: 0 },
     scene: { xaxis: { title: { text: d.xLabel } }, yaxis: { title: { text: d.yLabel } }, zaxis: zLoss, aspectmode: 'manual', aspectratio: { x: 1, y: 1, z: 0.7 } },
-    font: { family: ${JSON.stringify(FONT)} }
+    font: { family: ${JSON.stringify(FONT)} },
+    // Every marker and line has a legend entry; the surfaces have their colour bars.
+    showlegend: true, legend: { x: 0.02, y: 0.02, xanchor: 'left', yanchor: 'bottom', bgcolor: 'rgba(255,255,255,0.8)' }
   };
   if (d.accuracy) {
     var origin = lossOrigin != null ? [true] : [];
@@ -120,13 +133,15 @@ export function renderSurfaceHtml(result: LandscapeResult, options: SurfaceHtmlO
     var n = d.path.x.length;
     traces.push({
       type: 'scatter3d', mode: 'lines+markers', name: d.path.name, x: d.path.x, y: d.path.y, z: d.path.z,
-      line: { color: '#d62728', width: 5 }, marker: { size: 2.5, color: '#d62728' }, showlegend: false,
+      line: { color: '#d62728', width: 5 }, marker: { size: 2.5, color: '#d62728' },
       hovertemplate: 'x=%{x:.4g}<br>y=%{y:.4g}<br>loss=%{z:.5g}<extra>' + d.path.name + '</extra>'
     });
-    traces.push({
-      type: 'scatter3d', mode: 'markers+text', name: 'start/end', x: [d.path.x[0], d.path.x[n - 1]], y: [d.path.y[0], d.path.y[n - 1]],
-      z: [d.path.z[0], d.path.z[n - 1]], text: ['start', 'end'], textposition: 'top center', showlegend: false,
-      marker: { size: 5, color: '#ffffff', line: { color: '#111', width: 2 } }
+    [0, n - 1].forEach(function (i, end) {
+      traces.push({
+        type: 'scatter3d', mode: 'markers+text', name: d.path.ends[end], x: [d.path.x[i]], y: [d.path.y[i]], z: [d.path.z[i]],
+        text: [end ? 'end' : 'start'], textposition: 'top center',
+        marker: { size: 5, symbol: end ? 'diamond' : 'circle', color: '#ffffff', line: { color: '#111', width: 2 } }
+      });
     });
   }
   Plotly.newPlot('plot', traces, layout, { responsive: true, displaylogo: false });
