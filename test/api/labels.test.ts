@@ -71,7 +71,14 @@ describe('embedded and distributed figures are the same files', () => {
   });
 
   it('line: line.svg', async () => {
-    const spec = { kind: 'line', label: 'reference MLP', model: rel(join(M1, 'model_init')), to: rel(join(M1, 'model_trained')), ...common(), grid: { x: [-0.5, 1.5, 9] } };
+    const spec = {
+      kind: 'line',
+      label: 'reference MLP',
+      model: rel(join(M1, 'model_init')),
+      to: rel(join(M1, 'model_trained')),
+      ...common(),
+      grid: { x: [-0.5, 1.5, 9] },
+    };
     const [line] = await bothWays('line', spec, ['line.svg']);
     expect(line!.distributed).toBe(line!.embedded);
     expect(line!.embedded).toContain('>reference MLP — loss along a line<');

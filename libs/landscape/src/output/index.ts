@@ -13,6 +13,8 @@ export { renderContourSvg, surfaceLosses, DEFAULT_CONTOUR_LEVELS, type ContourOp
 // The level rule of every contour (static or in a browser): one source of truth.
 export { basinEpsilon, contourLevels, formatLevel, LEVEL_SCHEMES, levelColourPosition, type LevelScheme } from './levels';
 export { renderCsv } from './csv';
+// Checked numbers of a line or surface result in one shape (also for summaries and other readers).
+export { landscapeData, type LandscapeData } from './landscape-data';
 export { writeHdf5 } from './hdf5';
 export { renderLineSvg, type LinePlotOptions } from './line-svg';
 export { renderSurfaceHtml, type SurfaceHtmlOptions } from './surface-html';
