@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { LandscapeResult } from '../result';
 import { renderContourSvg } from './contour-svg';
+import { provenance } from './fixtures.test-util';
 import { basinEpsilon, contourLevels, formatLevel } from './levels';
 
 /** The rules a figure for a paper follows: labelled iso-lines, levels dense near the minimum, shared colour scales, legends. */
@@ -13,27 +14,15 @@ const bowl = (x: number, y: number): number => 0.07 + 2 * x * x + 1 * y * y + 1.
 
 function surface(f = bowl): LandscapeResult {
   return {
+    ...provenance(),
     kind: 'surface',
     x: XS,
     y: XS,
     loss: XS.map((y) => XS.map((x) => f(x, y))),
     accuracy: XS.map(() => XS.map(() => null)),
     directions: [],
-    normalization: 'filter',
-    bias: 'ignore',
     points: N * N,
     pointsComputed: N * N,
-    version: '0',
-    backend: 'cpu',
-    backendDetail: { name: 'cpu' } as LandscapeResult['backendDetail'],
-    threads: 1,
-    dtype: 'float32',
-    model: { ref: 'm', name: 'bowl', parameters: 2 },
-    data: { source: 'synthetic', total: 1, n: 1 },
-    lossFunction: 'mse',
-    output: 'logits',
-    batchSize: 1,
-    timings: { startedAt: '', finishedAt: '', prepareSeconds: 0, evaluateSeconds: 1, totalSeconds: 1 },
   };
 }
 

@@ -9,6 +9,7 @@ import { runEmbedded } from '../embedded';
 import type { LandscapeResult } from '../result';
 import { parseJobSpec, type SurfaceSpec } from '../spec';
 import { requireEsm } from './esm';
+import { provenance } from './fixtures.test-util';
 import { renderContourSvg, writeLandscapeOutputs } from './index';
 import { niceTicks } from './plot';
 
@@ -33,25 +34,6 @@ const f = (x: number, y: number): number => x * x + 3 * y * y + 1;
 const accuracyOf = (x: number, y: number): number => 1 - f(x, y) / 20;
 const NULL_AT = { ix: 2, iy: 5 };
 const NAN_AT = { ix: 6, iy: 2 };
-
-function provenance(): Omit<LandscapeResult, 'kind' | 'x' | 'y' | 'loss' | 'accuracy' | 'directions' | 'points' | 'pointsComputed'> {
-  return {
-    label: 'synthetic bowl',
-    normalization: 'filter',
-    bias: 'ignore',
-    version: '0.1.0',
-    backend: 'cpu',
-    backendDetail: { name: 'cpu' } as LandscapeResult['backendDetail'],
-    threads: 1,
-    dtype: 'float32',
-    model: { ref: 'models/bowl/model.json', name: 'bowl', parameters: 2 },
-    data: { source: 'synthetic', total: 10, n: 10 },
-    lossFunction: 'sparse_categorical_crossentropy',
-    output: 'logits',
-    batchSize: 10,
-    timings: { startedAt: '', finishedAt: '', prepareSeconds: 0, evaluateSeconds: 1, totalSeconds: 1, pointsPerSecond: 63 },
-  };
-}
 
 function surface(scale = 1): LandscapeResult {
   const loss = Y.map((y, iy) =>
