@@ -1,8 +1,8 @@
 import { InputError } from '../errors';
 import type { LandscapeResult } from '../result';
 import { requireEsm } from './esm';
-import { directionLabel, directionModel, finiteExtent, landscapeData, resultSubtitle, resultTitle } from './landscape-data';
-import { contourLevels, formatLevel, LEVEL_SCHEMES, levelColourPosition, type LevelScheme } from './levels';
+import { directionLabel, directionModel, landscapeData, resultSubtitle, resultTitle } from './landscape-data';
+import { contourLevels, finiteExtent, formatLevel, LEVEL_SCHEMES, levelColourPosition, type LevelScheme } from './levels';
 import {
   axis,
   escapeXml,

@@ -1,5 +1,6 @@
 import { InputError } from '../errors';
 import { refName } from '../names';
+import { finiteExtent } from './levels';
 import type { LandscapeResult } from '../result';
 
 /**
@@ -58,18 +59,6 @@ export function landscapeData(result: LandscapeResult): LandscapeData {
   const loss = rows(result.loss, nx, ny, result.kind, 'loss');
   const accuracy = rows(result.accuracy, nx, ny, result.kind, 'accuracy');
   return { kind: result.kind, x, y, nx, ny, loss, accuracy, hasAccuracy: accuracy.some((row) => row.some((v) => v !== null)) };
-}
-
-/** Smallest and largest finite value, or undefined when there is none. */
-export function finiteExtent(values: Iterable<number | null>): [number, number] | undefined {
-  let min = Infinity;
-  let max = -Infinity;
-  for (const v of values) {
-    if (v === null || !Number.isFinite(v)) continue;
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
-  return min <= max ? [min, max] : undefined;
 }
 
 /**

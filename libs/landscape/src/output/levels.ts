@@ -1,5 +1,18 @@
 import { InputError } from '../errors';
-import { finiteExtent } from './landscape-data';
+
+// No imports beyond errors: the level rule must run anywhere, a browser included.
+
+/** Smallest and largest finite value, or undefined when there is none. */
+export function finiteExtent(values: Iterable<number | null>): [number, number] | undefined {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of values) {
+    if (v === null || !Number.isFinite(v)) continue;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return min <= max ? [min, max] : undefined;
+}
 
 /**
  * How contour levels are spaced between the lowest and the highest loss:

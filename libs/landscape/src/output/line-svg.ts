@@ -1,6 +1,7 @@
 import { InputError } from '../errors';
 import type { LandscapeResult } from '../result';
-import { defaultLogScale, directionLabel, directionModel, finiteExtent, landscapeData, resultSubtitle, resultTitle } from './landscape-data';
+import { defaultLogScale, directionLabel, directionModel, landscapeData, resultSubtitle, resultTitle } from './landscape-data';
+import { finiteExtent } from './levels';
 import {
   axis,
   escapeXml,
