@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  contourLevels,
+  levelScale,
   DEFAULT_CONTOUR_LEVELS,
   escapeXml,
   FONT,
@@ -9,6 +9,7 @@ import {
   renderContourSvg,
   renderSurfaceHtml,
   type ContourOptions,
+  type LevelScale,
   type LandscapeResult,
   type TrajectoryMethod,
 } from '@landscape/core';
@@ -47,21 +48,21 @@ function startName(result: TrajectoryResult): string {
 }
 
 /**
- * One colour scale over every method's grid: the same contour levels and the same loss range for the 3-D views,
- * so one colour means one loss in every panel (panels are compared side by side; a scale each would mislead).
+ * One set of contour levels over every method's grid, for the contours and the 3-D views alike: one colour means
+ * one loss in every panel (panels are compared side by side; a scale each would mislead).
  */
-export function sharedScale(result: TrajectoryResult): { levels: number[]; range: [number, number] } {
-  const losses = Object.values(result.methods).flatMap((method) => method.grid.loss.flat());
-  const levels = contourLevels(losses, DEFAULT_CONTOUR_LEVELS);
-  const finite = losses.filter((v): v is number => v !== null && Number.isFinite(v));
-  return { levels, range: [levels[0] ?? 0, finite.reduce((a, b) => Math.max(a, b), levels[0] ?? 0)] };
+export function sharedLevels(result: TrajectoryResult): LevelScale {
+  return levelScale(
+    Object.values(result.methods).flatMap((method) => method.grid.loss.flat()),
+    DEFAULT_CONTOUR_LEVELS,
+  );
 }
 
 function plotOptions(
   result: TrajectoryResult,
   name: TrajectoryMethod,
   method: MethodResult,
-  levels: readonly number[],
+  levels: LevelScale,
 ): ContourOptions & { path: NonNullable<ContourOptions['path']> } {
   const quality = `T(${result.neighbors}) ${method.trustworthiness.toFixed(3)} · C(${result.neighbors}) ${method.continuity.toFixed(3)}`;
   const last = result.steps?.at(-1);
@@ -165,14 +166,14 @@ export async function writeTrajectoryOutputs(result: TrajectoryResult, outDir: s
   const files: Record<string, string> = { csv: 'result.csv', report: 'report.html' };
   writeFileSync(join(outDir, 'result.csv'), csv(result));
   const contours: Partial<Record<TrajectoryMethod, string>> = {};
-  const scale = sharedScale(result);
+  const levels = sharedLevels(result);
   for (const [name, method] of Object.entries(result.methods) as [TrajectoryMethod, MethodResult][]) {
     const surface = asSurface(result, name, method);
-    const options = plotOptions(result, name, method, scale.levels);
+    const options = plotOptions(result, name, method, levels);
     contours[name] = await renderContourSvg(surface, options);
     // Flat names: distributed result stores keep no folders.
     writeFileSync(join(outDir, `${name}-contour.svg`), contours[name]!);
-    writeFileSync(join(outDir, `${name}-surface.html`), renderSurfaceHtml(surface, { ...options, colourRange: scale.range }));
+    writeFileSync(join(outDir, `${name}-surface.html`), renderSurfaceHtml(surface, options));
     files[`${name}.contour`] = `${name}-contour.svg`;
     files[`${name}.surface`] = `${name}-surface.html`;
   }

@@ -1,47 +1,18 @@
 import { InputError } from '../errors';
 import type { LandscapeResult } from '../result';
-import { requireEsm } from './esm';
 import { directionLabel, directionModel, landscapeData, resultSubtitle, resultTitle } from './landscape-data';
-import { contourLevels, finiteExtent, formatLevel, LEVEL_SCHEMES, levelColourPosition, type LevelScheme } from './levels';
-import {
-  axis,
-  escapeXml,
-  formatValue,
-  legend,
-  linearScale,
-  linearTicks,
-  pointMarker,
-  px,
-  svgDocument,
-  SWATCH,
-  titleBlock,
-  viridis,
-  type LegendItem,
-} from './plot';
-
-/** The part of d3-contour 4 used here (the package ships no types). */
-interface ContourMultiPolygon {
-  value: number;
-  /** Polygons → rings → [x, y] points in grid units: value i sits at i + 0.5, the grid spans [0, n]. */
-  coordinates: [number, number][][][];
-}
-interface ContoursGenerator {
-  (values: ArrayLike<number>): ContourMultiPolygon[];
-  size(size: [number, number]): ContoursGenerator;
-  thresholds(thresholds: number[]): ContoursGenerator;
-}
-interface D3Contour {
-  contours(): ContoursGenerator;
-}
+import { contourBands, gridToData, isoRuns, type ContourMultiPolygon } from './iso-lines';
+import { finiteExtent, formatLevel, LEVEL_SCHEMES, levelColourPosition, levelScale, levelTicks, type LevelScale, type LevelScheme } from './levels';
+import { axis, escapeXml, legend, linearScale, linearTicks, pointMarker, px, svgDocument, SWATCH, titleBlock, viridis, type LegendItem } from './plot';
 
 export interface ContourOptions {
   /** How levels are spaced (levels.ts; default `basin`: dense near the minimum). Ignored when `levels` lists the thresholds. */
   levelScheme?: LevelScheme;
   /**
-   * Number of filled levels (default 20), or the thresholds themselves (ascending, the first at or below the lowest
-   * loss): panels drawn with the same thresholds share one colour scale.
+   * Number of filled levels (default 20), or a level scale (levelScale: thresholds ascending, the first at or below
+   * the lowest loss, and the top of the colour bar): panels drawn with the same scale share one colour scale.
    */
-  levels?: number | readonly number[];
+  levels?: number | LevelScale;
   /** A path drawn over the contours (e.g. a training trajectory in plot coordinates): a polyline, start and end marked. */
   path?: PlotPath;
   /** Overrides of the title, subtitle and axis titles (default: from the result's label and directions). */
@@ -89,14 +60,11 @@ export async function renderContourSvg(result: LandscapeResult, options: Contour
   const losses = data.loss.flat();
   const scheme = options.levelScheme ?? 'basin';
   if (!LEVEL_SCHEMES.includes(scheme)) throw new InputError(`must be one of ${LEVEL_SCHEMES.join(', ')} (got ${JSON.stringify(scheme)})`, 'levelScheme');
-  const thresholds = typeof options.levels === 'object' ? [...options.levels] : contourLevels(losses, options.levels ?? DEFAULT_CONTOUR_LEVELS, scheme);
+  const scale = typeof options.levels === 'object' ? options.levels : levelScale(losses, options.levels ?? DEFAULT_CONTOUR_LEVELS, scheme);
+  const thresholds = [...scale.levels];
   if (thresholds.some((t, k) => !Number.isFinite(t) || (k > 0 && t <= thresholds[k - 1]!))) throw new InputError('must be finite and ascending', 'levels');
-
-  // Row-major [iy][ix], exactly the layout d3-contour reads (x fastest). null/NaN/−∞ → NaN = hole.
-  const z = new Float64Array(nx * ny);
-  losses.forEach((v, i) => (z[i] = v === null || Number.isNaN(v) || v === -Infinity ? NaN : v));
-  const zExtent = finiteExtent(z);
-  const holes = z.some((v) => Number.isNaN(v));
+  const zExtent = finiteExtent(losses);
+  const holes = losses.some((v) => v === null || Number.isNaN(v) || v === -Infinity);
   const diverged = losses.some((v) => v === Infinity);
 
   const xDomain: [number, number] = [x[0]!, x[nx - 1]!];
@@ -125,15 +93,8 @@ export async function renderContourSvg(result: LandscapeResult, options: Contour
   const drawable = nx > 1 && ny > 1 && zExtent !== undefined && thresholds.length > 0;
   let labelled = false;
   if (drawable) {
-    const d3 = requireEsm<D3Contour>('d3-contour');
-    const contours = d3.contours().size([nx, ny]).thresholds(thresholds)(z);
-    // Grid units → data: value i sits at i + 0.5; positions beyond the outer points are clamped to the edge.
-    const toData = (c: number, axisValues: number[]): number => {
-      const i = Math.min(axisValues.length - 1, Math.max(0, c - 0.5));
-      const k = Math.min(axisValues.length - 2, Math.floor(i));
-      return axisValues[k]! + (i - k) * (axisValues[k + 1]! - axisValues[k]!);
-    };
-    const toPixel = ([cx, cy]: [number, number]): [number, number] => [X(toData(cx, x)), Y(toData(cy, y))];
+    const contours = contourBands(data, thresholds);
+    const toPixel = ([cx, cy]: [number, number]): [number, number] => [X(gridToData(cx, x)), Y(gridToData(cy, y))];
     body.push(`<g class="contours" clip-path="url(#ll-clip)" stroke-linejoin="round">`);
     contours.forEach((contour, k) => {
       const d = contour.coordinates.map((polygon) => polygon.map((ring) => `M${ring.map((p) => toPixel(p).map(px).join(',')).join('L')}Z`).join('')).join('');
@@ -155,7 +116,7 @@ export async function renderContourSvg(result: LandscapeResult, options: Contour
     body.push(
       `<g class="level-labels" font-size="10" fill="#111" stroke="#ffffff" stroke-width="2.6" stroke-linejoin="round" paint-order="stroke">${labels.join('')}</g>`,
     );
-    body.push(colourBar(thresholds, zExtent[1], scheme, typeof options.levels === 'object', { x: left + width + 22, top, height }));
+    body.push(colourBar(thresholds, Math.max(scale.max, zExtent[1]), scheme, typeof options.levels === 'object', { x: left + width + 22, top, height }));
   } else {
     const message = nx < 2 || ny < 2 ? 'a contour plot needs at least 2 × 2 grid points (see result.csv)' : 'no finite loss was computed';
     body.push(`<text x="${px(left + width / 2)}" y="${px(top + height / 2)}" text-anchor="middle" font-size="14" fill="#555">${escapeXml(message)}</text>`);
@@ -217,9 +178,6 @@ function colourBar(thresholds: number[], max: number, scheme: LevelScheme, share
     parts.push(`<rect x="${px(at.x)}" y="${px(y0)}" width="16" height="${px(band + 0.3)}" fill="${viridis(levelColourPosition(k, n))}"/>`);
   });
   parts.push(`<rect x="${px(at.x)}" y="${at.top}" width="16" height="${px(at.height)}" fill="none" stroke="#333" stroke-width="0.8"/>`);
-  const stride = Math.ceil((n + 1) / 11);
-  const edges = [...thresholds, Math.max(max, thresholds[n - 1]!)];
-  const ticks = edges.map((_, k) => k).filter((k) => k % stride === 0 || k === n);
   const position = (k: number): number => at.top + at.height - k * band;
   const title = shared
     ? 'loss (levels shared by all panels)'
@@ -231,9 +189,7 @@ function colourBar(thresholds: number[], max: number, scheme: LevelScheme, share
   parts.push(
     axis('right', {
       scale: position,
-      ticks,
-      // The ends are the data's extremes (unrounded): three digits; the levels in between print exactly.
-      labels: ticks.map((k) => (k === 0 || k === n ? formatValue(edges[k]!) : formatLevel(edges[k]!))),
+      ...levelTicks(thresholds, max),
       at: at.x + 16,
       from: at.top,
       to: at.top + at.height,
@@ -293,24 +249,11 @@ function levelLabels(contours: ContourMultiPolygon[], context: LabelContext): st
   return labels;
 }
 
-/** The stretches of a contour ring that are iso-line (not the plot's edge), in pixels, at least 70 px long. */
+/** The iso-line stretches of a ring in pixels, at least 70 px long (room for a label). */
 function interiorRuns(ring: [number, number][], context: LabelContext): { length: number; pointAt(f: number): [number, number] }[] {
-  const interior = (c: [number, number]): boolean => c[0] > 1 && c[0] < context.nx - 1 && c[1] > 1 && c[1] < context.ny - 1;
-  const runs: [number, number][][] = [];
-  let current: [number, number][] = [];
-  for (const point of ring) {
-    if (interior(point)) {
-      current.push(context.toPixel(point));
-      continue;
-    }
-    if (current.length > 1) runs.push(current);
-    current = [];
-  }
-  if (current.length > 1) runs.push(current);
-  // A ring is closed: when it starts and ends inside, its last stretch continues into its first.
-  if (runs.length > 1 && interior(ring[0]!) && interior(ring[ring.length - 1]!)) runs[0] = [...runs.pop()!, ...runs[0]!];
-  return runs
-    .map((points) => {
+  return isoRuns(ring, context.nx, context.ny)
+    .map((run) => {
+      const points = run.map(context.toPixel);
       const cumulative = [0];
       for (let i = 1; i < points.length; i++)
         cumulative.push(cumulative[i - 1]! + Math.hypot(points[i]![0] - points[i - 1]![0], points[i]![1] - points[i - 1]![1]));

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { LandscapeResult } from '../result';
 import { renderContourSvg } from './contour-svg';
 import { provenance } from './fixtures.test-util';
-import { basinEpsilon, contourLevels, formatLevel } from './levels';
+import { basinEpsilon, contourLevels, formatLevel, levelScale } from './levels';
 
 /** The rules a figure for a paper follows: labelled iso-lines, levels dense near the minimum, shared colour scales, legends. */
 
@@ -98,7 +98,7 @@ describe('contour figure', () => {
   it('panels drawn with the same thresholds share one colour per level', async () => {
     const a = surface();
     const b = surface((x, y) => 3 + bowl(x, y));
-    const shared = contourLevels([...(a.loss as number[][]).flat(), ...(b.loss as number[][]).flat()], 20);
+    const shared = levelScale([...(a.loss as number[][]).flat(), ...(b.loss as number[][]).flat()], 20);
     const fills = async (result: LandscapeResult): Promise<Map<string, string>> =>
       new Map(
         tags(await renderContourSvg(result, { levels: shared }), /<path class="level"[^>]*>/g).map((tag) => [
@@ -107,13 +107,13 @@ describe('contour figure', () => {
         ]),
       );
     const [fa, fb] = [await fills(a), await fills(b)];
-    expect([...fa.keys()]).toEqual(shared.map(String));
+    expect([...fa.keys()]).toEqual(shared.levels.map(String));
     expect(fa).toEqual(fb);
     // b starts at 3.07, so its lowest bands are empty and its deepest point is not drawn in a's deepest colour.
     const bSvg = await renderContourSvg(b, { levels: shared });
     expect(bSvg).toContain('loss (levels shared by all panels)');
     const ownB = await renderContourSvg(b);
-    expect(attribute(tags(ownB, /<path class="level"[^>]*>/g)[0]!, 'fill')).toBe(fa.get(String(shared[0])));
+    expect(attribute(tags(ownB, /<path class="level"[^>]*>/g)[0]!, 'fill')).toBe(fa.get(String(shared.levels[0])));
     expect(Number(attribute(tags(ownB, /<path class="level"[^>]*>/g)[0]!, 'data-threshold'))).toBeCloseTo(3.07, 12);
   });
 

@@ -11,7 +11,19 @@ import { renderVtp } from './vtp';
 
 export { renderContourSvg, surfaceLosses, DEFAULT_CONTOUR_LEVELS, type ContourOptions, type PlotPath } from './contour-svg';
 // The level rule of every contour (static or in a browser): one source of truth.
-export { basinEpsilon, contourLevels, finiteExtent, formatLevel, LEVEL_SCHEMES, levelColourPosition, type LevelScheme } from './levels';
+export {
+  basinEpsilon,
+  contourLevels,
+  finiteExtent,
+  formatLevel,
+  LEVEL_SCHEMES,
+  levelColourPosition,
+  levelCoordinate,
+  levelScale,
+  levelTicks,
+  type LevelScale,
+  type LevelScheme,
+} from './levels';
 export { renderCsv } from './csv';
 // Checked numbers of a line or surface result in one shape (also for summaries and other readers).
 export { landscapeData, type LandscapeData } from './landscape-data';

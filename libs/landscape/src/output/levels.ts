@@ -1,6 +1,7 @@
 import { InputError } from '../errors';
+import { formatValue } from './plot';
 
-// No imports beyond errors: the level rule must run anywhere, a browser included.
+// No imports beyond errors and the pure plot helpers: the level rule must run anywhere, a browser included.
 
 /** Smallest and largest finite value, or undefined when there is none. */
 export function finiteExtent(values: Iterable<number | null>): [number, number] | undefined {
@@ -62,6 +63,18 @@ export function contourLevels(values: Iterable<number | null>, count: number, sc
   return levels;
 }
 
+/** Contour thresholds and the loss at the top of the last band: the colour scale that several panels can share. */
+export interface LevelScale {
+  levels: readonly number[];
+  max: number;
+}
+
+/** The level scale of a set of values (contourLevels and their maximum); [] and 0 when none is finite. */
+export function levelScale(values: Iterable<number | null>, count: number, scheme: LevelScheme = 'basin'): LevelScale {
+  const list = [...values];
+  return { levels: contourLevels(list, count, scheme), max: finiteExtent(list)?.[1] ?? 0 };
+}
+
 /** `value` rounded to a tenth of the decade below `gap` (a level's distance to the one below): off by ≤ 5 % of the gap. */
 function roundTo(value: number, gap: number): number {
   const decimals = 1 - Math.floor(Math.log10(gap));
@@ -81,4 +94,29 @@ export function formatLevel(value: number): string {
 /** The colour position (0–1 along the colour map) of band k of n: one colour per band, shared by every panel. */
 export function levelColourPosition(k: number, n: number): number {
   return n <= 1 ? 0.5 : k / (n - 1);
+}
+
+/**
+ * Where a value sits on the level scale: k at level k, linear in between, n (the number of levels) at `max`, the top
+ * of the last band. Colour maps and colour bars use it, so every band gets the same share of the bar.
+ */
+export function levelCoordinate(levels: readonly number[], max: number, value: number): number {
+  const n = levels.length;
+  if (n === 0 || !(value > levels[0]!)) return 0;
+  let k = 0;
+  while (k + 1 < n && levels[k + 1]! <= value) k++;
+  const upper = k + 1 < n ? levels[k + 1]! : max;
+  return upper > levels[k]! ? Math.min(n, k + (value - levels[k]!) / (upper - levels[k]!)) : k;
+}
+
+/**
+ * Colour-bar ticks on the level scale: about ten level coordinates and their labels; the ends are the data's
+ * extremes (three digits), the levels between print exactly.
+ */
+export function levelTicks(levels: readonly number[], max: number): { ticks: number[]; labels: string[] } {
+  const n = levels.length;
+  const stride = Math.ceil((n + 1) / 11);
+  const edges = [...levels, Math.max(max, levels[n - 1] ?? max)];
+  const ticks = edges.map((_, k) => k).filter((k) => k % stride === 0 || k === n);
+  return { ticks, labels: ticks.map((k) => (k === 0 || k === n ? formatValue(edges[k]!) : formatLevel(edges[k]!))) };
 }

@@ -265,7 +265,7 @@ describe('landscape outputs: surface', () => {
     expect(data.loss[6][1]).toBe(f(-1.5, 1.5));
     expect(data.loss[NAN_AT.iy][NAN_AT.ix]).toBeNull();
     expect(data.accuracy[6][1]).toBeCloseTo(100 * accuracyOf(-1.5, 1.5), 12);
-    // The page script builds the loss surface, the hidden accuracy surface and the origin marker.
+    // The page script builds the loss surface with its iso-lines, the hidden accuracy surface and an origin marker on each.
     const script = /<script>\s*(\(function \(\) \{[\s\S]*?\}\)\(\);)\s*<\/script>\s*<\/body>/.exec(html)![1]!;
     const calls: unknown[][] = [];
     runInNewContext(script, {
@@ -281,11 +281,40 @@ describe('landscape outputs: surface', () => {
     expect(target).toBe('plot');
     expect(traces.map((t) => [t.name, t.type, t.visible])).toEqual([
       ['loss', 'surface', undefined],
+      ['iso-loss lines (contour levels)', 'scatter3d', undefined],
+      ['iso-line values', 'scatter3d', undefined],
       ['accuracy', 'surface', false],
-      ['origin', 'scatter3d', undefined],
+      ['origin (the model’s weights)', 'scatter3d', true],
+      ['origin (the model’s weights)', 'scatter3d', false],
     ]);
     expect(traces[0]!.z).toEqual(data.loss);
-    expect(traces[2]!.z).toEqual([f(0, 0)]);
+    expect(traces[4]!.z).toEqual([f(0, 0)]);
+    expect(traces[5]!.z).toEqual([100 * accuracyOf(0, 0)]);
+    // Colours follow contour.svg's levels; each iso-line point lies where the analytic loss equals its level (up to
+    // linear interpolation on this coarse grid: |f''| h² / 8 ≤ 6 · 0.25 / 8), away from the two holes.
+    const contour = readFileSync(join(dir, 'contour.svg'), 'utf8');
+    const thresholds = [...contour.matchAll(/data-threshold="([^"]*)"/g)].map((m) => Number(m[1]));
+    expect(data.colour.scale.filter((_: unknown, i: number) => i % 2 === 0).map((stop: [number, string]) => stop[1])).toEqual(
+      [...contour.matchAll(/<path class="level"[^>]*fill="([^"]*)"/g)].map((m) => m[1]),
+    );
+    const iso = traces[1] as unknown as { x: (number | null)[]; y: (number | null)[]; z: (number | null)[] };
+    const nearHole = (x: number, y: number): boolean => [NULL_AT, NAN_AT].some(({ ix, iy }) => Math.abs(x - X[ix]!) <= 0.75 && Math.abs(y - Y[iy]!) <= 0.75);
+    let checked = 0;
+    iso.z.forEach((z, i) => {
+      if (z === null) return;
+      expect(thresholds).toContain(z);
+      if (nearHole(iso.x[i]!, iso.y[i]!)) return;
+      expect(Math.abs(f(iso.x[i]!, iso.y[i]!) - z)).toBeLessThanOrEqual(0.19);
+      checked++;
+    });
+    expect(checked).toBeGreaterThan(20);
+    const labels = traces[2] as unknown as { text: string[]; z: number[] };
+    labels.z.forEach((z, i) => expect(Number(labels.text[i])).toBe(z));
+    const buttons = layout.updatemenus[0]!.buttons as { args: [{ visible: boolean[] }] }[];
+    expect(buttons.map((b) => b.args[0].visible)).toEqual([
+      [true, true, true, false, true, false],
+      [false, false, false, true, false, true],
+    ]);
     expect(layout.updatemenus[0]!.buttons).toHaveLength(2);
   });
 });
