@@ -65,7 +65,8 @@ function direction(source: DirectionSource, field: string, origin: LoadedModel, 
     const name = mismatch?.name ?? '(weight count)';
     throw new InputError(`model ${source.model} does not have the same weights as the origin model (first difference: '${name}')`, `${field}.model`);
   }
-  return { vector: subtract(other.weights, origin.weights), name: other.description.name };
+  // Named by its file, like every direction source: two models may carry the same chosen name.
+  return { vector: subtract(other.weights, origin.weights), name: refName(resolve(source.model, `${field}.model`)) };
 }
 
 function directionSpecs(spec: LineSpec | SurfaceSpec): {
