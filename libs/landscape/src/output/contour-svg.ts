@@ -1,6 +1,6 @@
 import { InputError } from '../errors';
 import type { LandscapeResult } from '../result';
-import { directionLabel, directionModel, landscapeData, resultSubtitle, resultTitle } from './landscape-data';
+import { directionLabel, directionModel, landscapeData, resultSubtitle, resultTitle, type LandscapeData } from './landscape-data';
 import { contourBands, gridToData, isoRuns, type ContourMultiPolygon } from './iso-lines';
 import { finiteExtent, formatLevel, LEVEL_SCHEMES, levelColourPosition, levelScale, levelTicks, type LevelScale, type LevelScheme } from './levels';
 import { axis, escapeXml, legend, linearScale, linearTicks, pointMarker, px, svgDocument, SWATCH, titleBlock, viridis, type LegendItem } from './plot';
@@ -106,8 +106,7 @@ export async function renderContourSvg(result: LandscapeResult, options: Contour
     });
     body.push('</g>');
     const labels = levelLabels(contours, {
-      nx,
-      ny,
+      data,
       toPixel,
       plot: { left, top, width, height },
       avoid: [...markers, ...pathPoints.map(([a, b]) => ({ x: a, y: b }))],
@@ -201,8 +200,7 @@ function colourBar(thresholds: number[], max: number, scheme: LevelScheme, share
 }
 
 interface LabelContext {
-  nx: number;
-  ny: number;
+  data: LandscapeData;
   toPixel: (point: [number, number]) => [number, number];
   plot: { left: number; top: number; width: number; height: number };
   /** Points a label must not cover (markers, path points). */
@@ -251,7 +249,7 @@ function levelLabels(contours: ContourMultiPolygon[], context: LabelContext): st
 
 /** The iso-line stretches of a ring in pixels, at least 70 px long (room for a label). */
 function interiorRuns(ring: [number, number][], context: LabelContext): { length: number; pointAt(f: number): [number, number] }[] {
-  return isoRuns(ring, context.nx, context.ny)
+  return isoRuns(ring, context.data)
     .map((run) => {
       const points = run.map(context.toPixel);
       const cumulative = [0];

@@ -37,11 +37,19 @@ export function gridToData(c: number, axisValues: readonly number[]): number {
 }
 
 /**
- * The stretches of a band's ring that are iso-line, in grid units: the ring without the parts running along the
- * grid's edge (those bound the band, not the level), at least two points each.
+ * The stretches of a band's ring that are iso-line, in grid units: the ring without the parts along the grid's edge
+ * or next to a point without a finite loss (those bound the band, they are not the level), at least two points each.
  */
-export function isoRuns(ring: readonly [number, number][], nx: number, ny: number): [number, number][][] {
-  const interior = (c: readonly [number, number]): boolean => c[0] > 1 && c[0] < nx - 1 && c[1] > 1 && c[1] < ny - 1;
+export function isoRuns(ring: readonly [number, number][], data: LandscapeData): [number, number][][] {
+  const { nx, ny, loss } = data;
+  const finite = (ix: number, iy: number): boolean => Number.isFinite(loss[iy]?.[ix] ?? NaN);
+  const interior = ([cx, cy]: readonly [number, number]): boolean => {
+    if (!(cx > 1 && cx < nx - 1 && cy > 1 && cy < ny - 1)) return false;
+    // Every grid point on a segment through this point: a point exactly on a grid point may come from either side.
+    for (let iy = Math.ceil(cy - 0.5) - 1; iy <= Math.floor(cy - 0.5) + 1; iy++)
+      for (let ix = Math.ceil(cx - 0.5) - 1; ix <= Math.floor(cx - 0.5) + 1; ix++) if (!finite(ix, iy)) return false;
+    return true;
+  };
   const runs: [number, number][][] = [];
   let current: [number, number][] = [];
   for (const point of ring) {

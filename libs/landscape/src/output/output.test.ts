@@ -291,19 +291,17 @@ describe('landscape outputs: surface', () => {
     expect(traces[4]!.z).toEqual([f(0, 0)]);
     expect(traces[5]!.z).toEqual([100 * accuracyOf(0, 0)]);
     // Colours follow contour.svg's levels; each iso-line point lies where the analytic loss equals its level (up to
-    // linear interpolation on this coarse grid: |f''| h² / 8 ≤ 6 · 0.25 / 8), away from the two holes.
+    // linear interpolation on this coarse grid: |f''| h² / 8 ≤ 6 · 0.25 / 8); the rims of the two holes are no iso-lines.
     const contour = readFileSync(join(dir, 'contour.svg'), 'utf8');
     const thresholds = [...contour.matchAll(/data-threshold="([^"]*)"/g)].map((m) => Number(m[1]));
     expect(data.colour.scale.filter((_: unknown, i: number) => i % 2 === 0).map((stop: [number, string]) => stop[1])).toEqual(
       [...contour.matchAll(/<path class="level"[^>]*fill="([^"]*)"/g)].map((m) => m[1]),
     );
     const iso = traces[1] as unknown as { x: (number | null)[]; y: (number | null)[]; z: (number | null)[] };
-    const nearHole = (x: number, y: number): boolean => [NULL_AT, NAN_AT].some(({ ix, iy }) => Math.abs(x - X[ix]!) <= 0.75 && Math.abs(y - Y[iy]!) <= 0.75);
     let checked = 0;
     iso.z.forEach((z, i) => {
       if (z === null) return;
       expect(thresholds).toContain(z);
-      if (nearHole(iso.x[i]!, iso.y[i]!)) return;
       expect(Math.abs(f(iso.x[i]!, iso.y[i]!) - z)).toBeLessThanOrEqual(0.19);
       checked++;
     });

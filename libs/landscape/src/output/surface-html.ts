@@ -48,7 +48,7 @@ function isoLines(
   const labels = { x: [] as number[], y: [] as number[], z: [] as number[], text: [] as string[] };
   contourBands(data, levels).forEach((band, k) => {
     if (k === 0) return;
-    const runs = band.coordinates.flatMap((polygon) => polygon.flatMap((ring) => isoRuns(ring, data.nx, data.ny)));
+    const runs = band.coordinates.flatMap((polygon) => polygon.flatMap((ring) => isoRuns(ring, data)));
     for (const run of runs) {
       for (const [cx, cy] of run) {
         lines.x.push(gridToData(cx, data.x));
