@@ -132,10 +132,10 @@ export async function renderContourSvg(result: LandscapeResult, options: Contour
   if (options.path && pathPoints.length) body.push(pathOverlay(pathPoints, options.path));
 
   const items: LegendItem[] = [];
-  if (labelled)
+  if (drawable && thresholds.length > 1)
     items.push({
       swatch: `<rect x="-12" y="-6" width="24" height="12" fill="${viridis(0.3)}"/>${SWATCH.line('#ffffff', 0.9)}`,
-      label: 'iso-loss line (its value on it)',
+      label: labelled ? 'iso-loss line (its value on it)' : 'iso-loss line',
     });
   if (showOrigin) items.push({ swatch: SWATCH.star(), label: 'origin (the model’s weights)' });
   if (markers.some((m) => m.shape === 'circle')) items.push({ swatch: SWATCH.circle(), label: 'model a direction points to' });
