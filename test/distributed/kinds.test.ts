@@ -18,7 +18,10 @@ describe('other job kinds, distributed', () => {
   beforeAll(async () => {
     cluster = await startCluster();
     ids = {
-      model: (await cluster.system.artifacts.put(encodeModelBundle(readModelDirectory(join(M1, 'model_trained'))), { kind: 'model' })).id,
+      // Uploaded under its directory's name, as `landscape submit` does: results name it as the embedded run does.
+      model: (
+        await cluster.system.artifacts.put(encodeModelBundle(readModelDirectory(join(M1, 'model_trained'))), { kind: 'model', filename: 'model_trained' })
+      ).id,
       data: (await cluster.system.artifacts.put(readFileSync(join(M1, 'dataset.json')), { kind: 'data', filename: 'dataset.json' })).id,
       trajectory: (await cluster.system.artifacts.put(readFileSync(join(M1, 'trajectory.json')), { kind: 'trajectory', filename: 'trajectory.json' })).id,
     };

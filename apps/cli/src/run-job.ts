@@ -4,6 +4,7 @@ import { InputError, parseJobSpec, runEmbedded, type BackendChoice, type JobSpec
 import { jobKinds } from '@landscape/jobs';
 import type { Logger } from 'pino';
 import { ProgressReporter } from './progress';
+import { jobSummary } from './summary';
 
 export interface RunOptions {
   out: string;
@@ -11,6 +12,8 @@ export interface RunOptions {
   backend?: BackendChoice;
   maxPoints?: number;
   logger: Logger;
+  /** Set on a terminal: where the logs went (the summary names it). */
+  logFile?: string;
 }
 
 /** Reads and validates a job spec file; relative paths in it resolve against the file's directory. */
@@ -47,5 +50,6 @@ export async function runJob(spec: JobSpec, baseDir: string, options: RunOptions
     onProgress: ({ done, total, unit }) => progress.update(done, total, unit),
   })) as { timings?: { totalSeconds: number }; backend?: string };
   options.logger.info({ kind: effective.kind, out: options.out, backend: result.backend, seconds: result.timings?.totalSeconds }, 'job finished');
+  if (process.stderr.isTTY) process.stderr.write(jobSummary(effective.kind, result, options.out, options.logFile));
   return result;
 }

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { InputError, resolveModelJsonPath, type ModelJson, type RefResolver } from '@landscape/core';
+import { InputError, resolveModelJsonPath, safeFileName, type ModelJson, type RefResolver } from '@landscape/core';
 import type { Redis } from 'ioredis';
 
 /**
@@ -58,12 +58,8 @@ function hexOf(id: string): string {
   return match[1]!;
 }
 
-/** Keeps only a plain file name (no directories, no control characters) so it is safe to write to disk. */
-export function safeFilename(name: string | undefined): string | undefined {
-  if (!name) return undefined;
-  const base = basename(name.replace(/\\/g, '/')).replace(/[^\w.+-]/g, '_');
-  return base && base !== '.' && base !== '..' ? base.slice(0, 200) : undefined;
-}
+/** Keeps only a plain file name (no directories, no control characters): the core's rule for input names. */
+export const safeFilename = safeFileName;
 
 function makeInfo(bytes: Buffer, meta: ArtifactMeta): ArtifactInfo {
   const filename = safeFilename(meta.filename);
@@ -267,18 +263,20 @@ export class ArtifactCache {
 
   private async materialize(id: string, field: string): Promise<string> {
     const hex = hexOf(id);
-    const target = join(this.dir, hex);
+    const target = this.entryDir(hex);
     const marker = join(target, '.info.json');
     if (existsSync(marker)) return entryPath(target, JSON.parse(readFileSync(marker, 'utf8')) as ArtifactInfo);
     const info = await this.store.info(id);
     const bytes = info && (await this.store.get(id));
     if (!info || !bytes) throw new InputError(`artifact ${id} does not exist (upload it first)`, field);
     if (artifactId(bytes) !== id) throw new InputError(`artifact ${id} is corrupted: its bytes do not match its id`, field);
-    const temp = join(this.dir, `.tmp-${hex}-${randomBytes(6).toString('hex')}`);
+    const temp = join(this.dir, 'named', `.tmp-${hex}-${randomBytes(6).toString('hex')}`);
     mkdirSync(temp, { recursive: true });
     try {
       if (info.kind === 'model') {
-        for (const [name, content] of Object.entries(decodeModelBundle(bytes))) writeFileSync(join(temp, name), content);
+        const modelDir = join(temp, fileNameOf(info));
+        mkdirSync(modelDir);
+        for (const [name, content] of Object.entries(decodeModelBundle(bytes))) writeFileSync(join(modelDir, name), content);
       } else {
         writeFileSync(join(temp, fileNameOf(info)), bytes);
       }
@@ -298,16 +296,25 @@ export class ArtifactCache {
   /** Removes the local copy (the next ensure downloads again). */
   evict(id: string): void {
     this.pending.delete(id);
-    rmSync(join(this.dir, hexOf(id)), { recursive: true, force: true });
+    rmSync(this.entryDir(hexOf(id)), { recursive: true, force: true });
+  }
+
+  /** `named/`: entries laid out under their upload names; copies an older version left in `dir` are not read. */
+  private entryDir(hex: string): string {
+    return join(this.dir, 'named', hex);
   }
 }
 
+/**
+ * Every artifact, a model directory too, sits under the name it was uploaded with: figures name inputs by the
+ * file name of their local path (refName), so a distributed job names them as the embedded run does.
+ */
 function fileNameOf(info: ArtifactInfo): string {
-  return safeFilename(info.filename) ?? (info.kind === 'data' ? 'data.json' : `${info.kind}.json`);
+  return safeFilename(info.filename) ?? (info.kind === 'data' ? 'data.json' : info.kind === 'model' ? 'model' : `${info.kind}.json`);
 }
 
 function entryPath(dir: string, info: ArtifactInfo): string {
-  return info.kind === 'model' ? dir : join(dir, fileNameOf(info));
+  return join(dir, fileNameOf(info));
 }
 
 /** A RefResolver over already-downloaded artifacts; a reference that is not an artifact id names its field. */

@@ -9,6 +9,7 @@ export * from './model';
 export * from './objective';
 export * from './normalization';
 export * from './output';
+export * from './names';
 export * from './prepare';
 export * from './random';
 export * from './result';

@@ -5,6 +5,7 @@ import type { EvaluationSetup, LandscapePlan } from './evaluate';
 import { checkPointLimit, makeGrid } from './grid';
 import { checkSampleShape, loadModel, type LoadedModel, type ModelOptions } from './model';
 import { normalizeDirection, orthogonalize, type BiasHandling, type Normalization } from './normalization';
+import { modelDisplayName, refName } from './names';
 import type { DataRef, DirectionSource, JobSpec, LineSpec, SurfaceSpec } from './spec';
 import { assertFinite, norm, readWeightSetFile, subtract, tensorView } from './weights';
 
@@ -25,15 +26,20 @@ export function modelOptionsOf(spec: { outputLayer?: string; frozen?: 'exclude' 
   return { output: spec.outputLayer, frozen: spec.frozen };
 }
 
+/** Loads a model; its description's name becomes its display name (names.ts), the same embedded and distributed. */
 export function loadModelRef(ref: string, field: string, resolve: RefResolver, options: ModelOptions = {}): LoadedModel {
-  const model = loadModel(resolve(ref, field), options);
+  const path = resolve(ref, field);
+  const model = loadModel(path, options);
   assertFinite(model.weights, model.description.layout, ref);
+  model.description.name = modelDisplayName(model.description.name, path);
   return model;
 }
 
 /** What every result records about its directions. */
 export interface DirectionRecord {
   source: DirectionSource;
+  /** Display name of a file or model source (names.ts): what the figures call it. */
+  name?: string;
   normalization: Normalization;
   bias: BiasHandling;
   orthogonalized?: boolean;
@@ -48,10 +54,19 @@ export interface PreparedLandscape {
   model: LoadedModel;
 }
 
-function direction(source: DirectionSource, field: string, origin: LoadedModel, resolve: RefResolver, options: ModelOptions): Float64Array {
+function direction(
+  source: DirectionSource,
+  field: string,
+  origin: LoadedModel,
+  resolve: RefResolver,
+  options: ModelOptions,
+): { vector: Float64Array; name?: string } {
   const { layout } = origin.description;
-  if ('seed' in source) return randomDirection(layout, source.seed);
-  if ('file' in source) return readWeightSetFile(resolve(source.file, `${field}.file`), layout);
+  if ('seed' in source) return { vector: randomDirection(layout, source.seed) };
+  if ('file' in source) {
+    const path = resolve(source.file, `${field}.file`);
+    return { vector: readWeightSetFile(path, layout), name: refName(path) };
+  }
   const other = loadModelRef(source.model, `${field}.model`, resolve, options);
   // Matched by weight name: the two files may list their weights in different orders (tfjs save vs a Keras export).
   const theirs = new Map(other.description.layout.map((spec) => [spec.name, spec]));
@@ -62,7 +77,8 @@ function direction(source: DirectionSource, field: string, origin: LoadedModel, 
   }
   const aligned = new Float64Array(origin.weights.length);
   for (const spec of layout) aligned.set(tensorView(other.weights, theirs.get(spec.name)!), spec.offset);
-  return subtract(aligned, origin.weights);
+  // Named by its file, like every direction source: two models may carry the same chosen name.
+  return { vector: subtract(aligned, origin.weights), name: refName(resolve(source.model, `${field}.model`)) };
 }
 
 function directionSpecs(spec: LineSpec | SurfaceSpec): {
@@ -87,10 +103,10 @@ export function prepareLandscape(spec: LineSpec | SurfaceSpec, resolve: RefResol
   const { sources, bias, orthogonalize: orth } = directionSpecs(spec);
   const normalization = directionSpecs(spec).normalization ?? (sources.every((s) => 'model' in s) ? 'none' : 'filter');
   const axes = ['x', 'y'];
-  const vectors = sources.map((source, k) => {
-    const field = spec.kind === 'line' && spec.to !== undefined ? 'to' : `directions.${axes[k]}`;
-    return normalizeDirection(direction(source, field, model, resolve, options), model.weights, model.description.layout, normalization, bias);
-  });
+  const raw = sources.map((source, k) =>
+    direction(source, spec.kind === 'line' && spec.to !== undefined ? 'to' : `directions.${axes[k]}`, model, resolve, options),
+  );
+  const vectors = raw.map(({ vector }) => normalizeDirection(vector, model.weights, model.description.layout, normalization, bias));
   if (orth && vectors.length === 2) vectors[1] = orthogonalize(vectors[1]!, vectors[0]!);
   vectors.forEach((vector, k) => assertFinite(vector, model.description.layout, `direction ${axes[k]}`));
   const setup: EvaluationSetup = { model: model.description, data, loss: spec.loss, output: spec.output, batchSize: spec.evaluation.batchSize };
@@ -101,6 +117,7 @@ export function prepareLandscape(spec: LineSpec | SurfaceSpec, resolve: RefResol
     model,
     directions: sources.map((source, k) => ({
       source,
+      ...(raw[k]!.name ? { name: raw[k]!.name } : {}),
       normalization,
       bias,
       ...(k === 1 && orth ? { orthogonalized: true } : {}),

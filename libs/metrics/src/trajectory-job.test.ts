@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { flatToWeightSet, InputError, loadModel, parseJobSpec, runEmbedded, type TrajectorySpec } from '@landscape/core';
+import { flatToWeightSet, formatValue, InputError, loadModel, parseJobSpec, runEmbedded, type TrajectorySpec } from '@landscape/core';
 import { trajectoryHandler, type TrajectoryResult } from './trajectory-job';
 
 const REFERENCE = join(__dirname, '../../../test/fixtures/reference');
@@ -100,12 +100,29 @@ describe('trajectory job, all methods on the M1 reference trajectory', () => {
     const dir = join(out, 'm1-a');
     const saved = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8'));
     expect(saved.methods.umap.coords).toEqual(first.methods.umap!.coords);
-    for (const name of Object.keys(first.methods)) {
+    // One colour scale for every panel: the same thresholds and fills in each contour, spanning every method's
+    // grid, and the same colour range in each 3-D view.
+    const allLosses = Object.values(first.methods).flatMap((method) => method.grid.loss.flat() as number[]);
+    const scales = Object.keys(first.methods).map((name) => {
       const svg = readFileSync(join(dir, `${name}-contour.svg`), 'utf8');
       expect(svg).toContain('class="path"');
       expect(svg).toContain('>start<');
-      expect(readFileSync(join(dir, `${name}-surface.html`), 'utf8')).toContain('"name":"training trajectory"');
-    }
+      expect(svg).toContain('loss (levels shared by all panels)');
+      const html = readFileSync(join(dir, `${name}-surface.html`), 'utf8');
+      expect(html).toContain('"name":"training trajectory"');
+      const levels = [...svg.matchAll(/<path class="level"[^>]*data-threshold="([^"]*)" fill="([^"]*)"/g)].map((m) => [Number(m[1]), m[2]]);
+      const page = JSON.parse(/<script id="landscape-data" type="application\/json">(.*?)<\/script>/s.exec(html)![1]!);
+      const { scale, labels, max } = page.colour as { scale: [number, string][]; labels: string[]; max: number };
+      return { levels, colour: { scale, labels, max } };
+    });
+    for (const scale of scales) expect(scale).toEqual(scales[0]);
+    expect(scales[0]!.levels[0]![0]).toBe(Math.min(...allLosses));
+    // The 3-D views colour each band as the contours do, and their colour bars end at the lowest and highest loss of all grids.
+    expect(scales[0]!.colour.scale.filter((_, i) => i % 2 === 0).map(([, colour]) => colour)).toEqual(scales[0]!.levels.map(([, fill]) => fill));
+    expect(scales[0]!.colour.labels[0]).toBe(formatValue(Math.min(...allLosses)));
+    expect(scales[0]!.colour.labels.at(-1)).toBe(formatValue(Math.max(...allLosses)));
+    // This trajectory file has no step 0, so its first point is named as what it is.
+    expect(readFileSync(join(dir, 'pca-contour.svg'), 'utf8')).toContain(`>first checkpoint (step ${first.steps![0]})<`);
     expect(readFileSync(join(dir, 'pca-directions-contour.svg'), 'utf8')).toContain('PC1 of θ_i − θ_final');
     const report = readFileSync(join(dir, 'report.html'), 'utf8');
     expect(report).toContain('trustworthiness (k = 5)');

@@ -158,7 +158,7 @@ export const curvatureHandler: JobHandler<CurvatureSpec, PreparedLandscape, Curv
     const result = curvatureResult(spec, prepared, results, execution);
     mkdirSync(outDir, { recursive: true });
     writeFileSync(join(outDir, 'result.json'), stringifyResult(result));
-    const subtitle = `${result.model.name} · ${result.y.length}×${result.x.length} points · Lanczos tol ${spec.curvature.tol}, ≤ ${spec.curvature.maxSteps} steps`;
+    const subtitle = `${spec.label ?? result.model.name} · ${result.y.length}×${result.x.length} points · Lanczos tol ${spec.curvature.tol}, ≤ ${spec.curvature.maxSteps} steps`;
     const maps = [
       ['curvature_lambda_max.svg', 'Largest Hessian eigenvalue λmax', result.lambdaMax, 'λmax'],
       ['curvature_lambda_min.svg', 'Smallest Hessian eigenvalue λmin', result.lambdaMin, 'λmin'],

@@ -355,10 +355,15 @@ export const hessianHandler: JobHandler<HessianSpec, PreparedHessian, HessianUni
     const result = hessianResult(spec, prepared, results, execution, outDir);
     writeFileSync(join(outDir, 'result.json'), stringifyResult(result));
     if (result.density) {
-      const subtitle = `${result.model.name} · ${result.density.runs} SLQ runs × ${result.density.steps} steps · σ = ${result.density.sigma.toPrecision(3)}`;
+      const subtitle = `${spec.label ?? result.model.name} · ${result.density.runs} SLQ runs × ${result.density.steps} steps · σ = ${result.density.sigma.toPrecision(3)}`;
       writeFileSync(
         join(outDir, 'density.svg'),
-        densitySvg(result.density.grid, result.density.values, { title: 'Hessian spectral density', subtitle, marks: result.eigenvalues.top }),
+        densitySvg(result.density.grid, result.density.values, {
+          title: 'Hessian spectral density',
+          subtitle,
+          marks: result.eigenvalues.top,
+          marksLabel: 'top eigenvalues',
+        }),
       );
     }
     return result;
