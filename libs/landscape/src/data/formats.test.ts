@@ -2,8 +2,19 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ELEMENT_TYPES, InputError, loadDatasetFile, parseJobSpec, writeBinaryDataset, writeNpyFile, type ElementType } from '@landscape/core';
-import { DATA_FIXTURES_DIR, referencePath } from '../../../../test/support/fixtures';
+import {
+  ELEMENT_TYPES,
+  Evaluator,
+  InputError,
+  loadDatasetFile,
+  loadModel,
+  parseJobSpec,
+  selectBackend,
+  writeBinaryDataset,
+  writeNpyFile,
+  type ElementType,
+} from '@landscape/core';
+import { DATA_FIXTURES_DIR, readReference, referencePath, REFERENCE_MODELS } from '../../../../test/support/fixtures';
 import { NpyDecoder } from './npy';
 
 const fixture = (name: string): string => join(DATA_FIXTURES_DIR, name);
@@ -60,12 +71,17 @@ describe('NumPy data files, checked against NumPy', () => {
     }
   });
 
-  it('reads the reference MLP set from NumPy exactly as from its JSON', () => {
-    const fromNumpy = loadDatasetFile(fixture('m1_mlp.npz'));
-    const fromJson = loadDatasetFile(referencePath('m1_mlp', 'dataset.json'));
-    expect(fromNumpy.x).toEqual(fromJson.x);
-    expect(fromNumpy.targets).toEqual(fromJson.targets);
-    expect(fromNumpy.sampleShape).toEqual(fromJson.sampleShape);
+  it.each(REFERENCE_MODELS)('reproduces the PyTorch reference loss of %s with its data read from NumPy', async (name) => {
+    const data = loadDatasetFile(fixture(`${name}.npz`));
+    expect(data.x).toEqual(loadDatasetFile(referencePath(name, 'dataset.json')).x);
+    await selectBackend('cpu');
+    const ref = readReference(name, 'ref_loss.json').weights_trained;
+    const model = loadModel(referencePath(name, 'model_trained'));
+    const evaluator = new Evaluator({ model: model.description, data, loss: 'sparse_categorical_crossentropy', output: 'logits', batchSize: 64 });
+    const value = evaluator.evaluate(model.weights);
+    evaluator.dispose();
+    expect(Math.abs(value.loss - ref.loss_f64) / ref.loss_f64).toBeLessThan(1e-5);
+    expect(value.accuracy).toBeCloseTo(ref.accuracy, 12);
   });
 
   it('refuses bad files with an InputError naming the file and the reason', () => {
