@@ -1,13 +1,15 @@
 import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { BINARY_MAGIC, readBinaryDataset } from './data/binary';
 import { readNpyFile, type NumericArray } from './data/npy';
+import { syntheticImages } from './data/images';
 import { readNpzArrays } from './data/npz';
 import { InputError } from './errors';
 import { createRng, permutation } from './random';
 
 export { writeBinaryDataset, type BinaryArrays } from './data/binary';
-export { ELEMENT_TYPES, type ElementType } from './data/elements';
-export { readNpyFile, writeNpyFile, type NumericArray } from './data/npy';
+export { ELEMENT_TYPES, rawBytes, type ElementType, type RawArray } from './data/elements';
+export { npyHeader, readNpyFile, writeNpyFile, type NumericArray } from './data/npy';
+export { writeNpzFile } from './data/npz';
 
 /**
  * An evaluation set held as flat typed arrays (it travels to worker threads by structured clone).
@@ -138,7 +140,8 @@ function loadCsv(path: string, target?: string): Dataset {
   return datasetFromArrays(xs, ys, path);
 }
 
-export type SyntheticKind = 'spirals' | 'moons' | 'blobs';
+export const SYNTHETIC_KINDS = ['spirals', 'moons', 'blobs', 'images'] as const;
+export type SyntheticKind = (typeof SYNTHETIC_KINDS)[number];
 
 export interface SyntheticSpec {
   synthetic: SyntheticKind;
@@ -146,10 +149,15 @@ export interface SyntheticSpec {
   seed: number;
   classes?: number;
   noise?: number;
+  /** images: [height, width, channels] (default [16, 16, 3]). */
+  shape?: [number, number, number];
 }
 
-/** Seeded 2-D toy classification sets (features [2], integer labels). */
+/** Seeded toy classification sets: 2-D points (spirals, moons, blobs: features [2]) or images; integer labels. */
 export function syntheticDataset(spec: SyntheticSpec): Dataset {
+  if (spec.synthetic === 'images') {
+    return syntheticImages({ n: spec.n, seed: spec.seed, classes: spec.classes ?? 4, noise: spec.noise ?? 0.1, shape: spec.shape ?? [16, 16, 3] });
+  }
   const rng = createRng(spec.seed);
   const classes = spec.synthetic === 'moons' ? 2 : (spec.classes ?? 3);
   const noise = spec.noise ?? (spec.synthetic === 'blobs' ? 0.6 : 0.1);

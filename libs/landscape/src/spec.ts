@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { BACKENDS } from './backend';
-import { DATA_FORMATS } from './data';
+import { DATA_FORMATS, SYNTHETIC_KINDS } from './data';
 import { InputError } from './errors';
 import { LOSSES } from './losses';
 import { architectureSchema } from './model-builder';
@@ -46,11 +46,13 @@ const dataRef = z.union([
     .strict(),
   z
     .object({
-      synthetic: z.enum(['spirals', 'moons', 'blobs']),
+      synthetic: z.enum(SYNTHETIC_KINDS),
       n: z.number().int().min(1).max(1_000_000),
       seed: seed.default(0),
       classes: z.number().int().min(2).max(100).optional(),
       noise: z.number().finite().min(0).optional(),
+      /** images: [height, width, channels]. */
+      shape: z.tuple([z.number().int().min(1).max(1024), z.number().int().min(1).max(1024), z.number().int().min(1).max(64)]).optional(),
       subset: z
         .object({ n: z.number().int().min(1), seed: seed.default(0) })
         .strict()

@@ -7,12 +7,13 @@ import { InputError } from '../errors';
  * Float32Array: float64 and int64 are rounded to the nearest float32, as `x.astype(np.float32)` does.
  */
 export const ELEMENT_TYPES = {
-  float32: { bytes: 4, npy: '<f4', read: (view: DataView, at: number) => view.getFloat32(at, true) },
-  float64: { bytes: 8, npy: '<f8', read: (view: DataView, at: number) => view.getFloat64(at, true) },
-  uint8: { bytes: 1, npy: '|u1', read: (view: DataView, at: number) => view.getUint8(at) },
-  uint16: { bytes: 2, npy: '<u2', read: (view: DataView, at: number) => view.getUint16(at, true) },
-  int32: { bytes: 4, npy: '<i4', read: (view: DataView, at: number) => view.getInt32(at, true) },
-  int64: { bytes: 8, npy: '<i8', read: (view: DataView, at: number) => Number(view.getBigInt64(at, true)) },
+  float32: { bytes: 4, npy: '<f4', array: Float32Array },
+  float64: { bytes: 8, npy: '<f8', array: Float64Array },
+  uint8: { bytes: 1, npy: '|u1', array: Uint8Array },
+  uint16: { bytes: 2, npy: '<u2', array: Uint16Array },
+  int32: { bytes: 4, npy: '<i4', array: Int32Array },
+  /** No typed-array conversion to float32 exists for BigInt64Array: read as two 32-bit halves (exact below 2^53). */
+  int64: { bytes: 8, npy: '<i8', array: undefined },
 } as const;
 
 export type ElementType = keyof typeof ELEMENT_TYPES;
@@ -34,9 +35,22 @@ export interface ByteSink {
   end(): void;
 }
 
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+/** Element readers for what typed arrays cannot convert (int64) or big-endian machines. */
+const READERS: Record<ElementType, (view: DataView, at: number) => number> = {
+  float32: (view, at) => view.getFloat32(at, true),
+  float64: (view, at) => view.getFloat64(at, true),
+  uint8: (view, at) => view.getUint8(at),
+  uint16: (view, at) => view.getUint16(at, true),
+  int32: (view, at) => view.getInt32(at, true),
+  int64: (view, at) => view.getInt32(at + 4, true) * 2 ** 32 + view.getUint32(at, true),
+};
+
 /**
- * Converts a stream of little-endian elements straight into `out[offset…]`, one chunk at a time: only an element
- * split across two chunks is ever copied, so memory stays at the output array plus one chunk.
+ * Converts a stream of little-endian elements straight into `out`, one chunk at a time (typed-array conversion on
+ * little-endian machines). Only an element split across two chunks, or an unaligned chunk, is ever copied, so
+ * memory stays at the output array plus one chunk.
  */
 export class ElementSink implements ByteSink {
   private written = 0;
@@ -45,13 +59,13 @@ export class ElementSink implements ByteSink {
   private readonly type: (typeof ELEMENT_TYPES)[ElementType];
 
   constructor(
-    type: ElementType,
+    private readonly dtype: ElementType,
     private readonly out: Float32Array,
     private readonly count: number,
     /** Names the array in errors, e.g. "data.npz: x.npy". */
     private readonly where: string,
   ) {
-    this.type = ELEMENT_TYPES[type];
+    this.type = ELEMENT_TYPES[dtype];
     this.carry = new Uint8Array(this.type.bytes);
   }
 
@@ -64,11 +78,11 @@ export class ElementSink implements ByteSink {
       this.carried += take;
       start = take;
       if (this.carried < size) return;
-      this.store(new DataView(this.carry.buffer), 0, 1);
+      this.store(this.carry, 1);
       this.carried = 0;
     }
     const whole = Math.floor((chunk.length - start) / size);
-    this.store(new DataView(chunk.buffer, chunk.byteOffset + start, whole * size), 0, whole);
+    this.store(chunk.subarray(start, start + whole * size), whole);
     const rest = chunk.subarray(start + whole * size);
     this.carry.set(rest);
     this.carried = rest.length;
@@ -80,29 +94,33 @@ export class ElementSink implements ByteSink {
     }
   }
 
-  private store(view: DataView, at: number, elements: number): void {
+  /** Converts `elements` whole elements held in `bytes`. */
+  private store(bytes: Uint8Array, elements: number): void {
     if (this.written + elements > this.count) throw new InputError(`${this.where} holds more data than its shape says (${this.count} values)`);
-    const { read, bytes } = this.type;
-    const out = this.out;
-    for (let i = 0, o = this.written; i < elements; i++, o++) out[o] = read(view, at + i * bytes);
+    const { array, bytes: size } = this.type;
+    if (array && LITTLE_ENDIAN) {
+      const aligned = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
+      this.out.set(new array(aligned.buffer as ArrayBuffer, aligned.byteOffset, elements), this.written);
+    } else {
+      const read = READERS[this.dtype];
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      for (let i = 0; i < elements; i++) this.out[this.written + i] = read(view, i * size);
+    }
     this.written += elements;
   }
 }
 
-const CHUNK_BYTES = 4 << 20;
+const CHUNK_BYTES = 1 << 20;
 
-/**
- * Feeds `length` bytes of a file from `offset` (default: to the end) to `sink` in fixed-size reads. Each read gets
- * a fresh buffer because a sink may keep a view of it (the zip reader does).
- */
+/** Feeds `length` bytes of a file from `offset` (default: to the end) to `sink`, reusing one read buffer. */
 export function streamFile(path: string, sink: ByteSink, offset = 0, length = Number.POSITIVE_INFINITY): void {
   const fd = openSync(path, 'r');
   try {
     let position = offset;
     let left = length;
+    const buffer = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, left));
     while (left > 0) {
-      const buffer = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, left));
-      const read = readSync(fd, buffer, 0, buffer.length, position);
+      const read = readSync(fd, buffer, 0, Math.min(buffer.length, left), position);
       if (read === 0) break;
       sink.push(buffer.subarray(0, read));
       position += read;

@@ -12,6 +12,7 @@ import {
   selectBackend,
   writeBinaryDataset,
   writeNpyFile,
+  writeNpzFile,
   type ElementType,
 } from '@landscape/core';
 import { DATA_FIXTURES_DIR, readReference, referencePath, REFERENCE_MODELS } from '../../../../test/support/fixtures';
@@ -148,6 +149,16 @@ describe('the binary layout', () => {
     header.write('"uint9"', header.indexOf('"uint8"'), 'latin1');
     writeFileSync(join(dir, 'dtype.bin'), header);
     expect(() => loadDatasetFile(join(dir, 'dtype.bin'))).toThrow(/dtype\.bin: bad header field x\.dtype/);
+  });
+
+  it('writes .npz archives, stored and deflated, that read back exactly', () => {
+    const arrays = { x: { dtype: 'float64' as const, shape: [3, 1], data: Float64Array.from([0.1, -2, 1e-40]) }, y: { dtype: 'int32' as const, shape: [3], data: Int32Array.from([0, 1, 0]) } };
+    for (const compress of [false, true]) {
+      writeNpzFile(join(dir, `w${compress}.npz`), arrays, { compress });
+      const data = loadDatasetFile(join(dir, `w${compress}.npz`));
+      expect(Array.from(data.x)).toEqual([Math.fround(0.1), -2, Math.fround(1e-40)]);
+      expect(data.targets).toEqual({ kind: 'labels', labels: Int32Array.from([0, 1, 0]) });
+    }
   });
 
   it('writes .npy files NumPy-style (header padded to 64 bytes) that read back exactly', () => {

@@ -99,21 +99,25 @@ export function readNpyFile(path: string): NumericArray {
   return decoder.result!;
 }
 
-/** Writes a C-order little-endian .npy file (format 1.0) from raw values whose type matches `dtype`. */
-export function writeNpyFile(path: string, array: { dtype: ElementType; shape: number[]; data: RawArray }): void {
-  const { dtype, shape, data } = array;
-  const bytes = rawBytes(dtype, data, shape.reduce((a, b) => a * b, 1), path);
+/** The header of a C-order little-endian .npy file (format 1.0), padded like NumPy's so the data is 64-byte aligned. */
+export function npyHeader(dtype: ElementType, shape: readonly number[]): Buffer {
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
-  let header = `{'descr': '${ELEMENT_TYPES[dtype].npy}', 'fortran_order': False, 'shape': ${shapeText}, }`;
-  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
-  const prefix = Buffer.alloc(10);
-  Buffer.from(MAGIC).copy(prefix);
-  prefix[6] = 1;
-  prefix.writeUInt16LE(header.length, 8);
+  let dict = `{'descr': '${ELEMENT_TYPES[dtype].npy}', 'fortran_order': False, 'shape': ${shapeText}, }`;
+  dict += ' '.repeat(63 - ((10 + dict.length) % 64)) + '\n';
+  const header = Buffer.alloc(10 + dict.length);
+  Buffer.from(MAGIC).copy(header);
+  header[6] = 1;
+  header.writeUInt16LE(dict.length, 8);
+  header.write(dict, 10, 'latin1');
+  return header;
+}
+
+/** Writes a .npy file from raw values whose type matches `dtype`. */
+export function writeNpyFile(path: string, array: { dtype: ElementType; shape: number[]; data: RawArray }): void {
+  const bytes = rawBytes(array.dtype, array.data, array.shape.reduce((a, b) => a * b, 1), path);
   const fd = openSync(path, 'w');
   try {
-    writeSync(fd, prefix);
-    writeSync(fd, Buffer.from(header, 'latin1'));
+    writeSync(fd, npyHeader(array.dtype, array.shape));
     writeSync(fd, bytes);
   } finally {
     closeSync(fd);

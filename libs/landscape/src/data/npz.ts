@@ -1,7 +1,8 @@
-import { Unzip, UnzipInflate, type UnzipFile } from 'fflate';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { Unzip, UnzipInflate, Zip, ZipDeflate, ZipPassThrough, type UnzipFile } from 'fflate';
 import { InputError } from '../errors';
-import { streamFile } from './elements';
-import { NpyDecoder, type NumericArray } from './npy';
+import { rawBytes, streamFile, type ElementType, type RawArray } from './elements';
+import { NpyDecoder, npyHeader, type NumericArray } from './npy';
 
 /**
  * Reads the named arrays of an .npz archive (np.savez: stored entries; np.savez_compressed: deflate), streaming the
@@ -28,7 +29,8 @@ export function readNpzArrays(path: string, keys: readonly string[]): Record<str
   });
   unzip.register(UnzipInflate);
   try {
-    streamFile(path, { push: (chunk) => unzip.push(chunk), end: () => unzip.push(new Uint8Array(0), true) });
+    // The unzipper keeps views of what it is given, so it gets its own copy of each (reused) read buffer.
+    streamFile(path, { push: (chunk) => unzip.push(chunk.slice()), end: () => unzip.push(new Uint8Array(0), true) });
   } catch (error) {
     if (error instanceof InputError) throw error;
     throw new InputError(`${path}: not a readable .npz archive (truncated, or not a zip file: ${(error as Error).message})`);
@@ -42,4 +44,26 @@ export function readNpzArrays(path: string, keys: readonly string[]): Record<str
     arrays[key] = decoder.result!;
   }
   return arrays;
+}
+
+/** Writes arrays as an .npz archive, stored (like np.savez) or deflated (like np.savez_compressed), streamed to disk. */
+export function writeNpzFile(path: string, arrays: Record<string, { dtype: ElementType; shape: number[]; data: RawArray }>, options: { compress: boolean }): void {
+  const fd = openSync(path, 'w');
+  try {
+    let failure: Error | null = null;
+    const zip = new Zip((error, chunk) => {
+      if (error) failure = error;
+      else writeSync(fd, chunk);
+    });
+    for (const [name, { dtype, shape, data }] of Object.entries(arrays)) {
+      const entry = options.compress ? new ZipDeflate(`${name}.npy`, { level: 6 }) : new ZipPassThrough(`${name}.npy`);
+      zip.add(entry);
+      entry.push(npyHeader(dtype, shape));
+      entry.push(rawBytes(dtype, data, shape.reduce((a, b) => a * b, 1), `${path}: ${name}`), true);
+    }
+    zip.end();
+    if (failure) throw failure;
+  } finally {
+    closeSync(fd);
+  }
 }
