@@ -85,11 +85,17 @@ describe('landscape run: bad input exits 2 with one clear line', () => {
   it('data that does not fit the model input', () =>
     expectBadInput(writeSpec('image-data.json', { ...base, data: 'images.json' }), /data: samples have shape \[8, 8, 1\] but the model expects \[4\]/));
   it('NumPy x in Fortran order', () =>
-    expectBadInput(writeSpec('fortran-data.json', { ...base, data: { path: 'fortran.npy', y: 'y_labels.npy' } }), /fortran\.npy: the array is in Fortran order/));
+    expectBadInput(
+      writeSpec('fortran-data.json', { ...base, data: { path: 'fortran.npy', y: 'y_labels.npy' } }),
+      /fortran\.npy: the array is in Fortran order/,
+    ));
   it('.npy x without its y file', () =>
     expectBadInput(writeSpec('npy-no-y.json', { ...base, data: 'fortran.npy' }), /data\.y: .*fortran\.npy: an \.npy file holds only x/));
   it('.npz without the named arrays', () =>
-    expectBadInput(writeSpec('npz-keys.json', { ...base, data: { path: 'm1_mlp.npz', keys: { x: 'images', y: 'y' } } }), /m1_mlp\.npz: no array named 'images' \(arrays: x, y\)/));
+    expectBadInput(
+      writeSpec('npz-keys.json', { ...base, data: { path: 'm1_mlp.npz', keys: { x: 'images', y: 'y' } } }),
+      /m1_mlp\.npz: no array named 'images' \(arrays: x, y\)/,
+    ));
   it('truncated .npz', () => expectBadInput(writeSpec('npz-cut.json', { ...base, data: 'cut.npz' }), /cut\.npz: not a readable \.npz archive \(truncated/));
   it('invalid grid axis', () =>
     expectBadInput(writeSpec('axis.json', { ...base, grid: { x: [1, -1, 3], y: [-1, 1, 3] } }), /grid\.x: must be \[min, max, steps\] with min < max/));

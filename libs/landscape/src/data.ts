@@ -94,7 +94,10 @@ export function datasetFromNumeric(x: NumericArray, y: NumericArray, source: str
   if (n === undefined || n === 0) throw new InputError(`${source}: x must hold at least one sample (shape [${x.shape.join(', ')}])`);
   if (y.shape[0] !== n) throw new InputError(`${source}: x holds ${n} samples but y holds ${y.shape[0] ?? 'no'} targets (y shape [${y.shape.join(', ')}])`);
   if (y.shape.length > 2) throw new InputError(`${source}: y must have shape [n] or [n, width] (got [${y.shape.join(', ')}])`);
-  for (const [name, array] of [['x', x], ['y', y]] as const) {
+  for (const [name, array] of [
+    ['x', x],
+    ['y', y],
+  ] as const) {
     const bad = firstNonFinite(array.values);
     if (bad >= 0) {
       const size = array.values.length / n;

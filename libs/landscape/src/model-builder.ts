@@ -72,7 +72,12 @@ function buildSequential(architecture: Extract<Architecture, { type: 'mlp' | 'cn
   } else {
     let [h, w, c] = architecture.input;
     architecture.conv.forEach((conv, i) => {
-      push(conv2dLayer(`conv2d_Conv2D${i + 1}`, c, conv.filters, conv.kernel, { activation: conv.activation, batchInputShape: i === 0 ? architecture.input : undefined }));
+      push(
+        conv2dLayer(`conv2d_Conv2D${i + 1}`, c, conv.filters, conv.kernel, {
+          activation: conv.activation,
+          batchInputShape: i === 0 ? architecture.input : undefined,
+        }),
+      );
       h = h - conv.kernel + 1;
       w = w - conv.kernel + 1;
       c = conv.filters;
@@ -97,7 +102,11 @@ function buildSequential(architecture: Extract<Architecture, { type: 'mlp' | 'cn
  */
 export function buildModelFiles(architecture: Architecture, seed: number): { modelJson: ModelJson; weights: Float64Array } {
   const built =
-    architecture.type === 'resnet' ? buildResnet(architecture) : architecture.type === 'mobilenet' ? buildMobilenet(architecture) : buildSequential(architecture);
+    architecture.type === 'resnet'
+      ? buildResnet(architecture)
+      : architecture.type === 'mobilenet'
+        ? buildMobilenet(architecture)
+        : buildSequential(architecture);
   return { modelJson: built.modelJson, weights: initialWeights(built.entries, seed) };
 }
 

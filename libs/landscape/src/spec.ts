@@ -35,7 +35,10 @@ const dataRef = z.union([
       /** npy: the targets' .npy file (`path` holds x). */
       y: ref.optional(),
       /** npz: the names of the x and y arrays. */
-      keys: z.object({ x: z.string().min(1), y: z.string().min(1) }).strict().optional(),
+      keys: z
+        .object({ x: z.string().min(1), y: z.string().min(1) })
+        .strict()
+        .optional(),
       /** Multiplies every x value after reading, e.g. 1/255 for uint8 images. */
       scale: z.number().finite().positive().optional(),
       subset: z

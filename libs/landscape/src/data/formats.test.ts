@@ -124,12 +124,20 @@ describe('the binary layout', () => {
 
   it('round-trips float32 and uint8 x with int32 labels or float32 rows, detected from its magic', () => {
     const x = Float32Array.from(expected.x.float32.values);
-    writeBinaryDataset(join(dir, 'f.bin'), { n: 4, x: { dtype: 'float32', shape: [2, 3], data: x }, y: { dtype: 'int32', shape: [], data: Int32Array.from(expected.y_labels) } });
+    writeBinaryDataset(join(dir, 'f.bin'), {
+      n: 4,
+      x: { dtype: 'float32', shape: [2, 3], data: x },
+      y: { dtype: 'int32', shape: [], data: Int32Array.from(expected.y_labels) },
+    });
     const data = loadDatasetFile(join(dir, 'f.bin'));
     expectX(data, 'float32');
     expect(data.targets).toEqual({ kind: 'labels', labels: Int32Array.from(expected.y_labels) });
     const pixels = Uint8Array.from(expected.x.uint8.values);
-    writeBinaryDataset(join(dir, 'u.data'), { n: 4, x: { dtype: 'uint8', shape: [2, 3], data: pixels }, y: { dtype: 'float32', shape: [2], data: Float32Array.from(expected.y_rows) } });
+    writeBinaryDataset(join(dir, 'u.data'), {
+      n: 4,
+      x: { dtype: 'uint8', shape: [2, 3], data: pixels },
+      y: { dtype: 'float32', shape: [2], data: Float32Array.from(expected.y_rows) },
+    });
     const images = loadDatasetFile(join(dir, 'u.data'), { scale: 1 / 255 });
     expect(Array.from(images.x)).toEqual(Array.from(pixels, (v) => Math.fround(v / 255)));
     expect(images.targets).toEqual({ kind: 'rows', rows: Float32Array.from(expected.y_rows), width: 2 });
@@ -137,7 +145,11 @@ describe('the binary layout', () => {
   });
 
   it('refuses a bad magic, a bad header and a truncated or padded body', () => {
-    writeBinaryDataset(join(dir, 'ok.bin'), { n: 4, x: { dtype: 'uint8', shape: [6], data: new Uint8Array(24) }, y: { dtype: 'int32', shape: [], data: new Int32Array(4) } });
+    writeBinaryDataset(join(dir, 'ok.bin'), {
+      n: 4,
+      x: { dtype: 'uint8', shape: [6], data: new Uint8Array(24) },
+      y: { dtype: 'int32', shape: [], data: new Int32Array(4) },
+    });
     const bytes = readFileSync(join(dir, 'ok.bin'));
     writeFileSync(join(dir, 'cut.bin'), bytes.subarray(0, bytes.length - 3));
     expect(() => loadDatasetFile(join(dir, 'cut.bin'))).toThrow(/cut\.bin: y is truncated: it holds 3 of 4 values/);
@@ -152,7 +164,10 @@ describe('the binary layout', () => {
   });
 
   it('writes .npz archives, stored and deflated, that read back exactly', () => {
-    const arrays = { x: { dtype: 'float64' as const, shape: [3, 1], data: Float64Array.from([0.1, -2, 1e-40]) }, y: { dtype: 'int32' as const, shape: [3], data: Int32Array.from([0, 1, 0]) } };
+    const arrays = {
+      x: { dtype: 'float64' as const, shape: [3, 1], data: Float64Array.from([0.1, -2, 1e-40]) },
+      y: { dtype: 'int32' as const, shape: [3], data: Int32Array.from([0, 1, 0]) },
+    };
     for (const compress of [false, true]) {
       writeNpzFile(join(dir, `w${compress}.npz`), arrays, { compress });
       const data = loadDatasetFile(join(dir, `w${compress}.npz`));
@@ -165,7 +180,9 @@ describe('the binary layout', () => {
     const values = BigInt64Array.from([-3n, 0n, 2n ** 40n]);
     writeNpyFile(join(dir, 'w.npy'), { dtype: 'int64', shape: [3], data: values });
     writeNpyFile(join(dir, 'wy.npy'), { dtype: 'uint8', shape: [3], data: Uint8Array.from([0, 1, 2]) });
-    expect(readFileSync(join(dir, 'w.npy')).subarray(0, 128).toString('latin1')).toMatch(/^\x93NUMPY\x01\x00v\x00\{'descr': '<i8', 'fortran_order': False, 'shape': \(3,\), \} +\n$/);
+    expect(readFileSync(join(dir, 'w.npy')).subarray(0, 128).toString('latin1')).toMatch(
+      /^\x93NUMPY\x01\x00v\x00\{'descr': '<i8', 'fortran_order': False, 'shape': \(3,\), \} +\n$/,
+    );
     expect(Array.from(loadDatasetFile(join(dir, 'w.npy'), { y: join(dir, 'wy.npy') }).x)).toEqual([-3, 0, 2 ** 40]);
   });
 });

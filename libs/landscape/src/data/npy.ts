@@ -114,7 +114,12 @@ export function npyHeader(dtype: ElementType, shape: readonly number[]): Buffer 
 
 /** Writes a .npy file from raw values whose type matches `dtype`. */
 export function writeNpyFile(path: string, array: { dtype: ElementType; shape: number[]; data: RawArray }): void {
-  const bytes = rawBytes(array.dtype, array.data, array.shape.reduce((a, b) => a * b, 1), path);
+  const bytes = rawBytes(
+    array.dtype,
+    array.data,
+    array.shape.reduce((a, b) => a * b, 1),
+    path,
+  );
   const fd = openSync(path, 'w');
   try {
     writeSync(fd, npyHeader(array.dtype, array.shape));

@@ -47,7 +47,11 @@ export function readNpzArrays(path: string, keys: readonly string[]): Record<str
 }
 
 /** Writes arrays as an .npz archive, stored (like np.savez) or deflated (like np.savez_compressed), streamed to disk. */
-export function writeNpzFile(path: string, arrays: Record<string, { dtype: ElementType; shape: number[]; data: RawArray }>, options: { compress: boolean }): void {
+export function writeNpzFile(
+  path: string,
+  arrays: Record<string, { dtype: ElementType; shape: number[]; data: RawArray }>,
+  options: { compress: boolean },
+): void {
   const fd = openSync(path, 'w');
   try {
     let failure: Error | null = null;
@@ -59,7 +63,15 @@ export function writeNpzFile(path: string, arrays: Record<string, { dtype: Eleme
       const entry = options.compress ? new ZipDeflate(`${name}.npy`, { level: 6 }) : new ZipPassThrough(`${name}.npy`);
       zip.add(entry);
       entry.push(npyHeader(dtype, shape));
-      entry.push(rawBytes(dtype, data, shape.reduce((a, b) => a * b, 1), `${path}: ${name}`), true);
+      entry.push(
+        rawBytes(
+          dtype,
+          data,
+          shape.reduce((a, b) => a * b, 1),
+          `${path}: ${name}`,
+        ),
+        true,
+      );
     }
     zip.end();
     if (failure) throw failure;

@@ -1,7 +1,20 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { architectureSchema, buildModel, buildModelFiles, describeModel, Evaluator, selectBackend, syntheticDataset, type Architecture, type ModelJson } from '@landscape/core';
+import {
+  architectureSchema,
+  buildModel,
+  buildModelFiles,
+  describeModel,
+  Evaluator,
+  parseJobSpec,
+  selectBackend,
+  syntheticDataset,
+  type Architecture,
+  type ModelJson,
+} from '@landscape/core';
 
 /** Loads a built model with tfjs-layers itself, from the same bytes saveModel writes. */
 async function loadInTfjs(files: { modelJson: ModelJson; weights: Float64Array }): Promise<tfl.LayersModel> {
@@ -41,7 +54,9 @@ describe('built-in ResNet and MobileNet are functional tfjs Layers models', () =
     expect(classNames(model).filter((name) => name === 'Conv2D')).toHaveLength(depth - 1 + 2);
     expect(classNames(model).filter((name) => name === 'Add')).toHaveLength(((depth - 2) / 6) * 3);
     const resaved = await savedByTfjs(model);
-    expect(resaved.specs.map(({ name, shape }) => ({ name, shape }))).toEqual(files.modelJson.weightsManifest[0]!.weights.map(({ name, shape }) => ({ name, shape })));
+    expect(resaved.specs.map(({ name, shape }) => ({ name, shape }))).toEqual(
+      files.modelJson.weightsManifest[0]!.weights.map(({ name, shape }) => ({ name, shape })),
+    );
     expect(Buffer.from(resaved.bytes).equals(Buffer.from(Float32Array.from(files.weights).buffer))).toBe(true);
     if (depth === 20) {
       // Keras' CIFAR-10 ResNet example (ResNet v1, projection shortcuts) prints these counts for ResNet-20.
@@ -59,7 +74,12 @@ describe('built-in ResNet and MobileNet are functional tfjs Layers models', () =
     expect(classNames(model)).not.toContain('Add');
     const names = (files: typeof plain) => files.modelJson.weightsManifest[0]!.weights.map((w) => w.name);
     // Only the two projection convolutions (1×1, 16→32 and 32→64 filters, with bias) are missing.
-    expect(names(resnet).filter((name) => !names(plain).includes(name))).toEqual(['stage2_block1_shortcut/kernel', 'stage2_block1_shortcut/bias', 'stage3_block1_shortcut/kernel', 'stage3_block1_shortcut/bias']);
+    expect(names(resnet).filter((name) => !names(plain).includes(name))).toEqual([
+      'stage2_block1_shortcut/kernel',
+      'stage2_block1_shortcut/bias',
+      'stage3_block1_shortcut/kernel',
+      'stage3_block1_shortcut/bias',
+    ]);
     expect(model.countParams()).toBe(274_442 - (16 * 32 + 32) - (32 * 64 + 64));
     model.dispose();
   });
@@ -89,7 +109,11 @@ describe('built-in ResNet and MobileNet are functional tfjs Layers models', () =
     expect(classNames(model).filter((name) => name === 'DepthwiseConv2D')).toHaveLength(3);
     expect(model.getLayer('block1_dw_relu').getConfig()).toMatchObject({ maxValue: 6 });
     // stem 3·3·3·16, then per block: depthwise 3·3·C + BN 4C + pointwise C·F + BN 4F; BN 4·16; Dense 128·10 + 10.
-    const blocks = [[16, 32], [32, 64], [64, 128]].reduce((sum, [c, f]) => sum + 9 * c! + 4 * c! + c! * f! + 4 * f!, 0);
+    const blocks = [
+      [16, 32],
+      [32, 64],
+      [64, 128],
+    ].reduce((sum, [c, f]) => sum + 9 * c! + 4 * c! + c! * f! + 4 * f!, 0);
     expect(model.countParams()).toBe(3 * 3 * 3 * 16 + 4 * 16 + blocks + 128 * 10 + 10);
     const resaved = await savedByTfjs(model);
     expect(resaved.specs.map((s) => s.name)).toEqual(files.modelJson.weightsManifest[0]!.weights.map((w) => w.name));
@@ -126,6 +150,13 @@ describe('built-in ResNet and MobileNet are functional tfjs Layers models', () =
   });
 });
 
+describe('examples/resnet-skip', () => {
+  const dir = join(__dirname, '..', '..', '..', '..', 'examples', 'resnet-skip');
+  it.each(readdirSync(dir).filter((file) => file.endsWith('.job.json')))('%s is a valid job spec', (file) => {
+    expect(() => parseJobSpec(JSON.parse(readFileSync(join(dir, file), 'utf8')))).not.toThrow();
+  });
+});
+
 /** Functional models load in landscape's own reader only with the model graph (issue 8, item 1). */
 const graphModelsSupported = (() => {
   try {
@@ -136,12 +167,12 @@ const graphModelsSupported = (() => {
   }
 })();
 
-describe.skipIf(!graphModelsSupported)("built-in graph models evaluate in landscape like in tfjs-layers", () => {
+describe.skipIf(!graphModelsSupported)('built-in graph models evaluate in landscape like in tfjs-layers', () => {
   it.each([
     { type: 'resnet', depth: 8, width: 4, input: [8, 8, 3], outputs: 4 },
     { type: 'resnet', depth: 8, width: 4, input: [8, 8, 3], outputs: 4, skip: false },
     { type: 'mobilenet', input: [8, 8, 3], stem: 4, blocks: [{ filters: 8, strides: 2 }], outputs: 4 },
-  ])('$type (skip $skip): loss at the weights equals tfjs-layers\' (1e-5 relative)', async (input) => {
+  ])("$type (skip $skip): loss at the weights equals tfjs-layers' (1e-5 relative)", async (input) => {
     await selectBackend('cpu');
     const architecture = arch(input);
     const loaded = buildModel(architecture, 5);
