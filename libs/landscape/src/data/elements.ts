@@ -99,7 +99,8 @@ export class ElementSink implements ByteSink {
     if (this.written + elements > this.count) throw new InputError(`${this.where} holds more data than its shape says (${this.count} values)`);
     const { array, bytes: size } = this.type;
     if (array && LITTLE_ENDIAN) {
-      const aligned = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
+      // A copy (new Uint8Array(view), not Buffer#slice, which is a view) starts at offset 0.
+      const aligned = bytes.byteOffset % size === 0 ? bytes : new Uint8Array(bytes);
       this.out.set(new array(aligned.buffer as ArrayBuffer, aligned.byteOffset, elements), this.written);
     } else {
       const read = READERS[this.dtype];

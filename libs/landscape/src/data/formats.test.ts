@@ -176,6 +176,29 @@ describe('the binary layout', () => {
     }
   });
 
+  it('reads files of many read chunks exactly, aligned or not (a stored .npz entry starts at any offset)', () => {
+    const n = 700; // 700 × 1000 float32 = 2.8 MB: three 1 MiB reads
+    const x = Float32Array.from({ length: n * 1000 }, (_, i) => (i % 9973) * 0.5 - 1000);
+    const y = Int32Array.from({ length: n }, (_, i) => i % 7);
+    const expectSame = (path: string): void => {
+      const data = loadDatasetFile(path, { y: join(dir, 'big-y.npy') });
+      expect(data.x.length).toBe(x.length);
+      expect(data.x.every((v, i) => v === x[i])).toBe(true);
+      expect(data.targets).toEqual({ kind: 'labels', labels: y });
+    };
+    writeNpyFile(join(dir, 'big-y.npy'), { dtype: 'int32', shape: [n], data: y });
+    writeNpyFile(join(dir, 'big.npy'), { dtype: 'float32', shape: [n, 1000], data: x });
+    expectSame(join(dir, 'big.npy'));
+    for (const compress of [false, true]) {
+      writeNpzFile(
+        join(dir, `big-${compress}.npz`),
+        { x: { dtype: 'float32', shape: [n, 1000], data: x }, y: { dtype: 'int32', shape: [n], data: y } },
+        { compress },
+      );
+      expectSame(join(dir, `big-${compress}.npz`));
+    }
+  });
+
   it('writes .npy files NumPy-style (header padded to 64 bytes) that read back exactly', () => {
     const values = BigInt64Array.from([-3n, 0n, 2n ** 40n]);
     writeNpyFile(join(dir, 'w.npy'), { dtype: 'int64', shape: [3], data: values });

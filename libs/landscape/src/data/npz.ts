@@ -30,7 +30,7 @@ export function readNpzArrays(path: string, keys: readonly string[]): Record<str
   unzip.register(UnzipInflate);
   try {
     // The unzipper keeps views of what it is given, so it gets its own copy of each (reused) read buffer.
-    streamFile(path, { push: (chunk) => unzip.push(chunk.slice()), end: () => unzip.push(new Uint8Array(0), true) });
+    streamFile(path, { push: (chunk) => unzip.push(new Uint8Array(chunk)), end: () => unzip.push(new Uint8Array(0), true) });
   } catch (error) {
     if (error instanceof InputError) throw error;
     throw new InputError(`${path}: not a readable .npz archive (truncated, or not a zip file: ${(error as Error).message})`);

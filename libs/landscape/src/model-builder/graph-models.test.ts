@@ -9,6 +9,7 @@ import {
   buildModelFiles,
   describeModel,
   Evaluator,
+  HessianOperator,
   parseJobSpec,
   selectBackend,
   syntheticDataset,
@@ -188,5 +189,30 @@ describe.skipIf(!graphModelsSupported)('built-in graph models evaluate in landsc
     });
     model.dispose();
     expect(Math.abs(ours - theirs) / theirs).toBeLessThan(1e-5);
+  });
+
+  it.each([true, false])('ResNet (skip %s): Hessian-vector products match central differences of the gradient', async (skip) => {
+    await selectBackend('cpu');
+    const loaded = buildModel(arch({ type: 'resnet', depth: 8, width: 2, input: [6, 6, 2], outputs: 3, skip }), 6);
+    const data = syntheticDataset({ synthetic: 'images', n: 24, seed: 2, classes: 3, shape: [6, 6, 2] });
+    const op = new HessianOperator(
+      { model: loaded.description, data, loss: 'sparse_categorical_crossentropy', output: 'logits', batchSize: 24 },
+      loaded.weights,
+    );
+    const rng = Array.from({ length: op.parameters }, (_, i) => Math.sin(12.9898 * (i + 1)) * 0.5);
+    const v = op.expand(op.compact(Float64Array.from(rng)));
+    const hv = op.hvp(v);
+    const h = 1e-3;
+    const gradientAt = (sign: number): Float64Array => {
+      op.setPoint(loaded.weights.map((t, i) => t + sign * h * v[i]!));
+      return op.gradient().gradient;
+    };
+    const plus = gradientAt(1);
+    const minus = gradientAt(-1);
+    op.dispose();
+    const difference = plus.map((p, i) => (p - minus[i]!) / (2 * h));
+    const norm = (a: Float64Array): number => Math.sqrt(a.reduce((sum, x) => sum + x * x, 0));
+    // ReLU kinks crossed within ±h make the difference quotient approximate: a loose 2-norm tolerance.
+    expect(norm(hv.map((x, i) => x - difference[i]!)) / norm(difference)).toBeLessThan(1e-2);
   });
 });
