@@ -1,6 +1,6 @@
 import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { BINARY_MAGIC, readBinaryDataset } from './data/binary';
-import { readNpyFile, type NumericArray } from './data/npy';
+import { NPY_MAGIC, readNpyFile, type NumericArray } from './data/npy';
 import { syntheticImages } from './data/images';
 import { readNpzArrays } from './data/npz';
 import { InputError } from './errors';
@@ -215,7 +215,7 @@ export interface DataFileOptions {
 }
 
 const MAGICS: [DataFormat, Buffer][] = [
-  ['npy', Buffer.from([0x93, ...Buffer.from('NUMPY')])],
+  ['npy', NPY_MAGIC],
   ['npz', Buffer.from('PK\x03\x04', 'latin1')],
   ['binary', Buffer.from(BINARY_MAGIC, 'ascii')],
 ];

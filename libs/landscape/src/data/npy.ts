@@ -10,7 +10,7 @@ export interface NumericArray {
   values: Float32Array;
 }
 
-const MAGIC = [0x93, ...Buffer.from('NUMPY')];
+export const NPY_MAGIC = Buffer.from([0x93, ...Buffer.from('NUMPY')]);
 const BY_DESCR = new Map<string, ElementType>(
   Object.entries(ELEMENT_TYPES).flatMap(([name, type]) => {
     const forms: string[] = [type.npy];
@@ -69,7 +69,7 @@ export class NpyDecoder implements ByteSink {
     joined.set(chunk, this.header.length);
     this.header = joined;
     if (joined.length < 10) return;
-    if (MAGIC.some((byte, i) => joined[i] !== byte)) throw new InputError(`${this.where}: not a .npy file (no \\x93NUMPY magic)`);
+    if (NPY_MAGIC.some((byte, i) => joined[i] !== byte)) throw new InputError(`${this.where}: not a .npy file (no \\x93NUMPY magic)`);
     const major = joined[6]!;
     if (major < 1 || major > 3) throw new InputError(`${this.where}: .npy format version ${major} is not supported`);
     const view = new DataView(joined.buffer);
@@ -105,7 +105,7 @@ export function npyHeader(dtype: ElementType, shape: readonly number[]): Buffer 
   let dict = `{'descr': '${ELEMENT_TYPES[dtype].npy}', 'fortran_order': False, 'shape': ${shapeText}, }`;
   dict += ' '.repeat(63 - ((10 + dict.length) % 64)) + '\n';
   const header = Buffer.alloc(10 + dict.length);
-  Buffer.from(MAGIC).copy(header);
+  NPY_MAGIC.copy(header);
   header[6] = 1;
   header.writeUInt16LE(dict.length, 8);
   header.write(dict, 10, 'latin1');

@@ -1,5 +1,5 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
-import { Unzip, UnzipInflate, Zip, ZipDeflate, ZipPassThrough, type UnzipFile } from 'fflate';
+import { writeFileSync } from 'node:fs';
+import { Unzip, UnzipInflate, zipSync, type UnzipFile, type ZippableFile } from 'fflate';
 import { InputError } from '../errors';
 import { rawBytes, streamFile, type ElementType, type RawArray } from './elements';
 import { NpyDecoder, npyHeader, type NumericArray } from './npy';
@@ -46,36 +46,28 @@ export function readNpzArrays(path: string, keys: readonly string[]): Record<str
   return arrays;
 }
 
-/** Writes arrays as an .npz archive, stored (like np.savez) or deflated (like np.savez_compressed), streamed to disk. */
+/**
+ * Writes arrays as an .npz archive, stored (like np.savez) or deflated (like np.savez_compressed). Built in memory so
+ * every entry's sizes are in its local header, as NumPy writes them (streamed zips put them after the data, which a
+ * streaming reader must scan for).
+ */
 export function writeNpzFile(
   path: string,
   arrays: Record<string, { dtype: ElementType; shape: number[]; data: RawArray }>,
   options: { compress: boolean },
 ): void {
-  const fd = openSync(path, 'w');
-  try {
-    let failure: Error | null = null;
-    const zip = new Zip((error, chunk) => {
-      if (error) failure = error;
-      else writeSync(fd, chunk);
-    });
-    for (const [name, { dtype, shape, data }] of Object.entries(arrays)) {
-      const entry = options.compress ? new ZipDeflate(`${name}.npy`, { level: 6 }) : new ZipPassThrough(`${name}.npy`);
-      zip.add(entry);
-      entry.push(npyHeader(dtype, shape));
-      entry.push(
-        rawBytes(
-          dtype,
-          data,
-          shape.reduce((a, b) => a * b, 1),
-          `${path}: ${name}`,
-        ),
-        true,
+  const entries = Object.fromEntries(
+    Object.entries(arrays).map(([name, { dtype, shape, data }]) => {
+      const bytes = rawBytes(
+        dtype,
+        data,
+        shape.reduce((a, b) => a * b, 1),
+        `${path}: ${name}`,
       );
-    }
-    zip.end();
-    if (failure) throw failure;
-  } finally {
-    closeSync(fd);
-  }
+      const npy = new Uint8Array(Buffer.concat([npyHeader(dtype, shape), bytes]));
+      const file: ZippableFile = [npy, { level: options.compress ? 6 : 0 }];
+      return [`${name}.npy`, file];
+    }),
+  );
+  writeFileSync(path, zipSync(entries));
 }
