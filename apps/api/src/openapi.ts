@@ -44,7 +44,7 @@ export const JOB_SPEC_SCHEMA: SchemaObject = {
   properties: {
     kind: { type: 'string', enum: specKinds() },
     model: { description: ARTIFACT_REF + ' (train jobs: or a built-in architecture object)' },
-    data: { description: ARTIFACT_REF + ', {path, format?, target?, subset?} or {synthetic, n, seed?, classes?, noise?}' },
+    data: { description: ARTIFACT_REF + ', {path, format?, target?, y?, keys?, scale?, subset?} or {synthetic, n, seed?, classes?, noise?, shape?}' },
     loss: { type: 'string', example: 'sparse_categorical_crossentropy' },
     to: { type: 'string', description: 'line only: the second model of an interpolation (' + ARTIFACT_REF + ')' },
     directions: {
