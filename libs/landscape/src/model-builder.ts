@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { describeModel, weightsFromBytes, type Activation, type LoadedModel, type ModelJson } from './model';
-import { conv2dLayer, denseLayer, initialWeights, layersModelJson, plainLayer, type ManifestEntry } from './model-builder/keras';
+import { describeModel, weightsFromBytes, type LoadedModel, type ModelJson } from './model';
+import { conv2dLayer, denseLayer, initialWeights, layersModelJson, plainLayer, type BuiltWeight } from './model-builder/keras';
 import { buildMobilenet, buildResnet, mobilenetSchema, resnetSchema } from './model-builder/resnet';
 
 /**
@@ -44,17 +44,17 @@ export const architectureSchema = z.union([
 ]);
 export type Architecture = z.infer<typeof architectureSchema>;
 
-type Built = { modelJson: ModelJson; entries: ManifestEntry[] };
+type Built = { modelJson: ModelJson; entries: BuiltWeight[] };
 
 /** Sequential MLP/CNN (Glorot-uniform kernels, zero biases), in the layer naming tfjs-layers' Sequential uses. */
 function buildSequential(architecture: Extract<Architecture, { type: 'mlp' | 'cnn' }>): Built {
   const layers: unknown[] = [];
-  const entries: ManifestEntry[] = [];
-  const push = (built: { layer: unknown; weights: ManifestEntry[] }): void => {
+  const entries: BuiltWeight[] = [];
+  const push = (built: { layer: unknown; weights: BuiltWeight[] }): void => {
     layers.push(built.layer);
     entries.push(...built.weights);
   };
-  const addDenseStack = (inputs: number, hidden: { units: number; activation: Activation }[], batchInputShape?: number[]): void => {
+  const addDenseStack = (inputs: number, hidden: { units: number; activation: z.infer<typeof activation> }[], batchInputShape?: number[]): void => {
     const sizes = [...hidden.map((h) => [h.units, h.activation] as const), [architecture.outputs, 'linear'] as const];
     sizes.forEach(([units, activation], i) => {
       push(denseLayer(`dense_Dense${i + 1}`, inputs, units, { activation, batchInputShape: i === 0 ? batchInputShape : undefined }));

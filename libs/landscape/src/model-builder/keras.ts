@@ -1,4 +1,4 @@
-import type { Activation, ModelJson } from '../model';
+import type { ModelJson } from '../model';
 import { createRng } from '../random';
 
 /**
@@ -9,7 +9,7 @@ import { createRng } from '../random';
 /** How a weight starts: He (fan_in, ×2) or Glorot (fan_avg) uniform, or constant. */
 export type WeightInit = 'he' | 'glorot' | 'zeros' | 'ones';
 
-export interface ManifestEntry {
+export interface BuiltWeight {
   name: string;
   shape: number[];
   init: WeightInit;
@@ -29,7 +29,8 @@ export type KerasLayer = { class_name: string; config: Record<string, unknown> }
 const regularizers = (...names: string[]): Record<string, null> => Object.fromEntries(names.map((name) => [name, null]));
 
 export interface KernelLayerOptions {
-  activation?: Activation;
+  /** A Keras activation name (default linear). */
+  activation?: string;
   useBias?: boolean;
   init?: 'he' | 'glorot';
   /** Sequential models: the first layer carries the input shape. */
@@ -43,7 +44,7 @@ export function kernelLayer(
   specific: Record<string, unknown>,
   kernelShape: number[],
   options: KernelLayerOptions = {},
-): { layer: KerasLayer; weights: ManifestEntry[] } {
+): { layer: KerasLayer; weights: BuiltWeight[] } {
   const { activation = 'linear', useBias = true, init = 'glorot', batchInputShape } = options;
   const layer = {
     class_name: className,
@@ -59,7 +60,7 @@ export function kernelLayer(
       ...(batchInputShape ? { batch_input_shape: [null, ...batchInputShape], dtype: 'float32' } : {}),
     },
   };
-  const weights: ManifestEntry[] = [{ name: `${name}/kernel`, shape: kernelShape, init, trainable: true }];
+  const weights: BuiltWeight[] = [{ name: `${name}/kernel`, shape: kernelShape, init, trainable: true }];
   if (useBias) weights.push({ name: `${name}/bias`, shape: [kernelShape[kernelShape.length - 1]!], init: 'zeros', trainable: true });
   return { layer, weights };
 }
@@ -89,7 +90,7 @@ export const denseLayer = (name: string, inputs: number, units: number, options:
   kernelLayer('Dense', name, { units }, [inputs, units], options);
 
 /** DepthwiseConv2D (depth multiplier 1, no bias: a BatchNormalization follows). */
-export function depthwiseLayer(name: string, channels: number, kernel: number, strides: number): { layer: KerasLayer; weights: ManifestEntry[] } {
+export function depthwiseLayer(name: string, channels: number, kernel: number, strides: number): { layer: KerasLayer; weights: BuiltWeight[] } {
   return {
     layer: {
       class_name: 'DepthwiseConv2D',
@@ -114,7 +115,7 @@ export function depthwiseLayer(name: string, channels: number, kernel: number, s
 }
 
 /** BatchNormalization over the last axis (γ = 1, β = 0, moving mean 0, moving variance 1). */
-export function batchNormLayer(name: string, channels: number): { layer: KerasLayer; weights: ManifestEntry[] } {
+export function batchNormLayer(name: string, channels: number): { layer: KerasLayer; weights: BuiltWeight[] } {
   const shape = [channels];
   return {
     layer: {
@@ -144,7 +145,7 @@ export function batchNormLayer(name: string, channels: number): { layer: KerasLa
 }
 
 /** A weightless layer: Activation, ReLU, Add, Flatten, pooling, … */
-export const plainLayer = (className: string, name: string, config: Record<string, unknown> = {}): { layer: KerasLayer; weights: ManifestEntry[] } => ({
+export const plainLayer = (className: string, name: string, config: Record<string, unknown> = {}): { layer: KerasLayer; weights: BuiltWeight[] } => ({
   layer: { class_name: className, config: { ...config, name, trainable: true } },
   weights: [],
 });
@@ -154,7 +155,7 @@ export const plainLayer = (className: string, name: string, config: Record<strin
  * input channels (He, scale 2) or (fan_in + fan_out)/2 (Glorot, scale 1), Keras' fan rule; constants otherwise.
  * Rounded to float32 so the saved model and the in-memory vector are the same numbers.
  */
-export function initialWeights(entries: readonly ManifestEntry[], seed: number): Float64Array {
+export function initialWeights(entries: readonly BuiltWeight[], seed: number): Float64Array {
   const flat = new Float64Array(entries.reduce((total, entry) => total + entry.shape.reduce((a, b) => a * b, 1), 0));
   const rng = createRng(seed);
   let offset = 0;
@@ -174,13 +175,13 @@ export function initialWeights(entries: readonly ManifestEntry[], seed: number):
 }
 
 /** A model.json document in tfjs-layers' layout; `entries` must already be in manifest order. */
-export function layersModelJson(modelTopology: unknown, entries: readonly ManifestEntry[]): ModelJson {
+export function layersModelJson(modelTopology: unknown, entries: readonly BuiltWeight[]): ModelJson {
   return {
     modelTopology,
     format: 'layers-model',
     generatedBy: 'landscape model-builder',
     convertedBy: null,
-    weightsManifest: [{ paths: ['weights.bin'], weights: entries.map(({ name, shape }) => ({ name, shape, dtype: 'float32' })) }],
+    weightsManifest: [{ paths: ['weights.bin'], weights: entries.map(({ name, shape }) => ({ name, shape, dtype: 'float32' as const })) }],
   };
 }
 
@@ -191,7 +192,7 @@ export function layersModelJson(modelTopology: unknown, entries: readonly Manife
  */
 export class FunctionalGraph {
   private readonly layers: unknown[] = [];
-  private readonly entries: ManifestEntry[] = [];
+  private readonly entries: BuiltWeight[] = [];
 
   constructor(
     private readonly name: string,
@@ -207,14 +208,14 @@ export class FunctionalGraph {
   }
 
   /** Adds a layer fed by `inputs` (layer names) and returns its name, the handle for later layers. */
-  add(built: { layer: KerasLayer; weights: ManifestEntry[] }, inputs: string[]): string {
+  add(built: { layer: KerasLayer; weights: BuiltWeight[] }, inputs: string[]): string {
     const name = String(built.layer.config.name);
     this.layers.push({ name, ...built.layer, inbound_nodes: [inputs.map((input) => [input, 0, 0, {}])] });
     this.entries.push(...built.weights);
     return name;
   }
 
-  toModelJson(output: string): { modelJson: ModelJson; entries: ManifestEntry[] } {
+  toModelJson(output: string): { modelJson: ModelJson; entries: BuiltWeight[] } {
     const entries = [...this.entries.filter((entry) => entry.trainable), ...this.entries.filter((entry) => !entry.trainable)];
     const topology = {
       class_name: 'Model',

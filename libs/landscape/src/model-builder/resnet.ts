@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { batchNormLayer, conv2dLayer, denseLayer, depthwiseLayer, FunctionalGraph, plainLayer, type ManifestEntry } from './keras';
+import { batchNormLayer, conv2dLayer, denseLayer, depthwiseLayer, FunctionalGraph, plainLayer, type BuiltWeight } from './keras';
 import type { ModelJson } from '../model';
 
 const imageShape = z.tuple([z.number().int().min(1), z.number().int().min(1), z.number().int().min(1)]);
@@ -61,7 +61,7 @@ const classifier = (graph: FunctionalGraph, from: string, channels: number, outp
   return graph.add(denseLayer('logits', channels, outputs), [pooled]);
 };
 
-export function buildResnet(architecture: ResnetArchitecture): { modelJson: ModelJson; entries: ManifestEntry[] } {
+export function buildResnet(architecture: ResnetArchitecture): { modelJson: ModelJson; entries: BuiltWeight[] } {
   const { depth, width, input, outputs, skip } = architecture;
   const graph = new FunctionalGraph(`resnet${depth}${skip ? '' : '_plain'}`, input);
   const he = { init: 'he' as const, padding: 'same' as const };
@@ -88,7 +88,7 @@ export function buildResnet(architecture: ResnetArchitecture): { modelJson: Mode
   return graph.toModelJson(classifier(graph, x, channels, outputs));
 }
 
-export function buildMobilenet(architecture: MobilenetArchitecture): { modelJson: ModelJson; entries: ManifestEntry[] } {
+export function buildMobilenet(architecture: MobilenetArchitecture): { modelJson: ModelJson; entries: BuiltWeight[] } {
   const { input, stem, blocks, outputs } = architecture;
   const graph = new FunctionalGraph('mobilenet', input);
   const noBias = { init: 'he' as const, padding: 'same' as const, useBias: false };
