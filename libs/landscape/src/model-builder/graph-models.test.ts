@@ -191,16 +191,22 @@ describe.skipIf(!graphModelsSupported)('built-in graph models evaluate in landsc
     expect(Math.abs(ours - theirs) / theirs).toBeLessThan(1e-5);
   });
 
-  it.each([true, false])('ResNet (skip %s): Hessian-vector products match central differences of the gradient', async (skip) => {
+  it.each([true, false])('ResNet graph (skip %s): Hessian-vector products match central differences of the gradient', async (skip) => {
     await selectBackend('cpu');
-    const loaded = buildModel(arch({ type: 'resnet', depth: 8, width: 2, input: [6, 6, 2], outputs: 3, skip }), 6);
+    const architecture = arch({ type: 'resnet', depth: 8, width: 2, input: [6, 6, 2], outputs: 3, skip });
+    const loaded = buildModel(architecture, 6);
+    // Central differences of a ReLU net's gradient jump wherever a unit crosses its kink (the Hessian itself is the
+    // a.e. one), so the graph (strided and 1×1 convolutions, BN, Add, pooling, Dense) is checked with tanh in place
+    // of ReLU: the same weights and layout, a smooth function.
+    const smooth = buildModelFiles(architecture, 6).modelJson;
+    for (const layer of (smooth.modelTopology as { config: { layers: { class_name: string; config: Record<string, unknown> }[] } }).config.layers) {
+      if (layer.class_name === 'Activation') layer.config.activation = 'tanh';
+    }
+    const description = describeModel(smooth, 'resnet with tanh');
     const data = syntheticDataset({ synthetic: 'images', n: 24, seed: 2, classes: 3, shape: [6, 6, 2] });
-    const op = new HessianOperator(
-      { model: loaded.description, data, loss: 'sparse_categorical_crossentropy', output: 'logits', batchSize: 24 },
-      loaded.weights,
-    );
-    const rng = Array.from({ length: op.parameters }, (_, i) => Math.sin(12.9898 * (i + 1)) * 0.5);
-    const v = op.expand(op.compact(Float64Array.from(rng)));
+    const op = new HessianOperator({ model: description, data, loss: 'sparse_categorical_crossentropy', output: 'logits', batchSize: 24 }, loaded.weights);
+    const direction = Float64Array.from({ length: op.parameters }, (_, i) => 0.5 * Math.sin(12.9898 * (i + 1)));
+    const v = op.expand(op.compact(direction));
     const hv = op.hvp(v);
     const h = 1e-3;
     const gradientAt = (sign: number): Float64Array => {
@@ -212,7 +218,6 @@ describe.skipIf(!graphModelsSupported)('built-in graph models evaluate in landsc
     op.dispose();
     const difference = plus.map((p, i) => (p - minus[i]!) / (2 * h));
     const norm = (a: Float64Array): number => Math.sqrt(a.reduce((sum, x) => sum + x * x, 0));
-    // ReLU kinks crossed within ±h make the difference quotient approximate: a loose 2-norm tolerance.
-    expect(norm(hv.map((x, i) => x - difference[i]!)) / norm(difference)).toBeLessThan(1e-2);
+    expect(norm(hv.map((x, i) => x - difference[i]!)) / norm(difference)).toBeLessThan(1e-3);
   });
 });
