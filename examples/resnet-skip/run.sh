@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The skip-connection effect of Li et al. (2018, Fig. 5) on 2 cores: a ResNet-14 with and without its shortcuts,
+# The skip-connection comparison of Li et al. (2018, Fig. 5) on 2 cores: a ResNet-14 with and without its shortcuts,
 # trained on seeded 16×16 gratings, then a filter-normalized surface and the top Hessian eigenvalue of each.
 # Run from the repository root after the README's install (npm ci && npm run build). Results: out/resnet-skip/.
 set -euo pipefail
