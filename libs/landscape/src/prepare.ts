@@ -17,7 +17,10 @@ export type RefResolver = (ref: string, field: string) => string;
 
 export function loadData(data: DataRef, resolve: RefResolver): Dataset {
   if (typeof data === 'string') return loadDatasetFile(resolve(data, 'data'));
-  const full = 'synthetic' in data ? syntheticDataset(data) : loadDatasetFile(resolve(data.path, 'data.path'), data);
+  const full =
+    'synthetic' in data
+      ? syntheticDataset(data)
+      : loadDatasetFile(resolve(data.path, 'data.path'), { ...data, y: data.y === undefined ? undefined : resolve(data.y, 'data.y') });
   return data.subset ? subsetDataset(full, data.subset.n, data.subset.seed) : full;
 }
 

@@ -25,6 +25,7 @@ const REF_FIELDS: { path: string[]; kind: ArtifactKind; items?: ArtifactKind }[]
   { path: ['to'], kind: 'model' },
   { path: ['data'], kind: 'data' },
   { path: ['data', 'path'], kind: 'data' },
+  { path: ['data', 'y'], kind: 'data' },
   ...['x', 'y'].flatMap((axis) => [
     { path: ['directions', axis, 'file'], kind: 'weights' as const },
     { path: ['directions', axis, 'model'], kind: 'model' as const },
