@@ -69,7 +69,9 @@ describe('activations', () => {
     expect(dialectOf({ keras_version: '3.4.1', model_config: {} })).toBe('keras3');
     expect(dialectOf({ keras_version: '2.15.0', model_config: { layers: [{ module: 'keras.layers', registered_name: null }] } })).toBe('tfjs');
     expect(dialectOf({ keras_version: 'tfjs-layers 4.22.0' })).toBe('tfjs');
-    expect(dialectOf({ class_name: 'Sequential', config: { layers: [{ module: 'keras.layers', class_name: 'Dense', registered_name: null }] } })).toBe('keras3');
+    expect(dialectOf({ class_name: 'Sequential', config: { layers: [{ module: 'keras.layers', class_name: 'Dense', registered_name: null }] } })).toBe(
+      'keras3',
+    );
     // The same file read whole: only keras_version differs, and the forward pass follows the matching closed form.
     const model = tfl.sequential({ layers: [tfl.layers.activation({ activation: 'hardSigmoid', inputShape: [xs.length] })] });
     const { modelJson } = await savedArtifacts(model);

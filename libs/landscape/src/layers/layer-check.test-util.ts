@@ -83,11 +83,23 @@ export function seedWeights(model: tfl.LayersModel, seed: number, scale = 0.5): 
   tf.dispose(values);
 }
 
-/** Seeded normals, or with `vocabulary` seeded integer ids in [0, vocabulary). */
-export function seededInput(shape: number[], seed: number, vocabulary?: number): tf.Tensor {
+/** Seeded normals times `scale`. */
+export function seededTensor(shape: number[], seed: number, scale = 1): tf.Tensor {
   const rng = createRng(seed);
-  const draw = vocabulary ? () => Math.floor(rng.uniform() * vocabulary) : () => rng.normal();
-  return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, draw), shape);
+  return tf.tensor(
+    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => scale * rng.normal()),
+    shape,
+  );
+}
+
+/** A model input: seeded normals, or with `vocabulary` seeded integer ids in [0, vocabulary). */
+export function seededInput(shape: number[], seed: number, vocabulary?: number): tf.Tensor {
+  if (!vocabulary) return seededTensor(shape, seed);
+  const rng = createRng(seed);
+  return tf.tensor(
+    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => Math.floor(rng.uniform() * vocabulary)),
+    shape,
+  );
 }
 
 export interface LoadedCase {

@@ -68,7 +68,10 @@ describe.each(classifiers)('Embedding → %s text classifier (tfjs-layers save()
       threads: 1,
       backend: 'cpu',
     }) as SurfaceSpec;
-    const result = (await runEmbedded(landscapeHandler, spec, (ref) => join(folder, ref), join(folder, 'out'), { threads: 1, backend: 'cpu' })) as LandscapeResult;
+    const result = (await runEmbedded(landscapeHandler, spec, (ref) => join(folder, ref), join(folder, 'out'), {
+      threads: 1,
+      backend: 'cpu',
+    })) as LandscapeResult;
     const loss = result.loss as number[][];
     const centre = loss[1]![1]!;
     expect(Math.abs(centre - expected) / expected).toBeLessThan(1e-5);

@@ -80,7 +80,9 @@ function recurrentWeights(config: RecurrentConfig, inputShapes: Shape[], context
   // reset_after keeps separate input and recurrent biases: row 0 is added to x·W, row 1 to h·U. Still a bias
   // (filterAxes []), though rank 2, so the bias setting governs it like the rank-1 bias.
   if (config.useBias)
-    declarations.push(config.resetAfter ? { name: 'bias', trainable: true, shape: [2, width], filterAxes: [] } : { name: 'bias', trainable: true, shape: [width] });
+    declarations.push(
+      config.resetAfter ? { name: 'bias', trainable: true, shape: [2, width], filterAxes: [] } : { name: 'bias', trainable: true, shape: [width] },
+    );
   return declarations;
 }
 
