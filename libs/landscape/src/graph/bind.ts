@@ -16,6 +16,17 @@ const shapeText = (shape: readonly (number | null)[]): string => `[${shape.join(
 const normalized = (name: string): string => name.replace(/:0$/, '');
 
 /**
+ * Keras names a recurrent layer's weights after its cell: 'lstm/lstm_cell/kernel', and inside Bidirectional
+ * 'bidirectional/forward_lstm/lstm_cell_1/kernel'. The layer declares them without the cell: the name without
+ * that one segment (directly before the weight name), if it has one.
+ */
+const withoutCell = (name: string): string | undefined => {
+  const segments = name.split('/');
+  if (segments.length < 3 || !/^\w+_cell(_\d+)?$/.test(segments.at(-2)!)) return undefined;
+  return [...segments.slice(0, -2), segments.at(-1)!].join('/');
+};
+
+/**
  * Binds each layer's declared weights to manifest entries by name, never by position: Keras' converter writes
  * weights sorted by layer name (dense_10 before dense_2) and tfjs-layers' save() writes all trainable weights
  * before all non-trainable ones, so positions say nothing. A layer at path [model, block, conv] binds weight
@@ -34,6 +45,17 @@ export class WeightBinder {
     manifest.forEach((entry, index) => {
       if (this.isModelWeight(entry)) this.byName.set(normalized(entry.name), index);
     });
+    this.addCellAliases();
+  }
+
+  /** Also finds cell-named recurrent weights by their name without the cell, unless that is ambiguous or taken. */
+  private addCellAliases(): void {
+    const aliases = new Map<string, number[]>();
+    for (const [name, index] of this.byName) {
+      const alias = withoutCell(name);
+      if (alias && !this.byName.has(alias)) aliases.set(alias, [...(aliases.get(alias) ?? []), index]);
+    }
+    for (const [alias, indices] of aliases) if (indices.length === 1) this.byName.set(alias, indices[0]!);
   }
 
   /** tfjs-layers' save({includeOptimizer}) appends the optimizer's state in the group 'optimizer'. */
@@ -48,7 +70,9 @@ export class WeightBinder {
     let index = candidates.map((name) => this.byName.get(name)).find((i) => i !== undefined);
     if (index === undefined) {
       const suffix = `/${path.at(-1)}/${declaration.name}`;
-      const matches = [...this.byName].filter(([name, i]) => name.endsWith(suffix) && !this.claims.has(i));
+      // A cell-named weight may match by its name and by its alias: count each manifest weight once.
+      const byIndex = new Map([...this.byName].filter(([name, i]) => name.endsWith(suffix) && !this.claims.has(i)).map(([name, i]) => [i, name]));
+      const matches = [...byIndex].map(([i, name]) => [name, i] as const);
       if (matches.length > 1) {
         throw new InputError(
           `${this.source}: layer '${layer}' needs weight '${declaration.name}', and several manifest weights could be it: ${matches.map(([n]) => n).join(', ')}`,

@@ -1,4 +1,5 @@
 import { InputError } from '../errors';
+import type { ActivationDialect } from '../layers/activations';
 import type { AnyLayerDefinition, LayerContext, Shape, WeightDeclaration } from '../layers/layer';
 import { LAYER_REGISTRY } from '../layers/registry';
 import { makeLayout, type LayoutEntry, type WeightLayout } from '../weights';
@@ -49,6 +50,7 @@ class GraphBuilder {
     private readonly binder: WeightBinder,
     readonly inputShape: Shape,
     private readonly includeFrozen: boolean,
+    private readonly dialect: ActivationDialect,
   ) {}
 
   shapeOf(node: number): Shape {
@@ -59,7 +61,7 @@ class GraphBuilder {
   call(entry: LayerEntry, prefix: string[], trainable: boolean, inputs: number[]): number {
     const path = [...prefix, entry.name];
     const name = path.join('/');
-    const context: LayerContext = { layerName: name, source: this.source };
+    const context: LayerContext = { layerName: name, source: this.source, dialect: this.dialect };
     let state = this.layers.get(name);
     if (!state) {
       const definition = LAYER_REGISTRY.get(entry.className);
@@ -213,7 +215,7 @@ function prune(nodes: GraphNode[], output: number): { nodes: GraphNode[]; output
 
 export function buildGraph(topology: ModelTopology, manifest: ManifestEntry[], source: string, options: GraphOptions = {}): BuiltGraph {
   const binder = new WeightBinder(manifest, source);
-  const builder = new GraphBuilder(source, binder, inputShapeOf(topology, source), options.frozen === 'include');
+  const builder = new GraphBuilder(source, binder, inputShapeOf(topology, source), options.frozen === 'include', topology.dialect);
   const outputNodes = builder.model(topology, [], true, [MODEL_INPUT]);
   const outputs = topology.kind === 'functional' ? topology.outputs.map((ref) => ref.layer) : [builder.nodes.at(-1)?.name ?? 'output'];
   const chosen = options.output ?? outputs[0]!;

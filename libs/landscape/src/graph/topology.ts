@@ -1,4 +1,5 @@
 import { InputError } from '../errors';
+import type { ActivationDialect } from '../layers/activations';
 import type { Config } from '../layers/config';
 import type { Shape } from '../layers/layer';
 
@@ -33,6 +34,8 @@ export interface ModelTopology {
   /** Functional models: the input layers and output tensors. */
   inputs: TensorRef[];
   outputs: TensorRef[];
+  /** Whose activation formulas the file follows (the whole file's, nested models included). */
+  dialect: ActivationDialect;
 }
 
 const MODEL_CLASSES = new Set(['Sequential', 'Functional', 'Model']);
@@ -44,7 +47,27 @@ export function readTopology(modelTopology: unknown, source: string): ModelTopol
   if (isRecord(node) && isRecord(node.model_config)) node = node.model_config;
   if (!isRecord(node) || typeof node.class_name !== 'string') throw new InputError(`${source}: model.json has no modelTopology with a class_name`);
   if (!MODEL_CLASSES.has(node.class_name)) throw new InputError(`${source}: the model is a ${node.class_name}; expected a Sequential or functional model`);
-  return readModel(node, source);
+  return readModel(node, source, dialectOf(modelTopology));
+}
+
+/**
+ * Keras 3 exports: keras_version ≥ 3 (the converter writes it beside model_config; tfjs-layers writes
+ * 'tfjs-layers x.y'), or, without a keras_version, Keras 3's `module`/`registered_name` wrappers on the layers.
+ */
+export function dialectOf(modelTopology: unknown): ActivationDialect {
+  const version = isRecord(modelTopology) ? modelTopology.keras_version : undefined;
+  if (typeof version === 'string') {
+    const major = /^(\d+)\./.exec(version);
+    return major && Number(major[1]) >= 3 ? 'keras3' : 'tfjs';
+  }
+  return hasKeras3Wrappers(modelTopology) ? 'keras3' : 'tfjs';
+}
+
+function hasKeras3Wrappers(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(hasKeras3Wrappers);
+  if (!isRecord(value)) return false;
+  if ('registered_name' in value && 'module' in value) return true;
+  return Object.values(value).some(hasKeras3Wrappers);
 }
 
 /** The batch-less input shape a layer config declares (`batch_input_shape` in tfjs/Keras 2, `batch_shape` in Keras 3). */
@@ -54,14 +77,14 @@ export function declaredInputShape(config: Config): Shape | undefined {
   return batch.slice(1).map((dim) => (dim === null ? null : Number(dim)));
 }
 
-function readModel(node: Record<string, unknown>, source: string): ModelTopology {
+function readModel(node: Record<string, unknown>, source: string, dialect: ActivationDialect): ModelTopology {
   const className = node.class_name as string;
   // Very old Keras Sequential configs are the bare layer list.
   const config: Config = Array.isArray(node.config) ? { layers: node.config } : isRecord(node.config) ? node.config : {};
   if (!Array.isArray(config.layers)) throw new InputError(`${source}: the ${className} model lists no layers`);
   const name = String(config.name ?? node.name ?? 'model');
-  const layers = config.layers.map((raw) => readLayer(raw, source));
-  const base = { name, trainable: config.trainable !== false, layers };
+  const layers = config.layers.map((raw) => readLayer(raw, source, dialect));
+  const base = { name, trainable: config.trainable !== false, layers, dialect };
   if (className === 'Sequential') {
     // Keras 3 may keep the input shape only as the model's build_input_shape.
     const built = config.build_input_shape;
@@ -71,14 +94,14 @@ function readModel(node: Record<string, unknown>, source: string): ModelTopology
   return { kind: 'functional', ...base, inputs: refList(config.input_layers, source), outputs: refList(config.output_layers, source) };
 }
 
-function readLayer(raw: unknown, source: string): LayerEntry {
+function readLayer(raw: unknown, source: string, dialect: ActivationDialect): LayerEntry {
   if (!isRecord(raw) || typeof raw.class_name !== 'string')
     throw new InputError(`${source}: a layer entry has no class_name: ${JSON.stringify(raw).slice(0, 120)}`);
   const config = isRecord(raw.config) ? raw.config : {};
   const name = String(config.name ?? raw.name ?? raw.class_name);
   const calls = Array.isArray(raw.inbound_nodes) ? raw.inbound_nodes.map((call) => callInputs(call, name, source)) : [];
   const entry: LayerEntry = { name, className: raw.class_name, config, calls };
-  if (MODEL_CLASSES.has(raw.class_name)) entry.model = readModel(raw, source);
+  if (MODEL_CLASSES.has(raw.class_name)) entry.model = readModel(raw, source, dialect);
   return entry;
 }
 

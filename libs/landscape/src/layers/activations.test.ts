@@ -6,7 +6,9 @@ import { SecondOrderUnsupportedError } from '../hessian/second-order';
 import { modelObjective } from '../objective';
 import { ACTIVATIONS, applyActivation, parseActivation, type ActivationName } from './activations';
 import { LAYER_REGISTRY } from './registry';
-import { hvpError, loadCase, seededDataset } from './layer-check.test-util';
+import { dialectOf } from '../graph/topology';
+import { describeModel, forward } from '../model';
+import { hvpError, loadCase, savedArtifacts, seededDataset } from './layer-check.test-util';
 
 beforeAll(async () => {
   await selectBackend('cpu');
@@ -26,6 +28,7 @@ const FORMULAS: Partial<Record<ActivationName, (x: number) => number>> = {
   tanh: Math.tanh,
   sigmoid,
   hard_sigmoid: (x) => Math.min(Math.max(0.2 * x + 0.5, 0), 1),
+  hard_sigmoid_keras3: (x) => Math.min(Math.max(x + 3, 0), 6) / 6,
   softplus,
   softsign: (x) => x / (Math.abs(x) + 1),
   gelu_new: (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))),
@@ -58,6 +61,32 @@ describe('activations', () => {
     expect(parseActivation(null, context)).toBe('linear');
     for (const name of ACTIVATIONS) expect(parseActivation(name, context)).toBe(name);
     expect(() => parseActivation('sparsemax', context)).toThrow(/layer 'layer' uses activation 'sparsemax', which is not supported/);
+  });
+
+  it("hard_sigmoid means Keras 3's relu6(x + 3)/6 in a Keras 3 file and tfjs' clip(0.2x + 0.5, 0, 1) elsewhere", async () => {
+    expect(parseActivation('hard_sigmoid', { ...context, dialect: 'keras3' })).toBe('hard_sigmoid_keras3');
+    expect(parseActivation('hardSigmoid', { ...context, dialect: 'tfjs' })).toBe('hard_sigmoid');
+    expect(dialectOf({ keras_version: '3.4.1', model_config: {} })).toBe('keras3');
+    expect(dialectOf({ keras_version: '2.15.0', model_config: { layers: [{ module: 'keras.layers', registered_name: null }] } })).toBe('tfjs');
+    expect(dialectOf({ keras_version: 'tfjs-layers 4.22.0' })).toBe('tfjs');
+    expect(dialectOf({ class_name: 'Sequential', config: { layers: [{ module: 'keras.layers', class_name: 'Dense', registered_name: null }] } })).toBe(
+      'keras3',
+    );
+    // The same file read whole: only keras_version differs, and the forward pass follows the matching closed form.
+    const model = tfl.sequential({ layers: [tfl.layers.activation({ activation: 'hardSigmoid', inputShape: [xs.length] })] });
+    const { modelJson } = await savedArtifacts(model);
+    const outputs = (kerasVersion: string): Float32Array => {
+      const file = { ...modelJson, modelTopology: { ...(modelJson.modelTopology as object), keras_version: kerasVersion } };
+      const description = describeModel(file, 'model.json');
+      return tf.tidy(() => forward(description, [], tf.tensor2d([xs])).dataSync() as Float32Array);
+    };
+    const keras3 = outputs('3.4.1');
+    const tfjs = outputs('tfjs-layers 4.22.0');
+    xs.forEach((x, i) => {
+      expect(keras3[i]).toBeCloseTo(FORMULAS.hard_sigmoid_keras3!(x), 6);
+      expect(tfjs[i]).toBeCloseTo(FORMULAS.hard_sigmoid!(x), 6);
+    });
+    model.dispose();
   });
 
   it("Keras' ReLU with threshold and negative_slope follows Keras' formula", () => {

@@ -4,9 +4,10 @@ import type { LayerContext } from './layer';
 
 /**
  * Keras activation functions with tfjs-layers' formulas (tfjs-layers/src/activations.ts), so a model evaluates
- * here exactly as tfjs-layers' predict does. Note tfjs' hard_sigmoid is clip(0.2·x + 0.5, 0, 1) (Keras 2's), not
- * Keras 3's relu6(x + 3)/6. `exponential` and `leaky_relu` are Keras activations tfjs-layers lacks; they use
- * Keras' formulas (leaky_relu with Keras' default slope 0.2).
+ * here exactly as tfjs-layers' predict does. `exponential` and `leaky_relu` are Keras activations tfjs-layers
+ * lacks; they use Keras' formulas (leaky_relu with Keras' default slope 0.2). One name means two functions:
+ * `hard_sigmoid` is clip(0.2·x + 0.5, 0, 1) in tfjs-layers and Keras 2 but relu6(x + 3)/6 in Keras 3, so
+ * parseActivation resolves it by the model's dialect (read once from model.json, graph/topology.ts).
  */
 export const ACTIVATIONS = [
   'linear',
@@ -17,6 +18,7 @@ export const ACTIVATIONS = [
   'tanh',
   'sigmoid',
   'hard_sigmoid',
+  'hard_sigmoid_keras3',
   'softplus',
   'softsign',
   'softmax',
@@ -41,8 +43,23 @@ const ALIASES: Record<string, ActivationName> = {
 
 const KNOWN = new Set<string>(ACTIVATIONS);
 
-/** Reads a layer's `activation` field: a name (snake or camel case), or a serialized {class_name, config} object. */
+/** Whose activation formulas a model file follows: tfjs-layers and Keras 2 share them, Keras 3 differs (hard_sigmoid). */
+export type ActivationDialect = 'tfjs' | 'keras3';
+
+/** The function a Keras name means in `dialect`. */
+function inDialect(name: ActivationName, dialect: ActivationDialect | undefined): ActivationName {
+  return name === 'hard_sigmoid' && dialect === 'keras3' ? 'hard_sigmoid_keras3' : name;
+}
+
+/**
+ * Reads a layer's `activation` field: a name (snake or camel case), or a serialized {class_name, config} object,
+ * as the function it means in the model's dialect (context.dialect).
+ */
 export function parseActivation(raw: unknown, context: LayerContext): ActivationName {
+  return inDialect(activationName(raw, context), context.dialect);
+}
+
+function activationName(raw: unknown, context: LayerContext): ActivationName {
   if (raw === undefined || raw === null) return 'linear';
   let name: unknown = raw;
   if (typeof raw === 'object') {
@@ -78,6 +95,8 @@ export function applyActivation(name: ActivationName, x: tf.Tensor): tf.Tensor {
       return tf.sigmoid(x);
     case 'hard_sigmoid':
       return tf.clipByValue(tf.add(0.5, tf.mul(0.2, x)), 0, 1);
+    case 'hard_sigmoid_keras3':
+      return tf.div(tf.minimum(6, tf.relu(tf.add(x, 3))), 6);
     case 'softplus':
       return tf.softplus(x);
     case 'softsign':

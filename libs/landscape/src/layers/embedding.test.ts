@@ -3,6 +3,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../random';
 import type { Shape } from './layer';
+import { seededTensor, seedWeights } from './layer-check.test-util';
 import * as check from './recurrent-check.test-util';
 
 check.onBackend('cpu');
@@ -43,7 +44,7 @@ function bindChain(layers: check.SavedLayer[], inputShape: Shape) {
 
 async function textClassifier(recurrent: tfl.layers.Layer, sequence: number, seed: number) {
   const model = tfl.sequential({ layers: [tfl.layers.embedding({ inputDim: VOCABULARY, outputDim: 4, inputLength: sequence }), recurrent] });
-  check.seedWeights(model, seed);
+  seedWeights(model, seed);
   return { model, layers: await check.savedLayers(model) };
 }
 
@@ -56,7 +57,7 @@ const RECURRENT = {
 describe('Embedding matches tfjs-layers predict', () => {
   it.each([[[7]], [[2, 3]], [[1]]])('ids of shape [batch, %j]', async (shape) => {
     const model = tfl.sequential({ layers: [tfl.layers.embedding({ inputDim: VOCABULARY, outputDim: 5, inputShape: shape })] });
-    check.seedWeights(model, 3);
+    seedWeights(model, 3);
     const [layer] = await check.savedLayers(model);
     const bound = check.bindLayer(check.definitionOf('Embedding'), layer!, shape);
     expect(bound.outputShape).toEqual([...shape, 5]);
@@ -71,7 +72,7 @@ describe('Embedding matches tfjs-layers predict', () => {
     const model = tfl.sequential({
       layers: [tfl.layers.embedding({ inputDim: VOCABULARY, outputDim: 6, inputLength: 9 }), tfl.layers.globalAveragePooling1d()],
     });
-    check.seedWeights(model, 4);
+    seedWeights(model, 4);
     const [layer] = await check.savedLayers(model);
     const bound = check.bindLayer(check.definitionOf('Embedding'), layer!, [9]);
     tf.tidy(() => {
@@ -114,8 +115,8 @@ describe.each(['cpu', 'wasm'] as const)('second derivatives of an Embedding text
     const { model, layers } = await textClassifier(RECURRENT[kind](), 5, 21);
     const chain = bindChain(layers, [5]);
     const x = ids([6, 5], 9);
-    const target = check.seededTensor([6, 3], 10);
-    const direction = chain.weights.map((w, i) => check.seededTensor(w.shape, 40 + i));
+    const target = seededTensor([6, 3], 10);
+    const direction = chain.weights.map((w, i) => seededTensor(w.shape, 40 + i));
     const { exact, differences } = check.hessianVectorProducts((w) => check.squaredError(chain.apply(x, w), target), chain.weights, direction);
     expect(check.relativeError(exact, differences)).toBeLessThan(1e-3);
     // The embeddings' block is not trivially zero: the curvature reaches the looked-up rows.
@@ -130,7 +131,7 @@ describe('Embedding kernels, memory and refusals', () => {
   const layer: check.SavedLayer = { className: 'Embedding', name: 'tokens', config: { name: 'tokens', input_dim: 5, output_dim: 2 }, weights: {} };
 
   it('dispatches only the kernels it lists and leaks no tensors', async () => {
-    const table = check.seededTensor([5, 2], 1);
+    const table = seededTensor([5, 2], 1);
     const bound = check.bindLayer(check.definitionOf('Embedding'), { ...layer, weights: { embeddings: table } }, [3]);
     const x = tf.tensor([
       [0, 4, 2],
@@ -148,7 +149,7 @@ describe('Embedding kernels, memory and refusals', () => {
     [[[-1, 0]], /tokens.*id -1/],
     [[[2.5, 0]], /tokens.*id 2\.5/],
   ])('refuses ids %j', (values, message) => {
-    const table = check.seededTensor([5, 2], 1);
+    const table = seededTensor([5, 2], 1);
     const bound = check.bindLayer(check.definitionOf('Embedding'), { ...layer, weights: { embeddings: table } }, [2]);
     const x = tf.tensor(values);
     expect(() => tf.tidy(() => void bound.apply(x))).toThrow(expect.objectContaining({ name: 'InputError', message: expect.stringMatching(message) }));

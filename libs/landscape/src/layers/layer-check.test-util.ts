@@ -27,6 +27,8 @@ export interface LayerCase {
    * saved topology to use the layer under test instead (same weights, same function).
    */
   rewrite?: (topology: Topology) => void;
+  /** Set for models that read token ids (Embedding): inputs are integers drawn from [0, vocabulary). */
+  vocabulary?: number;
 }
 
 /** A saved Keras topology, as the tests edit it in place. */
@@ -81,10 +83,21 @@ export function seedWeights(model: tfl.LayersModel, seed: number, scale = 0.5): 
   tf.dispose(values);
 }
 
-export function seededInput(shape: number[], seed: number): tf.Tensor {
+/** Seeded normals times `scale`. */
+export function seededTensor(shape: number[], seed: number, scale = 1): tf.Tensor {
   const rng = createRng(seed);
   return tf.tensor(
-    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()),
+    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => scale * rng.normal()),
+    shape,
+  );
+}
+
+/** A model input: seeded normals, or with `vocabulary` seeded integer ids in [0, vocabulary). */
+export function seededInput(shape: number[], seed: number, vocabulary?: number): tf.Tensor {
+  if (!vocabulary) return seededTensor(shape, seed);
+  const rng = createRng(seed);
+  return tf.tensor(
+    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => Math.floor(rng.uniform() * vocabulary)),
     shape,
   );
 }
@@ -106,8 +119,9 @@ export async function loadCase(layerCase: LayerCase, seed = 1): Promise<LoadedCa
 }
 
 /** ‖ours − predict‖∞ / ‖predict‖∞ on a seeded batch, with fused (evaluation) or plain (gradient) kernels. */
-export function forwardError(loaded: LoadedCase, input: number[], fused: boolean, x = seededInput([5, ...input], 7)): number {
+export function forwardError(loaded: LoadedCase, input: number[], fused: boolean, vocabulary?: number): number {
   const [ours, theirs] = tf.tidy(() => {
+    const x = seededInput([5, ...input], 7, vocabulary);
     const params = toTensors(loaded.weights, loaded.description.layout);
     return [forward(loaded.description, params, x, { fused }).dataSync(), (loaded.reference.predict(x) as tf.Tensor).dataSync()];
   });
@@ -127,8 +141,8 @@ export function maxNormError(ours: ArrayLike<number>, theirs: ArrayLike<number>)
 }
 
 /** A seeded regression (or classification) set for `description`, targets of the output's width. */
-export function seededDataset(input: number[], outputUnits: number, n = 6, seed = 3, classes?: number): Dataset {
-  const x = seededInput([n, ...input], seed);
+export function seededDataset(input: number[], outputUnits: number, n = 6, seed = 3, classes?: number, vocabulary?: number): Dataset {
+  const x = seededInput([n, ...input], seed, vocabulary);
   const rng = createRng(seed + 1);
   const data: Dataset = {
     n,

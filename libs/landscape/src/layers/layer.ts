@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import type { ActivationName } from './activations';
+import type { ActivationDialect, ActivationName } from './activations';
 
 /**
  * The contract of one layer kind in the model graph. The graph reader (model graph IR) parses each Keras/tfjs
@@ -33,6 +33,8 @@ export interface LayerContext {
   layerName: string;
   /** The model file, for error messages. */
   source: string;
+  /** Whose formulas the file's activations follow (default tfjs: tfjs-layers' and Keras 2's). */
+  dialect?: ActivationDialect;
 }
 
 export interface ApplyContext {

@@ -15,8 +15,8 @@ beforeAll(async () => {
 describe.each(cases)('$name', (layerCase) => {
   it('evaluates like tfjs-layers predict (fused and plain kernels, 1e-5 relative)', async () => {
     const loaded = await loadCase(layerCase);
-    expect(forwardError(loaded, layerCase.input, true)).toBeLessThan(1e-5);
-    expect(forwardError(loaded, layerCase.input, false)).toBeLessThan(1e-5);
+    expect(forwardError(loaded, layerCase.input, true, layerCase.vocabulary)).toBeLessThan(1e-5);
+    expect(forwardError(loaded, layerCase.input, false, layerCase.vocabulary)).toBeLessThan(1e-5);
     loaded.reference.dispose();
   });
 
@@ -24,7 +24,7 @@ describe.each(cases)('$name', (layerCase) => {
     const loaded = await loadCase(layerCase);
     loaded.reference.dispose();
     const { outputUnits } = modelObjective(loaded.description, 'mse', 'logits', layerCase.input);
-    const data = seededDataset(layerCase.input, outputUnits);
+    const data = seededDataset(layerCase.input, outputUnits, undefined, undefined, undefined, layerCase.vocabulary);
     const unsupported = layerCase.covers.filter((name) => LAYER_REGISTRY.get(name)!.secondOrder !== 'exact');
     if (unsupported.length) {
       expect(() => hvpError(loaded.description, loaded.weights, data)).toThrow(SecondOrderUnsupportedError);

@@ -2,10 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { selectBackend } from '../backend';
-import { createRng } from '../random';
-import { embeddingLayers } from './embedding';
 import type { LayerDefinition, Shape } from './layer';
-import { recurrentLayers } from './recurrent';
+import { maxNormError } from './layer-check.test-util';
+import { LAYER_REGISTRY } from './registry';
 
 /**
  * Per-layer verification helpers: a layer as tfjs-layers' own save() writes it (config + weights by name), our
@@ -19,7 +18,7 @@ export function onBackend(backend: 'cpu' | 'wasm'): void {
 }
 
 export function definitionOf(className: string): LayerDefinition {
-  const definition = [...embeddingLayers, ...recurrentLayers].find((d) => d.classNames.includes(className));
+  const definition = LAYER_REGISTRY.get(className);
   if (!definition) throw new Error(`no definition for ${className}`);
   return definition;
 }
@@ -30,21 +29,6 @@ export interface SavedLayer {
   config: Record<string, unknown>;
   /** The layer's weights keyed by weight name inside the layer ('kernel', 'forward_lstm_1/bias', …). */
   weights: Record<string, tf.Tensor>;
-}
-
-export function seededTensor(shape: number[], seed: number, scale = 1): tf.Tensor {
-  const rng = createRng(seed);
-  return tf.tensor(
-    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => scale * rng.normal()),
-    shape,
-  );
-}
-
-/** Replaces every weight of the model by seeded normals (biases included, so they are tested too). */
-export function seedWeights(model: tfl.LayersModel, seed: number, scale = 0.5): void {
-  const values = model.getWeights().map((w, i) => seededTensor(w.shape, seed + i, scale));
-  model.setWeights(values);
-  tf.dispose(values);
 }
 
 /** The model's (non-input) layers as saved by tfjs-layers' `save()`: topology configs and the weights decoded from the manifest. */
@@ -83,18 +67,10 @@ export function bindLayer(definition: LayerDefinition, layer: SavedLayer, inputS
   };
 }
 
-/** max |a − b| / max |b|: relative to the reference's scale, as in the project's other reference tests. */
+/** maxNormError of two tensors of the same shape. */
 export function relativeError(actual: tf.Tensor, expected: tf.Tensor): number {
   expect(actual.shape).toEqual(expected.shape);
-  const a = actual.dataSync();
-  const b = expected.dataSync();
-  let diff = 0;
-  let scale = 1e-30;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / scale;
+  return maxNormError(actual.dataSync(), expected.dataSync());
 }
 
 /** Every kernel `run` dispatches is among `kernels` (second-order safety is checked against that list). */

@@ -12,11 +12,10 @@ import {
   hessianVectorProducts,
   relativeError,
   savedLayers,
-  seededTensor,
-  seedWeights,
   squaredError,
   type SavedLayer,
 } from './recurrent-check.test-util';
+import { seededTensor, seedWeights } from './layer-check.test-util';
 
 onBackend('cpu');
 

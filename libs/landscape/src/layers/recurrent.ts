@@ -71,12 +71,18 @@ function recurrentOutputShape(config: RecurrentConfig, inputShapes: Shape[], con
 function recurrentWeights(config: RecurrentConfig, inputShapes: Shape[], context: LayerContext): WeightDeclaration[] {
   const [, features] = sequenceShape(inputShapes, context);
   const width = GATES[config.cell] * config.units;
+  // Filter normalization reads both kernels as Dense kernels: a filter is one column, the weights into one gate
+  // unit (the default last axis), from the input and from the previous state respectively.
   const declarations: WeightDeclaration[] = [
     { name: 'kernel', trainable: true, shape: [features, width] },
     { name: 'recurrent_kernel', trainable: true, shape: [config.units, width] },
   ];
-  // reset_after keeps separate input and recurrent biases: row 0 is added to x·W, row 1 to h·U.
-  if (config.useBias) declarations.push({ name: 'bias', trainable: true, shape: config.resetAfter ? [2, width] : [width] });
+  // reset_after keeps separate input and recurrent biases: row 0 is added to x·W, row 1 to h·U. Still a bias
+  // (filterAxes []), though rank 2, so the bias setting governs it like the rank-1 bias.
+  if (config.useBias)
+    declarations.push(
+      config.resetAfter ? { name: 'bias', trainable: true, shape: [2, width], filterAxes: [] } : { name: 'bias', trainable: true, shape: [width] },
+    );
   return declarations;
 }
 

@@ -1,10 +1,12 @@
 import { activationLayers } from './activation';
 import { convLayers } from './conv';
 import { coreLayers } from './core';
+import { embeddingLayers } from './embedding';
 import type { AnyLayerDefinition } from './layer';
 import { mergeLayers } from './merge';
 import { normalizationLayers } from './normalization';
 import { poolingLayers } from './pooling';
+import { recurrentLayers } from './recurrent';
 import { reshapeLayers } from './reshape';
 
 /** Every layer family; adding a family = one import and one line here. */
@@ -16,6 +18,8 @@ const FAMILIES: Record<string, AnyLayerDefinition[]> = {
   merge: mergeLayers,
   activation: activationLayers,
   reshape: reshapeLayers,
+  embedding: embeddingLayers,
+  recurrent: recurrentLayers,
 };
 
 /** Keras class name → its layer definition; a class claimed by two entries is a programming error. */
