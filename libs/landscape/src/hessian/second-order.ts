@@ -195,9 +195,10 @@ function convInputGradient(dy: tf.Tensor, filter: tf.Tensor, xShape: number[], s
 }
 
 type KernelRun = (name: string, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap) => tf.TensorInfo;
+type KernelConstant = (values: Float32Array, shape: number[]) => tf.TensorInfo;
 
 /** Runs backend kernels directly on TensorInfos (invisible to the tape) and frees every intermediate. */
-function composite(backendName: string, backend: tf.KernelBackend, body: (run: KernelRun) => tf.TensorInfo): tf.TensorInfo {
+function composite(backendName: string, backend: tf.KernelBackend, body: (run: KernelRun, constant: KernelConstant) => tf.TensorInfo): tf.TensorInfo {
   const made: tf.TensorInfo[] = [];
   const run: KernelRun = (name, inputs, attrs) => {
     const kernel = tf.getKernel(name, backendName);
@@ -206,7 +207,12 @@ function composite(backendName: string, backend: tf.KernelBackend, body: (run: K
     made.push(out);
     return out;
   };
-  const result = body(run);
+  const constant: KernelConstant = (values, shape) => {
+    const info = { dataId: backend.write(values, shape, 'float32'), shape, dtype: 'float32' as const };
+    made.push(info);
+    return info;
+  };
+  const result = body(run, constant);
   for (const info of made) if (info !== result) backend.disposeData(info.dataId);
   return result;
 }
@@ -249,51 +255,54 @@ function conv2dBackpropFilterKernel(backendName: string): tf.KernelConfig {
 
 /**
  * 1 at the first maximum (row-major) of every max-pool window, 0 elsewhere, for windows that tile the input
- * (stride = window): laid out as the [n, outH·kh, outW·kw, c] frame of the windows. Computed on the host in one
- * pass; its gradient is zero (the mask is piecewise constant).
+ * (stride = window), laid out as the [n, outH·kh, outW·kw, c] frame of the windows. Backend kernels only (a host
+ * round trip of the activations costs more than the whole product): hits = (frame = window max); the first hit is
+ * the one with the highest rank kh·kw − (i·kw + j), found by a second max-pool over rank·hits. Its gradient is
+ * zero (the mask is piecewise constant).
  */
 function firstMaximaKernel(backendName: string): tf.KernelConfig {
   return {
     kernelName: FIRST_MAXIMA,
     backendName,
-    kernelFunc: ({ inputs, backend: kernelBackend, attrs = {} }) => {
-      const backend = kernelBackend as tf.KernelBackend;
-      const x = inputs.x!;
-      const g = windowOf(x.shape, pair(attrs.filterSize as number), pair(attrs.strides as number), [1, 1], attrs.pad as Pad);
-      const values = backend.readSync(x.dataId) as Float32Array;
-      const { n, h, w, c, kh, kw, outH, outW, top, left } = g;
-      const frameW = outW * kw;
-      const mask = new Float32Array(n * outH * kh * frameW * c);
-      const best = new Float32Array(c);
-      const at = new Int32Array(c);
-      for (let b = 0; b < n; b++) {
-        for (let p = 0; p < outH; p++) {
-          for (let q = 0; q < outW; q++) {
-            at.fill(-1);
-            for (let i = 0; i < kh; i++) {
-              const r = p * kh + i - top;
-              if (r < 0 || r >= h) continue;
-              for (let j = 0; j < kw; j++) {
-                const col = q * kw + j - left;
-                if (col < 0 || col >= w) continue;
-                const source = ((b * h + r) * w + col) * c;
-                const frame = ((b * outH * kh + p * kh + i) * frameW + q * kw + j) * c;
-                for (let ch = 0; ch < c; ch++) {
-                  const value = values[source + ch]!;
-                  if (at[ch]! < 0 || value > best[ch]!) {
-                    best[ch] = value;
-                    at[ch] = frame + ch;
-                  }
-                }
-              }
-            }
-            for (let ch = 0; ch < c; ch++) if (at[ch]! >= 0) mask[at[ch]!] = 1;
-          }
+    kernelFunc: ({ inputs, backend, attrs = {} }) =>
+      composite(backendName, backend as tf.KernelBackend, (run, constant) => {
+        const x = inputs.x!;
+        const g = windowOf(x.shape, pair(attrs.filterSize as number), pair(attrs.strides as number), [1, 1], attrs.pad as Pad);
+        const { n, h, w, c, kh, kw, outH, outW, top, left } = g;
+        const frameShape = [n, outH * kh, outW * kw, c];
+        const windows = [n * outH, kh, outW, kw, c];
+        const perWindow = [n * outH, 1, outW, 1, c];
+        const pool = { filterSize: [kh, kw], strides: [kh, kw], pad: 'valid' };
+        // The frame: -∞ where a window reaches past the input, input rows/columns no window covers dropped.
+        const bottom = outH * kh - h - top;
+        const right = outW * kw - w - left;
+        let frame = x;
+        if (top > 0 || left > 0 || bottom > 0 || right > 0) {
+          const paddings = [
+            [0, 0],
+            [top, Math.max(bottom, 0)],
+            [left, Math.max(right, 0)],
+            [0, 0],
+          ];
+          frame = run('PadV2', { x: frame }, { paddings, constantValue: Number.NEGATIVE_INFINITY });
         }
-      }
-      const shape = [n, outH * kh, frameW, c];
-      return { dataId: backend.write(mask, shape, 'float32'), shape, dtype: 'float32' };
-    },
+        if (bottom < 0 || right < 0) frame = run('Slice', { x: frame }, { begin: [0, 0, 0, 0], size: frameShape });
+        const frame5 = run('Reshape', { x: frame }, { shape: windows });
+        const maxima = run('Reshape', { x: run('MaxPool', { x: frame }, pool) }, { shape: perWindow });
+        // Float ops only: wasm's comparison kernels are 10-100x slower than its arithmetic. For a ≤ b,
+        // 1 − step(b − a) is 1 exactly where a = b.
+        const one = constant(Float32Array.of(1), [1]);
+        const equalsAbove = (a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo =>
+          run('Sub', { a: one, b: run('Step', { x: run('Sub', { a: b, b: a }, {}) }, { alpha: 0 }) }, {});
+        const rank = constant(
+          Float32Array.from({ length: kh * kw }, (_, k) => kh * kw - k),
+          [1, kh, 1, kw, 1],
+        );
+        const ranked = run('Multiply', { a: equalsAbove(frame5, maxima), b: rank }, {});
+        const firstRank = run('MaxPool', { x: run('Reshape', { x: ranked }, { shape: frameShape }) }, pool);
+        const first = equalsAbove(ranked, run('Reshape', { x: firstRank }, { shape: perWindow }));
+        return run('Reshape', { x: first }, { shape: frameShape });
+      }),
   };
 }
 
