@@ -189,9 +189,17 @@ function convInputGradient(dy: tf.Tensor, filter: tf.Tensor, xShape: number[], s
     spread = tf.reshape(block, [n, outH * sh, outW * sw, outC]);
   }
   // dx[r] = Σ_i spread[r + top − i]·W[i] = Σ_i' P[r + i']·W[kh − 1 − i'] with P = spread shifted by kh − 1 − top.
-  const padded = reframe(spread, [kh - 1 - rows.before, h + rows.before - outH * sh], [kw - 1 - cols.before, w + cols.before - outW * sw]);
+  // Zeros are added by the convolution's own padding, not a pad op (whose gradient, a slice, is slow on wasm).
+  const [top, bottom, left, right] = [kh - 1 - rows.before, h + rows.before - outH * sh, kw - 1 - cols.before, w + cols.before - outW * sw];
+  const cropped = reframe(spread, [Math.min(top, 0), Math.min(bottom, 0)], [Math.min(left, 0), Math.min(right, 0)]);
   const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
-  return tf.conv2d(padded, flipped, 1, 'valid');
+  const padding: Pad = [
+    [0, 0],
+    [Math.max(top, 0), Math.max(bottom, 0)],
+    [Math.max(left, 0), Math.max(right, 0)],
+    [0, 0],
+  ];
+  return tf.conv2d(cropped, flipped, 1, padding);
 }
 
 type KernelRun = (name: string, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap) => tf.TensorInfo;
