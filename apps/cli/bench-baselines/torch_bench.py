@@ -7,9 +7,10 @@ PyTorch user scripts it, in one thread (torch.set_num_threads(1)), printing one 
     torch_bench.py eigen CASE_DIR TOL MAXIT   PyHessian's power iteration for the top eigenvalue
     torch_bench.py trace CASE_DIR SAMPLES     Hutchinson trace with Rademacher probes (PyHessian's estimator)
 
-CASE_DIR holds model/ (a tfjs Layers model.json + weights.bin written by the benchmark), data.json ({"x", "y"}),
-the direction weight sets named in spec.json, and spec.json (the job spec `landscape run` gets). Layouts follow
-the reference fixtures' README: Dense kernels [in, out], Conv2D kernels [kh, kw, in, out] on NHWC inputs.
+CASE_DIR holds spec.json (the job spec `landscape run` gets) naming a tfjs Layers model directory (model.json +
+weights.bin), the data ({"x", "y"}) and the direction weight sets. Layouts follow the reference fixtures' README:
+Dense kernels [in, out], Conv2D kernels [kh, kw, in, out]; images are fed to torch as NCHW and permuted back to
+NHWC before Flatten.
 """
 import ctypes
 import glob
@@ -51,9 +52,20 @@ def median_seconds(fn, repeats):
     return times[len(times) // 2]
 
 
+def min_seconds(fn, repeats):
+    """Best of the repeats: the machine is shared, and the probe only chooses between two settings."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def probe():
     a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    seconds = median_seconds(lambda: a @ b, 7)
+    seconds = min_seconds(lambda: a @ b, 7)
     exact = a.double() @ b.double()
     error = float(((a @ b).double() - exact).abs().max() / exact.abs().max())
     emit({"case": "probe", "torch": torch.__version__, "gflops": 2 * 1024 ** 3 / seconds / 1e9, "openblasCore": openblas_core(),
@@ -82,6 +94,7 @@ class Model:
             offset += size
 
     def forward(self, params, x):
+        """x is NCHW for image models (torch's layout, converted once at load); Flatten restores the NHWC feature order."""
         k = 0
         for layer in self.layers:
             kind, c = layer["class_name"], layer["config"]
@@ -89,25 +102,22 @@ class Model:
                 x = x @ params[k] + params[k + 1]
                 k += 2
             elif kind == "Conv2D":
-                # NHWC kept outside; torch convolves NCHW with [out, in, kh, kw] kernels.
                 padding = "same" if c.get("padding") == "same" else "valid"
-                y = F.conv2d(x.permute(0, 3, 1, 2), params[k].permute(3, 2, 0, 1), params[k + 1], stride=tuple(c.get("strides", [1, 1])), padding=padding)
-                x = y.permute(0, 2, 3, 1)
+                x = F.conv2d(x, params[k].permute(3, 2, 0, 1), params[k + 1], stride=tuple(c.get("strides", [1, 1])), padding=padding)
                 k += 2
             elif kind in ("MaxPooling2D", "AveragePooling2D"):
                 size = tuple(c.get("pool_size", [2, 2]))
                 stride = tuple(c.get("strides") or size)
-                pool = F.max_pool2d if kind == "MaxPooling2D" else F.avg_pool2d
-                x = pool(x.permute(0, 3, 1, 2), size, stride).permute(0, 2, 3, 1)
+                x = (F.max_pool2d if kind == "MaxPooling2D" else F.avg_pool2d)(x, size, stride)
             elif kind == "Flatten":
-                x = x.reshape(x.shape[0], -1)
+                x = (x.permute(0, 2, 3, 1) if x.dim() == 4 else x).reshape(x.shape[0], -1)
             elif kind in ("InputLayer", "Dropout"):
                 pass
             elif kind != "Activation":
                 raise SystemExit(f"torch_bench: layer class {kind} is not in this baseline")
-            activation = c.get("activation", "linear")
-            x = {"linear": lambda t: t, "relu": torch.relu, "tanh": torch.tanh, "softplus": F.softplus, "sigmoid": torch.sigmoid}[activation](x) \
-                if kind in ("Dense", "Conv2D", "Activation") else x
+            if kind in ("Dense", "Conv2D", "Activation"):
+                activation = c.get("activation", "linear")
+                x = {"linear": lambda t: t, "relu": torch.relu, "tanh": torch.tanh, "softplus": F.softplus, "sigmoid": torch.sigmoid}[activation](x)
         return x
 
 
@@ -118,7 +128,8 @@ class Case:
         self.model = Model(os.path.join(directory, self.spec["model"]))
         with open(os.path.join(directory, self.spec["data"])) as f:
             data = json.load(f)
-        self.x = torch.tensor(np.asarray(data["x"], dtype=np.float32))
+        x = torch.tensor(np.asarray(data["x"], dtype=np.float32))
+        self.x = x.permute(0, 3, 1, 2).contiguous() if x.dim() == 4 else x
         self.y = torch.tensor(np.asarray(data["y"], dtype=np.int64))
         self.directory = directory
 

@@ -108,19 +108,23 @@ function extract(xp: tf.Tensor4D, g: Window, i: number, j: number): tf.Tensor4D 
   return tf.reshape(tf.slice(block, [0, 0, 0, 0], [n * outH, 1, outW, c]), [n, outH, outW, c]);
 }
 
+/** t [n, outH, outW, c] with t[p, q] moved to (p·sh, q·sw) and zeros between: [n, outH·sh, outW·sw, c]. */
+function spreadByStrides(t: tf.Tensor, [sh, sw]: [number, number]): tf.Tensor4D {
+  if (sh === 1 && sw === 1) return t as tf.Tensor4D;
+  const [n, outH, outW, c] = t.shape as [number, number, number, number];
+  const block = tf.pad(tf.reshape(t, [n * outH, 1, outW, c]), [
+    [0, 0],
+    [0, sh - 1],
+    [0, 0],
+    [0, (sw - 1) * c],
+  ]);
+  return tf.reshape(block, [n, outH * sh, outW * sw, c]);
+}
+
 /** The transpose of `extract`: scatters [n, outH, outW, c] back to window element (i, j) of the padded input. */
 function place(t: tf.Tensor, g: Window, i: number, j: number): tf.Tensor4D {
-  const { n, c, outH, outW, sh, sw } = g;
-  let spread = t as tf.Tensor4D;
-  if (sh !== 1 || sw !== 1) {
-    const block = tf.pad(tf.reshape(t, [n * outH, 1, outW, c]), [
-      [0, 0],
-      [0, sh - 1],
-      [0, 0],
-      [0, (sw - 1) * c],
-    ]);
-    spread = tf.reshape(block, [n, outH * sh, outW * sw, c]);
-  }
+  const { outH, outW, sh, sw } = g;
+  const spread = spreadByStrides(t, [sh, sw]);
   const r0 = i * g.dh;
   const c0 = j * g.dw;
   return tf.pad(spread, [
@@ -171,23 +175,13 @@ export function convFilterGradient(x: tf.Tensor, dy: tf.Tensor, filterShape: num
  * made of differentiable ops.
  */
 function convInputGradient(dy: tf.Tensor, filter: tf.Tensor, xShape: number[], strides: [number, number], pad: Pad): tf.Tensor {
-  const [kh, kw, , outC] = filter.shape as [number, number, number, number];
-  const [n, h, w] = xShape as [number, number, number, number];
+  const [kh, kw] = filter.shape as [number, number, number, number];
+  const [, h, w] = xShape as [number, number, number, number];
   const [, outH, outW] = dy.shape as [number, number, number, number];
   const [sh, sw] = strides;
   const rows = axisGeometry(h, kh, sh, 1, pad, 1);
   const cols = axisGeometry(w, kw, sw, 1, pad, 2);
-  let spread = dy as tf.Tensor4D;
-  if (sh !== 1 || sw !== 1) {
-    // dy[p, q] moves to (p·sh, q·sw), zeros between.
-    const block = tf.pad(tf.reshape(dy, [n * outH, 1, outW, outC]), [
-      [0, 0],
-      [0, sh - 1],
-      [0, 0],
-      [0, (sw - 1) * outC],
-    ]);
-    spread = tf.reshape(block, [n, outH * sh, outW * sw, outC]);
-  }
+  const spread = spreadByStrides(dy, strides);
   // dx[r] = Σ_i spread[r + top − i]·W[i] = Σ_i' P[r + i']·W[kh − 1 − i'] with P = spread shifted by kh − 1 − top.
   // Zeros are added by the convolution's own padding, not a pad op (whose gradient, a slice, is slow on wasm).
   const [top, bottom, left, right] = [kh - 1 - rows.before, h + rows.before - outH * sh, kw - 1 - cols.before, w + cols.before - outW * sw];
