@@ -11,6 +11,11 @@ import * as tf from '@tensorflow/tfjs-core';
  * they recompute from the op's inputs with differentiable ops, and makes every remaining gradient that reuses
  * a saved output (or comes from customGrad) throw `SecondOrderUnsupportedError` when a second derivative is
  * taken through it. Registration is global and first-order results are unchanged (same formulas).
+ *
+ * Speed (docs/performance.md): convolution gradients are conv2d kernels (a Conv2DBackpropFilter kernel is
+ * registered where the backend has none), pooling windows that tile the input get a broadcast gradient, and matMul
+ * gradients avoid transposing the wide operand; wasm's slices, comparisons and host reads are avoided on the paths
+ * a Hessian-vector product takes.
  */
 export class SecondOrderUnsupportedError extends Error {
   constructor(readonly op: string) {
