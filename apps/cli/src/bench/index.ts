@@ -3,6 +3,7 @@ import { benchMatMul, benchSurface } from './core';
 import { benchCurvature } from './curvature';
 import { benchDistributed } from './distributed';
 import { benchPcaFit, benchTrajectoryJob } from './metrics';
+import { benchHvpProfile } from './profile';
 import { benchPytorch, PYTORCH_CASES } from './pytorch';
 
 export { PYTORCH_CASES };
@@ -31,6 +32,10 @@ export const BENCH_SUITES: Record<string, (only: readonly string[]) => Promise<v
   async metrics() {
     benchPcaFit(200, 100_000);
     await benchTrajectoryJob('wasm');
+  },
+  /** Hessian-vector product time by kernel (docs/performance.md). */
+  async 'hvp-profile'() {
+    await benchHvpProfile();
   },
   /** Side by side with PyTorch; `only` picks cases (PYTORCH_CASES). */
   async pytorch(only) {

@@ -35,7 +35,7 @@ export type PytorchCase = (typeof PYTORCH_CASES)[number];
 const CLI = join(__dirname, '..', '..', 'bin', 'landscape.js');
 const TORCH_SCRIPT = join(__dirname, '..', '..', 'bench-baselines', 'torch_bench.py');
 
-interface BenchCase {
+export interface BenchCase {
   name: string;
   /** Scratch directory: spec.json, outputs, and the synthetic cases' files. */
   dir: string;
@@ -92,7 +92,7 @@ const SYNTHETIC: Record<string, { architecture: Architecture; samples: number }>
 };
 
 /** Seeded model, data (inputs on a 1/4 lattice in [0, 1]: exact and short in JSON) and two raw directions. */
-function syntheticCase(root: string, name: string): BenchCase {
+export function syntheticCase(root: string, name: string): BenchCase {
   const { architecture, samples } = SYNTHETIC[name]!;
   const dir = join(root, name);
   mkdirSync(dir, { recursive: true });
