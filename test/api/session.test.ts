@@ -41,8 +41,10 @@ describe('browser sessions', () => {
     const wrong = await signIn('gamma-key');
     expect(wrong.answer.status).toBe(401);
     expect(wrong.cookie).toBeUndefined();
-    const form = await call(keyed.url, 'POST', '/v1/session', { body: 'key=alpha-key', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    // A cross-site form can post JSON-looking text/plain, never application/json: such a sign-in is refused.
+    const form = await call(keyed.url, 'POST', '/v1/session', { body: JSON.stringify({ key: 'alpha-key' }), headers: { 'content-type': 'text/plain' } });
     expect(form.status).toBe(415);
+    expect(form.headers.get('set-cookie')).toBeNull();
     expect((await postJson(keyed.url, '/v1/session', { key: 7 })).json.issues).toEqual([{ field: 'key', reason: 'must be a non-empty string' }]);
     expect((await call(keyed.url, 'GET', '/v1/session')).json).toEqual({ authRequired: true, authenticated: false });
     expect((await call(keyed.url, 'GET', '/v1/jobs', { headers: { cookie: 'landscape_session=forged' } })).status).toBe(401);

@@ -5,6 +5,7 @@ import type { TrainResult, TrajectoryResult } from '@landscape/metrics';
 import type { Data, Layout } from 'plotly.js-dist-min';
 import { num } from './format';
 import { Plot } from './plot';
+import { Choice, Head, Toggle } from './widgets';
 
 /** The result.json of each kind, as @landscape/core and @landscape/metrics write it. */
 interface ResultByKind {
@@ -81,15 +82,6 @@ const modelMarker: Data = {
 
 const axes = (x: string, y: string): Layout => ({ xaxis: { title: { text: x } }, yaxis: { title: { text: y } }, legend: { orientation: 'h', y: -0.15 } });
 
-function Toggle({ label, checked, onChange, name }: { label: string; checked: boolean; onChange: (value: boolean) => void; name: string }) {
-  return (
-    <label class="toggle">
-      <input type="checkbox" name={name} checked={checked} onChange={(e) => onChange(e.currentTarget.checked)} />
-      {label}
-    </label>
-  );
-}
-
 function SurfaceView({ result }: { result: LandscapeResult }) {
   const hasAccuracy = hasValues(result.accuracy as GridValues);
   const [metric, setMetric] = useState<'loss' | 'accuracy'>('loss');
@@ -117,15 +109,7 @@ function SurfaceView({ result }: { result: LandscapeResult }) {
   return (
     <>
       <div class="controls">
-        {hasAccuracy && (
-          <label>
-            Show
-            <select name="metric" value={metric} onChange={(e) => setMetric(e.currentTarget.value as 'loss' | 'accuracy')}>
-              <option value="loss">loss</option>
-              <option value="accuracy">accuracy</option>
-            </select>
-          </label>
-        )}
+        {hasAccuracy && <Choice label="Show" name="metric" value={metric} options={['loss', 'accuracy'] as const} onChange={setMetric} />}
         <Toggle name="log" label="log scale" checked={log} onChange={setLog} />
       </div>
       <div class="plots two">
@@ -290,16 +274,7 @@ function TrajectoryView({ result }: { result: TrajectoryResult }) {
         ))}
       </div>
       <table class="metrics">
-        <thead>
-          <tr>
-            <th>method</th>
-            <th>trustworthiness</th>
-            <th>continuity</th>
-            <th>reconstruction MSE</th>
-            <th>relative loss error</th>
-            <th>explained variance</th>
-          </tr>
-        </thead>
+        <Head columns={['method', 'trustworthiness', 'continuity', 'reconstruction MSE', 'relative loss error', 'explained variance']} />
         <tbody>
           {methods.map(([name, method]) => (
             <tr>

@@ -1,52 +1,29 @@
 import { useState } from 'preact/hooks';
-import { api, JOB_STATUSES, type JobList } from '../api';
+import type { JobKind } from '@landscape/core';
+import { api, JOB_STATUSES, type JobList, type JobStatus } from '../api';
 import { duration, time } from '../format';
 import { usePoll } from '../route';
 import { JOB_KINDS } from '../results';
+import { Choice, Head } from '../widgets';
 import { Progress, StatusBadge } from './progress';
 
 /** The newest jobs, refreshed every second. The API filters by status; the kind filter applies to that page. */
 export function JobsPage() {
-  const [status, setStatus] = useState('');
-  const [kind, setKind] = useState('');
+  const [status, setStatus] = useState<JobStatus | ''>('');
+  const [kind, setKind] = useState<JobKind | ''>('');
   const { value, error } = usePoll(() => api<JobList>('GET', `/v1/jobs?limit=200${status ? `&status=${status}` : ''}`), 1000, [status]);
   const items = (value?.items ?? []).filter((job) => !kind || job.kind === kind);
   return (
     <section>
       <h1>Jobs</h1>
       <div class="filters">
-        <label>
-          Status
-          <select name="status" value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
-            <option value="">all</option>
-            {JOB_STATUSES.map((s) => (
-              <option value={s}>{s}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Kind
-          <select name="kind" value={kind} onChange={(e) => setKind(e.currentTarget.value)}>
-            <option value="">all</option>
-            {JOB_KINDS.map((k) => (
-              <option value={k}>{k}</option>
-            ))}
-          </select>
-        </label>
+        <Choice label="Status" name="status" value={status} options={JOB_STATUSES} all onChange={setStatus} />
+        <Choice label="Kind" name="kind" value={kind} options={JOB_KINDS} all onChange={setKind} />
         <span class="muted">{value ? `${items.length} shown of ${value.total}` : ''}</span>
       </div>
       {error && <p class="error">{error.message}</p>}
       <table class="jobs">
-        <thead>
-          <tr>
-            <th>job</th>
-            <th>kind</th>
-            <th>status</th>
-            <th>progress</th>
-            <th>created</th>
-            <th>took</th>
-          </tr>
-        </thead>
+        <Head columns={['job', 'kind', 'status', 'progress', 'created', 'took']} />
         <tbody>
           {items.map((job) => (
             <tr data-job={job.id} key={job.id}>

@@ -3,6 +3,7 @@ import type { JobKind } from '@landscape/core';
 import { api, ApiError, type JobView, type SpecIssue } from '../api';
 import { JOB_KINDS } from '../results';
 import { go } from '../route';
+import { Choice } from '../widgets';
 
 /** A starting spec per kind (docs/job-spec.md has every field); file fields are filled from the uploads below. */
 const TEMPLATES: Record<JobKind, object> = {
@@ -120,14 +121,7 @@ export function SubmitPage() {
     <section>
       <h1>Submit a job</h1>
       <form class="submit" onSubmit={submit}>
-        <label>
-          Kind
-          <select name="kind" value={kind} onChange={(e) => chooseKind(e.currentTarget.value as JobKind)}>
-            {JOB_KINDS.map((k) => (
-              <option value={k}>{k}</option>
-            ))}
-          </select>
-        </label>
+        <Choice label="Kind" name="kind" value={kind} options={JOB_KINDS} onChange={chooseKind} />
         {FILE_FIELDS.filter((input) => !('kinds' in input) || (input.kinds as readonly string[]).includes(kind)).map((input) => (
           <label>
             {input.label}

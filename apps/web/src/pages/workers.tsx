@@ -2,6 +2,7 @@ import type { WorkerInfo } from '@landscape/jobs';
 import { api } from '../api';
 import { time } from '../format';
 import { usePoll } from '../route';
+import { Head } from '../widgets';
 
 /** Live workers (an expired heartbeat drops a worker from the API's list), refreshed every 2 s. */
 export function WorkersPage() {
@@ -11,18 +12,7 @@ export function WorkersPage() {
       <h1>Workers</h1>
       {error && <p class="error">{error.message}</p>}
       <table class="workers">
-        <thead>
-          <tr>
-            <th>host</th>
-            <th>pid</th>
-            <th>backend</th>
-            <th>device</th>
-            <th>concurrency</th>
-            <th>units now</th>
-            <th>units done</th>
-            <th>last heartbeat</th>
-          </tr>
-        </thead>
+        <Head columns={['host', 'pid', 'backend', 'device', 'concurrency', 'units now', 'units done', 'last heartbeat']} />
         <tbody>
           {(value?.items ?? []).map((worker) => (
             <tr data-worker={worker.pid} key={`${worker.host}:${worker.pid}`}>
