@@ -199,7 +199,13 @@ function HessianView({ result }: { result: HessianResult }) {
         </tbody>
       </table>
       <div class="plots two">
-        {eigen.length > 0 && <Plot name="eigenvalues" data={eigen} layout={{ title: { text: 'eigenvalues' }, ...axes('index', 'λ') }} />}
+        {eigen.length > 0 && (
+          <Plot
+            name="eigenvalues"
+            data={eigen}
+            layout={{ title: { text: 'eigenvalues' }, ...axes('index', 'λ'), xaxis: { title: { text: 'index' }, dtick: 1 } }}
+          />
+        )}
         {result.density && (
           <div>
             <Toggle name="log-density" label="log density" checked={logDensity} onChange={setLogDensity} />
@@ -209,7 +215,7 @@ function HessianView({ result }: { result: HessianResult }) {
               layout={{
                 title: { text: `spectral density (SLQ, ${result.density.runs} runs × ${result.density.steps} steps)` },
                 ...axes('λ', 'density'),
-                yaxis: { title: { text: 'density' }, type: logDensity ? 'log' : 'linear' },
+                yaxis: { title: { text: 'density' }, type: logDensity ? 'log' : 'linear', exponentformat: 'power' },
               }}
             />
           </div>
