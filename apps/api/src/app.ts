@@ -7,15 +7,18 @@ import { MulterModule, type NestExpressApplication } from '@nestjs/platform-expr
 import { createJobSystem, type JobSystem, type JobSystemOptions } from '@landscape/jobs';
 import pino, { type Logger } from 'pino';
 import { ArtifactsController, isMultipart } from './artifacts.controller';
-import { bearerAuth } from './auth';
 import { DEFAULT_SETTINGS, type ApiSettings } from './config';
 import { ApiExceptionFilter } from './errors';
 import { HealthController, type ReadinessCheck } from './health.controller';
 import { JobsController } from './jobs.controller';
 import { PinoNestLogger, requestLogger } from './logging';
 import { setupOpenApi } from './openapi';
+import { SessionController } from './session.controller';
+import { browserAuth, SessionStore } from './session';
 import { RequestTimeoutInterceptor, withTimeout } from './timeout';
-import { API_SETTINGS, ARTIFACT_STORE, JOB_SERVICE, READINESS, WORKER_REGISTRY } from './tokens';
+import { API_SETTINGS, ARTIFACT_STORE, JOB_SERVICE, READINESS, SESSION_STORE, WORKER_REGISTRY } from './tokens';
+import { ValidateController } from './validate.controller';
+import { isPublicPath, mountBrowserApps } from './web';
 import { WorkersController } from './workers.controller';
 
 export interface ApiConfig extends Partial<ApiSettings> {
@@ -38,7 +41,7 @@ export interface ApiApp {
 
 @Module({})
 class ApiModule {
-  static forRoot(system: JobSystem, settings: Required<ApiSettings>, ready: ReadinessCheck): DynamicModule {
+  static forRoot(system: JobSystem, settings: Required<ApiSettings>, ready: ReadinessCheck, sessions: SessionStore): DynamicModule {
     return {
       module: ApiModule,
       // Multipart model uploads: in memory (they go to the artifact store next), each part within the artifact limit.
@@ -47,13 +50,14 @@ class ApiModule {
           limits: { fileSize: settings.maxArtifactBytes, files: settings.maxModelFiles, fields: 16, parts: settings.maxModelFiles + 16 },
         }),
       ],
-      controllers: [JobsController, ArtifactsController, WorkersController, HealthController],
+      controllers: [ValidateController, JobsController, ArtifactsController, WorkersController, HealthController, SessionController],
       providers: [
         { provide: JOB_SERVICE, useValue: system.service },
         { provide: ARTIFACT_STORE, useValue: system.artifacts },
         { provide: WORKER_REGISTRY, useValue: system.workers },
         { provide: API_SETTINGS, useValue: settings },
         { provide: READINESS, useValue: ready },
+        { provide: SESSION_STORE, useValue: sessions },
       ],
     };
   }
@@ -76,6 +80,9 @@ function multipartLengthLimit(maxBytes: number) {
 
 const pathOf = (req: IncomingMessage): string => (req.url ?? '/').split('?')[0]!.replace(/\/+$/, '');
 
+/** Routes whose body is JSON (job specs, the spec check, sign-in). */
+const JSON_PATHS = new Set(['/v1/jobs', '/v1/jobs/validate', '/v1/session']);
+
 /** Builds the HTTP API around a job system (not listening yet: call listen). */
 export async function createApp(config: ApiConfig): Promise<ApiApp> {
   const logger = config.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info', base: { app: 'landscape-api' } });
@@ -92,7 +99,8 @@ export async function createApp(config: ApiConfig): Promise<ApiApp> {
     // The ping gets less time than a request, so /health reports an outage itself instead of timing out.
     const pingTimeoutMs = Math.min(2000, Math.ceil(settings.requestTimeoutMs / 2));
     const ready = async (): Promise<void> => void (await withTimeout(system.redis.ping(), pingTimeoutMs));
-    const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(system, settings, ready), {
+    const sessions = new SessionStore(system.redis, system.config.prefix);
+    const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(system, settings, ready, sessions), {
       bodyParser: false,
       logger: new PinoNestLogger(logger),
       abortOnError: false,
@@ -100,14 +108,15 @@ export async function createApp(config: ApiConfig): Promise<ApiApp> {
     app.useGlobalFilters(new ApiExceptionFilter(logger));
     app.useGlobalInterceptors(new RequestTimeoutInterceptor(settings.requestTimeoutMs));
     app.getHttpAdapter().getInstance().disable('x-powered-by');
-    // Order matters: request id + log first, then auth (before any body is read), then the body parsers.
+    // Order matters: request id + log first, then auth (before any body is read), then the web app and the body parsers.
     app.use(requestLogger(logger));
-    app.use(bearerAuth(settings.apiKeys));
+    app.use(browserAuth(settings.apiKeys, sessions, isPublicPath));
+    mountBrowserApps(app, system, logger);
     app.use('/v1/artifacts', multipartLengthLimit(settings.maxArtifactBytes));
     // Raw uploads: any content type but multipart (multer takes those in the route).
     app.useBodyParser('raw', { type: (req: IncomingMessage) => pathOf(req) === '/v1/artifacts' && !isMultipart(req), limit: settings.maxArtifactBytes });
     // Job specs are JSON whatever the content type says (curl -d sends form encoding by default).
-    app.useBodyParser('json', { type: (req: IncomingMessage) => pathOf(req) === '/v1/jobs', limit: settings.maxBodyBytes });
+    app.useBodyParser('json', { type: (req: IncomingMessage) => JSON_PATHS.has(pathOf(req)), limit: settings.maxBodyBytes });
     setupOpenApi(app);
     let closed = false;
     return {

@@ -99,7 +99,9 @@ export function syntheticCase(root: string, name: string): BenchCase {
   const model = buildModel(architecture, 1);
   saveModel(join(dir, 'model'), model);
   const rng = createRng(2);
-  const sampleSize = model.description.inputShape.reduce((a, b) => a * b, 1);
+  // Built-in architectures have no free input dimensions.
+  const inputShape = model.description.inputShape.map((size) => size ?? 1);
+  const sampleSize = inputShape.reduce((a, b) => a * b, 1);
   const classes = architecture.outputs;
   const nest = (flat: number[], shape: number[]): unknown =>
     shape.length === 1
@@ -108,7 +110,7 @@ export function syntheticCase(root: string, name: string): BenchCase {
   const x = Array.from({ length: samples }, () =>
     nest(
       Array.from({ length: sampleSize }, () => Math.round(4 * rng.uniform()) / 4),
-      model.description.inputShape,
+      inputShape,
     ),
   );
   const y = Array.from({ length: samples }, () => Math.floor(rng.uniform() * classes));
@@ -133,27 +135,17 @@ function referenceCase(root: string, name: 'm1_mlp' | 'm2_cnn'): BenchCase {
   return { name, dir, refs: files, description: loadModel(files.model).description, samples: data.n };
 }
 
-/** Multiply-adds × 2 of one sample's forward pass (dense and conv layers). */
+/**
+ * Multiply-adds × 2 of one sample's forward pass through its dense and convolution layers: each output value of
+ * such a layer takes (kernel size / output channels) multiply-adds.
+ */
 export function forwardFlops(description: ModelDescription): number {
-  let shape = [...description.inputShape];
   let flops = 0;
-  for (const layer of description.layers) {
-    const kernel = 'kernel' in layer ? description.layout[layer.kernel]!.shape : [];
-    if (layer.kind === 'dense') {
-      flops += 2 * shape.reduce((a, b) => a * b, 1) * layer.units;
-      shape = [layer.units];
-    } else if (layer.kind === 'conv2d') {
-      const [kh, kw, inC] = kernel as [number, number, number];
-      const [h, w] = shape as [number, number];
-      const size = (n: number, k: number, s: number): number => (layer.padding === 'same' ? Math.ceil(n / s) : Math.ceil((n - k + 1) / s));
-      shape = [size(h, kh, layer.strides[0]), size(w, kw, layer.strides[1]), layer.filters];
-      flops += 2 * shape[0]! * shape[1]! * kh * kw * inC * layer.filters;
-    } else if (layer.kind === 'pool2d') {
-      const [h, w, c] = shape as [number, number, number];
-      shape = [Math.floor(h / layer.strides[0]), Math.floor(w / layer.strides[1]), c];
-    } else if (layer.kind === 'flatten') {
-      shape = [shape.reduce((a, b) => a * b, 1)];
-    }
+  for (const node of description.graph.nodes) {
+    if (!['Dense', 'Conv1D', 'Conv2D'].includes(node.className) || node.weights.kernel === undefined) continue;
+    const kernel = description.layout[node.weights.kernel]!.shape;
+    const outputs = node.shape.reduce<number>((a, b) => a * (b ?? 1), 1);
+    flops += (2 * outputs * kernel.reduce((a, b) => a * b, 1)) / kernel.at(-1)!;
   }
   return flops;
 }
