@@ -1,10 +1,11 @@
 import { availableParallelism } from 'node:os';
 import { selectBackend, type BackendChoice, type BackendInfo } from './backend';
-import { Evaluator, evaluateTile } from './evaluate';
+import { Evaluator, evaluateTile, evaluationSubspace } from './evaluate';
 import { gridSize } from './grid';
 import type { PreparedLandscape } from './prepare';
 import { evaluationProvenance, type LandscapeResult } from './result';
 import type { LineSpec, SurfaceSpec } from './spec';
+import { subspaceRecord } from './subspace';
 import { evaluateTilesInThreads } from './thread-pool';
 import type { EmbeddedOptions, ExecutionRecord } from './handler';
 import { tilePoints, type AssembledSurface, type Tile, type TileResult } from './tiles';
@@ -107,6 +108,7 @@ export function landscapeResult(
     bias: first.bias,
     points: gridSize(grid).points,
     pointsComputed: surface.pointsComputed,
+    evaluation: { subspace: subspaceRecord(evaluationSubspace(prepared.setup, prepared.plan.directions.length)) },
     ...evaluationProvenance(spec.model, prepared.model.description.name, prepared.setup, execution, surface.pointsComputed),
   };
 }
