@@ -23,3 +23,4 @@ export * from './embedded';
 export * from './model-builder';
 export * from './train';
 export * from './hessian';
+export * from './subspace';

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { flatToWeightSet, InputError, loadModel, parseJobSpec, runEmbedded, type TrajectorySpec } from '@landscape/core';
+import { Evaluator, flatToWeightSet, InputError, loadModel, parseJobSpec, runEmbedded, type TrajectorySpec } from '@landscape/core';
+import { maxRelativeError } from '../../../test/support/fixtures';
 import { releaseTrajectory, trajectoryHandler, type PreparedTrajectory, type TrajectoryResult } from './trajectory-job';
 
 const REFERENCE = join(__dirname, '../../../test/fixtures/reference');
@@ -196,5 +197,32 @@ describe('trajectory inputs', () => {
     expect(() => parseJobSpec({ ...specFor('m1_mlp', {}), methods: ['pca', 'tsne'] })).toThrow(/methods\.1: /);
     expect(() => parseJobSpec({ ...specFor('m1_mlp', {}), methods: ['pca', 'pca'] })).toThrow(/methods: .*twice/);
     expect(() => parseJobSpec({ ...specFor('m1_mlp', {}), trajectory: ['one.json'] })).toThrow(/trajectory/);
+  });
+});
+
+describe('trajectory job, PCA maps as planes', () => {
+  it('evaluates PCA grids as points of a plane (first layer shared), equal to the inverse transform evaluated plainly (1e-5)', async () => {
+    const spec = specFor('m1_mlp', { methods: ['pca', 'pca-directions'], grid: { steps: [4, 3], margin: 0.25 } });
+    const prepared = await trajectoryHandler.prepare(spec, resolve);
+    const evaluator = new Evaluator(prepared.setup);
+    try {
+      for (const embedding of prepared.methods) {
+        expect(embedding.plan, embedding.method).toBeDefined();
+        for (const tile of embedding.tiles) {
+          const shared = await trajectoryHandler.runUnit(spec, prepared, `${embedding.method}:${tile.id}`, { backend: 'cpu' });
+          const plain: number[] = [];
+          for (let iy = tile.y0; iy < tile.y1; iy++) {
+            for (let ix = tile.x0; ix < tile.x1; ix++) plain.push(evaluator.evaluate(embedding.inverse([[embedding.grid.x[ix]!, embedding.grid.y[iy]!]])[0]!).loss);
+          }
+          expect(maxRelativeError(shared.loss, plain)).toBeLessThan(1e-5);
+        }
+      }
+    } finally {
+      evaluator.dispose();
+      releaseTrajectory(prepared);
+    }
+    const result = await run(spec, 'm1-planes');
+    expect(result.methods.pca!.evaluation).toEqual({ subspace: { layers: ['dense_Dense1'], used: true } });
+    expect(result.methods['pca-directions']!.evaluation?.subspace.used).toBe(true);
   });
 });

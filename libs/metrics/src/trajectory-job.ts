@@ -5,6 +5,9 @@ import {
   checkPointLimit,
   defaultTileSize,
   Evaluator,
+  evaluateTile,
+  evaluationSubspace,
+  subspaceRecord,
   InputError,
   isInputError,
   linspace,
@@ -24,10 +27,12 @@ import {
   type ExecutionRecord,
   type GridValues,
   type JobHandler,
+  type LandscapePlan,
   type LoadedModel,
   type LossName,
   type OutputKind,
   type RefResolver,
+  type SubspaceRecord,
   type Tile,
   type TileResult,
   type Timings,
@@ -72,6 +77,8 @@ export interface MethodEmbedding {
   reconstructionMse: number;
   grid: { x: number[]; y: number[] };
   tiles: Tile[];
+  /** Linear maps (PCA): the grid's points are origin + x·axis₁ + y·axis₂, one plan (layers' work shared between points). */
+  plan?: LandscapePlan;
 }
 
 export interface PreparedTrajectory {
@@ -98,6 +105,8 @@ export interface MethodResult {
   pathLoss: number[];
   settings: Record<string, unknown>;
   grid: { x: number[]; y: number[]; loss: GridValues; accuracy: GridValues; points: number; pointsComputed: number };
+  /** Linear maps: whether the grid's points shared layers' work (subspace evaluation). */
+  evaluation?: { subspace: SubspaceRecord };
 }
 
 export interface TrajectoryResult {
@@ -158,7 +167,10 @@ function embeddingGrid(coords: number[][], steps: readonly [number, number], mar
   return { x: x!, y: y! };
 }
 
-type Embedder = Omit<MethodEmbedding, 'method' | 'seconds' | 'trustworthiness' | 'continuity' | 'reconstructionMse' | 'grid' | 'tiles'>;
+type Embedder = Omit<MethodEmbedding, 'method' | 'seconds' | 'trustworthiness' | 'continuity' | 'reconstructionMse' | 'grid' | 'tiles' | 'plan'> & {
+  /** The plane of a linear map: inverse([x, y]) = origin + x·directions[0] + y·directions[1]. */
+  plane?: Omit<LandscapePlan, 'grid'>;
+};
 
 function embedPca(method: 'pca' | 'pca-directions', pca: PcaModel, rows: Float64Array[]): Embedder {
   const ratios = pca.explainedVarianceRatio;
@@ -169,6 +181,7 @@ function embedPca(method: 'pca' | 'pca-directions', pca: PcaModel, rows: Float64
       inverse,
       reconstruct: (indices) => inverse(indices.map((i) => pca.embedding[i]!)),
       reconstruction: 'mean + projection onto the principal plane (scikit-learn inverse_transform(transform(X)))',
+      plane: { origin: pca.mean, directions: pca.components },
       pathOnReconstructions: true,
       explainedVarianceRatio: ratios,
       axes: { x: `PC1 (${percent(ratios[0]!)} of variance)`, y: `PC2 (${percent(ratios[1]!)} of variance)` },
@@ -185,6 +198,7 @@ function embedPca(method: 'pca' | 'pca-directions', pca: PcaModel, rows: Float64
     inverse,
     reconstruct: (indices) => inverse(indices.map((i) => coords[i]!)),
     reconstruction: 'θ_final + projection of θ_i − θ_final onto PC1/PC2 (the plotted plane)',
+    plane: { origin: rows[finalIndex]!, directions: pca.components },
     pathOnReconstructions: true,
     explainedVarianceRatio: ratios,
     axes: { x: `PC1 of θ_i − θ_final (${percent(ratios[0]!)})`, y: `PC2 of θ_i − θ_final (${percent(ratios[1]!)})` },
@@ -244,7 +258,7 @@ export async function prepareTrajectory(spec: TrajectorySpec, resolve: RefResolv
 
   const methods = spec.methods.map((method): MethodEmbedding => {
     const started = performance.now();
-    const embedded =
+    const { plane, ...embedded } =
       method === 'pca' || method === 'pca-directions'
         ? embedPca(method, pca!, checkpoints)
         : method === 'umap'
@@ -262,6 +276,7 @@ export async function prepareTrajectory(spec: TrajectorySpec, resolve: RefResolv
       reconstructionMse: chunkedReconstructionMse(checkpoints, embedded.reconstruct),
       grid,
       tiles: planTiles(grid, spec.tiles ?? defaultTileSize(grid, 8)),
+      ...(plane ? { plan: { ...plane, grid } } : {}),
     };
   });
   return {
@@ -300,7 +315,14 @@ export function releaseTrajectory(prepared: PreparedTrajectory): void {
 }
 
 /** The parameter vectors of a unit, built CHUNK at a time from `start`. */
-function unitVectors(prepared: PreparedTrajectory, unitId: string): { count: number; build: (start: number, end: number) => Float64Array[] } {
+interface UnitVectors {
+  count: number;
+  build: (start: number, end: number) => Float64Array[];
+  /** A grid tile of a linear map: evaluated as points of its plan instead. */
+  planned?: { plan: LandscapePlan; tile: Tile };
+}
+
+function unitVectors(prepared: PreparedTrajectory, unitId: string): UnitVectors {
   if (unitId === CHECKPOINT_UNIT) return { count: prepared.checkpoints.length, build: (start, end) => prepared.checkpoints.slice(start, end) };
   const colon = unitId.lastIndexOf(':');
   const embedding = prepared.methods.find((m) => m.method === unitId.slice(0, colon));
@@ -314,12 +336,13 @@ function unitVectors(prepared: PreparedTrajectory, unitId: string): { count: num
   const { x, y } = embedding.grid;
   return {
     count: tilePoints(tile),
+    ...(embedding.plan ? { planned: { plan: embedding.plan, tile } } : {}),
     build: (start, end) =>
       embedding.inverse(Array.from({ length: end - start }, (_, k) => [x[tile.x0 + ((start + k) % width)]!, y[tile.y0 + Math.floor((start + k) / width)]!])),
   };
 }
 
-function methodResult(embedding: MethodEmbedding, results: ReadonlyMap<string, TileResult>, checkpointLoss: number[]): MethodResult {
+function methodResult(embedding: MethodEmbedding, setup: EvaluationSetup, results: ReadonlyMap<string, TileResult>, checkpointLoss: number[]): MethodResult {
   const reconstructedLoss = results.get(`${embedding.method}:${RECONSTRUCTIONS}`)?.loss ?? [];
   const prefix = `${embedding.method}:`;
   const tileResults = embedding.tiles.flatMap((tile) => {
@@ -354,6 +377,7 @@ function methodResult(embedding: MethodEmbedding, results: ReadonlyMap<string, T
       points: embedding.grid.x.length * embedding.grid.y.length,
       pointsComputed: surface.pointsComputed,
     },
+    ...(embedding.plan ? { evaluation: { subspace: subspaceRecord(evaluationSubspace(setup, embedding.plan.directions.length)) } } : {}),
   };
 }
 
@@ -368,13 +392,14 @@ export const trajectoryHandler: JobHandler<TrajectorySpec, PreparedTrajectory, T
     ]),
   ],
   async runUnit(_spec, prepared, unitId, context) {
-    const { count, build } = unitVectors(prepared, unitId);
+    const { count, build, planned } = unitVectors(prepared, unitId);
     await selectBackend(context.backend);
     let evaluator = evaluators.get(prepared);
     if (!evaluator) {
       evaluator = new Evaluator(prepared.setup);
       evaluators.set(prepared, evaluator);
     }
+    if (planned) return { ...evaluateTile(evaluator, planned.plan, planned.tile, context.onWork), tileId: unitId };
     const loss: number[] = [];
     const accuracy: (number | null)[] = [];
     for (let start = 0; start < count; start += CHUNK) {
@@ -391,7 +416,7 @@ export const trajectoryHandler: JobHandler<TrajectorySpec, PreparedTrajectory, T
     const checkpointUnit = results.get(CHECKPOINT_UNIT);
     const checkpointLoss = checkpointUnit?.loss ?? [];
     const methods: TrajectoryResult['methods'] = {};
-    for (const embedding of prepared.methods) methods[embedding.method] = methodResult(embedding, results, checkpointLoss);
+    for (const embedding of prepared.methods) methods[embedding.method] = methodResult(embedding, prepared.setup, results, checkpointLoss);
     const all = Object.values(methods);
     const points = all.reduce((sum, m) => sum + m.grid.points, 0);
     const pointsComputed = all.reduce((sum, m) => sum + m.grid.pointsComputed, 0);
