@@ -16,6 +16,8 @@ export interface EvaluationSetup {
   output: OutputKind;
   /** Samples per forward pass; bounds memory. */
   batchSize: number;
+  /** Subspace evaluation (subspace.ts): 'auto' (default) shares layers where it pays, 'always' wherever it is exact. */
+  subspace?: 'auto' | 'always';
 }
 
 export interface PointValue {
@@ -70,7 +72,13 @@ export class Evaluator {
   evaluateAt(plan: LandscapePlan, coefficients: readonly number[], scratch?: Float64Array<ArrayBuffer>): PointValue {
     const weights = combine(plan.origin, coefficients, plan.directions, scratch);
     const terms = this.termsFor(plan);
-    return this.pass(weights, terms && ((batch) => terms.outputs(batch, coefficients)));
+    if (!terms) return this.pass(weights);
+    const scalars = coefficients.map((c) => tf.scalar(c));
+    try {
+      return this.pass(weights, (batch) => terms.outputs(batch, scalars));
+    } finally {
+      scalars.forEach((scalar) => scalar.dispose());
+    }
   }
 
   private termsFor(plan: LandscapePlan): SubspaceTerms | undefined {
@@ -78,7 +86,14 @@ export class Evaluator {
       this.subspace?.terms?.dispose();
       const decision = evaluationSubspace(this.setup, plan.directions.length);
       const terms = decision.used
-        ? new SubspaceTerms(this.objective.graph, this.setup.model.layout, decision.nodes, this.batches.map((batch) => batch.x), plan.origin, plan.directions)
+        ? new SubspaceTerms(
+            this.objective.graph,
+            this.setup.model.layout,
+            decision.nodes,
+            this.batches.map((batch) => batch.x),
+            plan.origin,
+            plan.directions,
+          )
         : undefined;
       this.subspace = { plan, terms };
     }
@@ -128,7 +143,7 @@ export interface LandscapePlan {
  * by the evaluator and by the result's record alike.
  */
 export function evaluationSubspace(setup: EvaluationSetup, directions: number): SubspaceDecision {
-  return subspaceDecision(setup.model.graph, setup.model.layout, setup.data.sampleShape, setup.data.n, directions);
+  return subspaceDecision(setup.model.graph, setup.model.layout, setup.data.sampleShape, setup.data.n, directions, { mode: setup.subspace ?? 'auto' });
 }
 
 /**

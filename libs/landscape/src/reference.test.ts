@@ -15,14 +15,7 @@ import {
   assembleTiles,
   type LineSpec,
 } from '@landscape/core';
-import {
-  maxRelativeError,
-  readReference,
-  referencePath,
-  referenceSurfaceSpec,
-  REFERENCE_MODELS,
-  type ReferenceModel,
-} from '../../../test/support/fixtures';
+import { maxRelativeError, readReference, referencePath, referenceSurfaceSpec, REFERENCE_MODELS, type ReferenceModel } from '../../../test/support/fixtures';
 
 const resolverFor = (model: ReferenceModel) => (ref: string) => referencePath(model, ref);
 const BACKENDS = ['wasm', 'cpu'] as const;

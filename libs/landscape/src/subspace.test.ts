@@ -27,13 +27,16 @@ function bothPaths(evaluator: Evaluator, plan: LandscapePlan): { shared: PointVa
 describe.each(REFERENCE_MODELS)('subspace evaluation, reference %s', (name) => {
   it('shares the first layer and equals the plain path and the PyTorch surface (1e-5 relative), without leaks', () => {
     const prepared = prepareLandscape(referenceSurfaceSpec(), (ref) => referencePath(name, ref));
-    const decision = evaluationSubspace(prepared.setup, 2);
+    // The reference models' first layers are too narrow to pay ('auto' skips them): the shared path is forced here.
+    const setup = { ...prepared.setup, subspace: 'always' as const, batchSize: 48 };
+    const decision = evaluationSubspace(setup, 2);
     expect(decision.used).toBe(true);
     expect(decision.layers).toEqual([prepared.model.description.graph.nodes[0]!.name]);
-    expect(evaluationSubspace(prepared.setup, 1).used).toBe(true);
+    expect(evaluationSubspace(setup, 1).used).toBe(true);
+    expect(evaluationSubspace(prepared.setup, 2).used).toBe(false);
 
     const before = tf.memory().numTensors;
-    const evaluator = new Evaluator({ ...prepared.setup, batchSize: 48 });
+    const evaluator = new Evaluator(setup);
     evaluator.evaluateAt(prepared.plan, [0, 0]);
     const cached = tf.memory().numTensors;
     const { shared, plain } = bothPaths(evaluator, prepared.plan);
@@ -42,8 +45,18 @@ describe.each(REFERENCE_MODELS)('subspace evaluation, reference %s', (name) => {
     expect(tf.memory().numTensors).toBe(before);
 
     const ref = readReference(name, 'ref_surface2d.json');
-    expect(maxRelativeError(shared.map((v) => v.loss), (ref.loss_f64 as number[][]).flat())).toBeLessThan(1e-5);
-    expect(maxRelativeError(shared.map((v) => v.loss), plain.map((v) => v.loss))).toBeLessThan(1e-5);
+    expect(
+      maxRelativeError(
+        shared.map((v) => v.loss),
+        (ref.loss_f64 as number[][]).flat(),
+      ),
+    ).toBeLessThan(1e-5);
+    expect(
+      maxRelativeError(
+        shared.map((v) => v.loss),
+        plain.map((v) => v.loss),
+      ),
+    ).toBeLessThan(1e-5);
     expect(shared.map((v) => v.accuracy)).toEqual((ref.accuracy as number[][]).flat());
   });
 });
@@ -62,7 +75,13 @@ describe('subspace evaluation on a graph', () => {
   }
 
   /** Mean cross-entropy of tfjs-layers' predict with the model's weights set to `theta` (layout = save order). */
-  function layersLoss(model: tfl.LayersModel, theta: Float64Array, layout: { offset: number; size: number; shape: number[] }[], x: tf.Tensor, labels: Int32Array): number {
+  function layersLoss(
+    model: tfl.LayersModel,
+    theta: Float64Array,
+    layout: { offset: number; size: number; shape: number[] }[],
+    x: tf.Tensor,
+    labels: Int32Array,
+  ): number {
     model.setWeights(layout.map((spec) => tf.tensor(Float32Array.from(theta.subarray(spec.offset, spec.offset + spec.size)), spec.shape)));
     const logits = tf.tidy(() => (model.predict(x) as tf.Tensor).arraySync() as number[][]);
     let total = 0;
@@ -95,8 +114,18 @@ describe('subspace evaluation on a graph', () => {
     const labels = data.targets.kind === 'labels' ? data.targets.labels : new Int32Array();
     const theirs = points.map((c) => layersLoss(model, combine(origin, c, plan.directions), [...description.layout], x, labels));
     x.dispose();
-    expect(maxRelativeError(shared.map((v) => v.loss), theirs)).toBeLessThan(1e-5);
-    expect(maxRelativeError(shared.map((v) => v.loss), plain.map((v) => v.loss))).toBeLessThan(1e-5);
+    expect(
+      maxRelativeError(
+        shared.map((v) => v.loss),
+        theirs,
+      ),
+    ).toBeLessThan(1e-5);
+    expect(
+      maxRelativeError(
+        shared.map((v) => v.loss),
+        plain.map((v) => v.loss),
+      ),
+    ).toBeLessThan(1e-5);
     expect(shared.map((v) => v.accuracy)).toEqual(plain.map((v) => v.accuracy));
   });
 
@@ -108,11 +137,16 @@ describe('subspace evaluation on a graph', () => {
     };
     const normalized = await modelOf([L.batchNormalization({ inputShape: [8] }), L.dense({ units: 4 })]);
     expect(subspaceDecision(normalized.graph, normalized.layout, [8], 10, 2)).toMatchObject({ used: false, layers: [] });
-    const narrow = await modelOf([L.dense({ inputShape: [1], units: 4 }), L.dense({ units: 2 })]);
-    expect(subspaceDecision(narrow.graph, narrow.layout, [1], 10, 2).used).toBe(false);
+    const narrow = await modelOf([L.dense({ inputShape: [4], units: 4 }), L.dense({ units: 2 })]);
+    expect(subspaceDecision(narrow.graph, narrow.layout, [4], 10, 2)).toMatchObject({
+      used: false,
+      layers: [narrow.graph.nodes[0]!.name],
+      reason: expect.stringMatching(/pay/),
+    });
+    expect(subspaceDecision(narrow.graph, narrow.layout, [4], 10, 2, { mode: 'always' }).used).toBe(true);
     const wide = await modelOf([L.dense({ inputShape: [64], units: 32 }), L.dense({ units: 2 })]);
     expect(subspaceDecision(wide.graph, wide.layout, [64], 1000, 2).used).toBe(true);
-    const overBudget = subspaceDecision(wide.graph, wide.layout, [64], 1000, 2, 1000 * 32 * 3 * 4 - 1);
+    const overBudget = subspaceDecision(wide.graph, wide.layout, [64], 1000, 2, { budgetBytes: 1000 * 32 * 3 * 4 - 1 });
     expect(overBudget.used).toBe(false);
     expect(overBudget.reason).toMatch(/budget/);
   });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Evaluator, flatToWeightSet, InputError, loadModel, parseJobSpec, runEmbedded, type TrajectorySpec } from '@landscape/core';
+import { Evaluator, evaluationSubspace, flatToWeightSet, InputError, loadModel, parseJobSpec, runEmbedded, type TrajectorySpec } from '@landscape/core';
 import { maxRelativeError } from '../../../test/support/fixtures';
 import { releaseTrajectory, trajectoryHandler, type PreparedTrajectory, type TrajectoryResult } from './trajectory-job';
 
@@ -202,9 +202,11 @@ describe('trajectory inputs', () => {
 
 describe('trajectory job, PCA maps as planes', () => {
   it('evaluates PCA grids as points of a plane (first layer shared), equal to the inverse transform evaluated plainly (1e-5)', async () => {
-    const spec = specFor('m1_mlp', { methods: ['pca', 'pca-directions'], grid: { steps: [4, 3], margin: 0.25 } });
-    const prepared = await trajectoryHandler.prepare(spec, resolve);
-    const evaluator = new Evaluator(prepared.setup);
+    const spec = specFor('m2_cnn', { methods: ['pca', 'pca-directions'], grid: { steps: [4, 3], margin: 0.25 } });
+    const loaded = await trajectoryHandler.prepare(spec, resolve);
+    // The CNN's first layer is too narrow to pay ('auto' evaluates it plainly): the shared path is forced here.
+    const prepared = { ...loaded, setup: { ...loaded.setup, subspace: 'always' as const } };
+    const evaluator = new Evaluator(loaded.setup);
     try {
       for (const embedding of prepared.methods) {
         expect(embedding.plan, embedding.method).toBeDefined();
@@ -212,7 +214,8 @@ describe('trajectory job, PCA maps as planes', () => {
           const shared = await trajectoryHandler.runUnit(spec, prepared, `${embedding.method}:${tile.id}`, { backend: 'cpu' });
           const plain: number[] = [];
           for (let iy = tile.y0; iy < tile.y1; iy++) {
-            for (let ix = tile.x0; ix < tile.x1; ix++) plain.push(evaluator.evaluate(embedding.inverse([[embedding.grid.x[ix]!, embedding.grid.y[iy]!]])[0]!).loss);
+            for (let ix = tile.x0; ix < tile.x1; ix++)
+              plain.push(evaluator.evaluate(embedding.inverse([[embedding.grid.x[ix]!, embedding.grid.y[iy]!]])[0]!).loss);
           }
           expect(maxRelativeError(shared.loss, plain)).toBeLessThan(1e-5);
         }
@@ -221,8 +224,9 @@ describe('trajectory job, PCA maps as planes', () => {
       evaluator.dispose();
       releaseTrajectory(prepared);
     }
-    const result = await run(spec, 'm1-planes');
-    expect(result.methods.pca!.evaluation).toEqual({ subspace: { layers: ['dense_Dense1'], used: true } });
-    expect(result.methods['pca-directions']!.evaluation?.subspace.used).toBe(true);
+    const result = await run(spec, 'm2-planes');
+    expect(result.methods.pca!.evaluation?.subspace).toMatchObject({ layers: ['conv2d_Conv2D1'], used: false, reason: expect.stringMatching(/pay/) });
+    expect(result.methods['pca-directions']!.evaluation?.subspace.layers).toEqual(['conv2d_Conv2D1']);
+    expect(evaluationSubspace(prepared.setup, 2).used).toBe(true);
   });
 });

@@ -20,9 +20,10 @@ import { machine, REFERENCE_DIR } from './core';
 import { report } from './measure';
 
 /**
- * Subspace evaluation (shared first-layer terms) against the plain path (every layer at every point), timed in
- * the same run on the same points of a 21×21 surface: the ratio is what to read on a loaded machine. The cache
- * build is inside the shared timing. Run: node apps/cli/dist/bench/subspace.js [backend] [points].
+ * Subspace evaluation (shared first-layer terms, forced with 'always') against the plain path (every layer at
+ * every point), timed in alternating rounds on the same points of a 21×21 surface, medians: the ratio is what to
+ * read on a loaded machine. `auto` says whether the rule would share. The first round's shared timing includes
+ * building the cache. Run: node apps/cli/dist/bench/subspace.js [backend] [points] [rounds].
  */
 interface SubspaceCase {
   name: string;
@@ -47,7 +48,18 @@ function referenceCase(model: 'm1_mlp' | 'm2_cnn'): SubspaceCase {
 
 /** 784 → 128 → 64 → 10 (109,386 parameters) on 2,000 seeded samples. */
 function wideMlpCase(): SubspaceCase {
-  const model = buildModel({ type: 'mlp', input: [784], hidden: [{ units: 128, activation: 'relu' }, { units: 64, activation: 'relu' }], outputs: 10 }, 1);
+  const model = buildModel(
+    {
+      type: 'mlp',
+      input: [784],
+      hidden: [
+        { units: 128, activation: 'relu' },
+        { units: 64, activation: 'relu' },
+      ],
+      outputs: 10,
+    },
+    1,
+  );
   const n = 2000;
   const rng = createRng(2);
   const data = {
@@ -71,18 +83,37 @@ function pointsPerSecond(count: number, evaluate: (coefficients: number[]) => vo
   return count / ((performance.now() - start) / 1000);
 }
 
-async function main(backend: BackendChoice, points: number): Promise<void> {
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+async function main(backend: BackendChoice, points: number, rounds: number): Promise<void> {
   const used = (await selectBackend(backend)).name;
   for (const { name, setup, plan } of [referenceCase('m1_mlp'), referenceCase('m2_cnn'), wideMlpCase()]) {
-    const evaluator = new Evaluator(setup);
+    const evaluator = new Evaluator({ ...setup, subspace: 'always' });
     const weights = new Float64Array(plan.origin.length);
     evaluator.evaluate(plan.origin);
-    const plain = pointsPerSecond(points, (c) => evaluator.evaluate(combine(plan.origin, c, plan.directions, weights)));
-    const shared = pointsPerSecond(points, (c) => evaluator.evaluateAt(plan, c, weights));
+    const plain: number[] = [];
+    const shared: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      plain.push(pointsPerSecond(points, (c) => evaluator.evaluate(combine(plan.origin, c, plan.directions, weights))));
+      shared.push(pointsPerSecond(points, (c) => evaluator.evaluateAt(plan, c, weights)));
+    }
     evaluator.dispose();
-    const decision = evaluationSubspace(setup, plan.directions.length);
-    report({ case: 'subspace-surface', model: name, backend: used, points, samples: setup.data.n, layers: decision.layers, used: decision.used, plainPointsPerSecond: plain, sharedPointsPerSecond: shared, ratio: shared / plain, ...machine() });
+    const auto = evaluationSubspace(setup, plan.directions.length);
+    report({
+      case: 'subspace-surface',
+      model: name,
+      backend: used,
+      points,
+      rounds,
+      samples: setup.data.n,
+      layers: auto.layers,
+      auto: auto.used,
+      plainPointsPerSecond: median(plain),
+      sharedPointsPerSecond: median(shared),
+      ratio: median(shared) / median(plain),
+      ...machine(),
+    });
   }
 }
 
-if (require.main === module) void main((process.argv[2] ?? 'auto') as BackendChoice, Number(process.argv[3] ?? 42));
+if (require.main === module) void main((process.argv[2] ?? 'auto') as BackendChoice, Number(process.argv[3] ?? 42), Number(process.argv[4] ?? 3));
