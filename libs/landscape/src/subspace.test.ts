@@ -1,20 +1,29 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { maxRelativeError, readReference, referencePath, referenceSurfaceSpec, REFERENCE_MODELS } from '../../../test/support/fixtures';
 import { selectBackend } from './backend';
 import { randomDirection } from './directions';
 import { Evaluator, evaluationSubspace, type LandscapePlan, type PointValue } from './evaluate';
 import { coefficientsAt } from './grid';
+import { runEmbedded } from './embedded';
+import { landscapeHandler } from './landscape-job';
 import { savedArtifacts, seededDataset, seedWeights } from './layers/layer-check.test-util';
 import { describeModel, weightsFromBytes } from './model';
 import { prepareLandscape } from './prepare';
+import type { LandscapeResult } from './result';
 import { subspaceDecision } from './subspace';
 import { combine } from './weights';
 
 beforeAll(async () => {
   await selectBackend('cpu');
 });
+
+const expectWithin1e5 = (actual: number[], expected: number[]): void => expect(maxRelativeError(actual, expected)).toBeLessThan(1e-5);
+const losses = (values: PointValue[]): number[] => values.map((v) => v.loss);
 
 /** Every grid point through the shared path and the plain one (the weights combined, every layer run). */
 function bothPaths(evaluator: Evaluator, plan: LandscapePlan): { shared: PointValue[]; plain: PointValue[]; points: number[][] } {
@@ -45,19 +54,25 @@ describe.each(REFERENCE_MODELS)('subspace evaluation, reference %s', (name) => {
     expect(tf.memory().numTensors).toBe(before);
 
     const ref = readReference(name, 'ref_surface2d.json');
-    expect(
-      maxRelativeError(
-        shared.map((v) => v.loss),
-        (ref.loss_f64 as number[][]).flat(),
-      ),
-    ).toBeLessThan(1e-5);
-    expect(
-      maxRelativeError(
-        shared.map((v) => v.loss),
-        plain.map((v) => v.loss),
-      ),
-    ).toBeLessThan(1e-5);
+    expectWithin1e5(losses(shared), (ref.loss_f64 as number[][]).flat());
+    expectWithin1e5(losses(shared), losses(plain));
     expect(shared.map((v) => v.accuracy)).toEqual((ref.accuracy as number[][]).flat());
+  });
+});
+
+describe('subspace evaluation in result.json', () => {
+  it('records the shared layers and whether they were used, for a surface job', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'subspace-'));
+    try {
+      const result = (await runEmbedded(landscapeHandler, referenceSurfaceSpec(), (ref) => referencePath('m2_cnn', ref), out, {
+        threads: 1,
+        backend: 'cpu',
+      })) as LandscapeResult;
+      expect(result.evaluation?.subspace).toMatchObject({ layers: ['conv2d_Conv2D1'], used: false, reason: expect.stringMatching(/pay/) });
+      expect(JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')).evaluation).toEqual(result.evaluation);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });
 
@@ -114,18 +129,8 @@ describe('subspace evaluation on a graph', () => {
     const labels = data.targets.kind === 'labels' ? data.targets.labels : new Int32Array();
     const theirs = points.map((c) => layersLoss(model, combine(origin, c, plan.directions), [...description.layout], x, labels));
     x.dispose();
-    expect(
-      maxRelativeError(
-        shared.map((v) => v.loss),
-        theirs,
-      ),
-    ).toBeLessThan(1e-5);
-    expect(
-      maxRelativeError(
-        shared.map((v) => v.loss),
-        plain.map((v) => v.loss),
-      ),
-    ).toBeLessThan(1e-5);
+    expectWithin1e5(losses(shared), theirs);
+    expectWithin1e5(losses(shared), losses(plain));
     expect(shared.map((v) => v.accuracy)).toEqual(plain.map((v) => v.accuracy));
   });
 

@@ -33,33 +33,19 @@ interface SubspaceCase {
 
 const GRID = { x: linspace([-1, 1, 21]), y: linspace([-1, 1, 21]) };
 
+const RAW_DIRECTIONS = { x: { file: 'direction_d1_raw.json' }, y: { file: 'direction_d2_raw.json' } };
+
 function referenceCase(model: 'm1_mlp' | 'm2_cnn'): SubspaceCase {
-  const spec = parseJobSpec({
-    kind: 'surface',
-    model: 'model_trained',
-    data: 'dataset.json',
-    loss: 'sparse_categorical_crossentropy',
-    directions: { x: { file: 'direction_d1_raw.json' }, y: { file: 'direction_d2_raw.json' } },
-    grid: { x: [-1, 1, 21], y: [-1, 1, 21] },
-  }) as SurfaceSpec;
+  const surface = { model: 'model_trained', data: 'dataset.json', directions: RAW_DIRECTIONS, grid: { x: [-1, 1, 21], y: [-1, 1, 21] } };
+  const spec = parseJobSpec({ kind: 'surface', loss: 'sparse_categorical_crossentropy', ...surface }) as SurfaceSpec;
   const prepared = prepareLandscape(spec, (ref) => join(REFERENCE_DIR, model, ref));
   return { name: model, setup: prepared.setup, plan: prepared.plan };
 }
 
 /** 784 → 128 → 64 → 10 (109,386 parameters) on 2,000 seeded samples. */
 function wideMlpCase(): SubspaceCase {
-  const model = buildModel(
-    {
-      type: 'mlp',
-      input: [784],
-      hidden: [
-        { units: 128, activation: 'relu' },
-        { units: 64, activation: 'relu' },
-      ],
-      outputs: 10,
-    },
-    1,
-  );
+  const hidden = [128, 64].map((units) => ({ units, activation: 'relu' as const }));
+  const model = buildModel({ type: 'mlp', input: [784], hidden, outputs: 10 }, 1);
   const n = 2000;
   const rng = createRng(2);
   const data = {
