@@ -6,6 +6,7 @@ import { benchDistributed } from './distributed';
 import { benchPcaFit, benchTrajectoryJob } from './metrics';
 import { benchHvpProfile } from './profile';
 import { benchPytorch, PYTORCH_CASES } from './pytorch';
+import { benchResnet } from './resnet';
 
 export { PYTORCH_CASES };
 
@@ -44,6 +45,10 @@ export const BENCH_SUITES: Record<string, (only: readonly string[]) => Promise<v
   /** Side by side with PyTorch; `only` picks cases (PYTORCH_CASES). */
   async pytorch(only) {
     await benchPytorch(only);
+  },
+  /** ResNet-20 surface points against tfjs-layers' predict (BENCH_RESNET_SAMPLES=1000,10000 for both sizes). */
+  async resnet() {
+    await benchResnet();
   },
 };
 
