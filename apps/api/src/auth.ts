@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { UnauthorizedException } from '@nestjs/common';
+import { createParamDecorator, UnauthorizedException, type ExecutionContext } from '@nestjs/common';
+import { FULL_ACCESS, type Access } from '@landscape/jobs';
 
 /** Paths reachable without a key: liveness/readiness probes carry no credentials. */
 const OPEN_PATHS = new Set(['/health']);
@@ -8,21 +9,58 @@ const OPEN_PATHS = new Set(['/health']);
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
 
 /**
- * Express middleware run before any body is read, so unauthenticated clients cannot make the server buffer
- * uploads. Keys are compared as SHA-256 digests with timingSafeEqual (equal lengths, no early exit).
+ * The stable, non-secret id of a key: the first 16 hex digits of its SHA-256. Jobs and uploads record it as
+ * their owner; the key itself is never stored or logged.
  */
-export function bearerAuth(keys: readonly string[]): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
-  const digests = keys.map(digest);
+export function keyIdOf(key: string): string {
+  return digest(key).toString('hex').slice(0, 16);
+}
+
+/** The request's caller, as bearerAuth found it (the open owner with full access when the API has no keys). */
+export type Principal = Access;
+
+export type AuthenticatedRequest = IncomingMessage & { principal?: Principal };
+
+export interface KeySet {
+  /** Keys that see their own jobs and artifacts. */
+  keys: readonly string[];
+  /** Keys that see and manage everyone's. */
+  adminKeys: readonly string[];
+}
+
+/**
+ * Express middleware run before any body is read, so unauthenticated clients cannot make the server buffer
+ * uploads. Keys are compared as SHA-256 digests with timingSafeEqual (equal lengths, no early exit). Sets
+ * `req.principal`.
+ */
+export function bearerAuth({ keys, adminKeys }: KeySet): (req: AuthenticatedRequest, res: ServerResponse, next: (error?: unknown) => void) => void {
+  const known = [...keys.map((key) => ({ key, admin: false })), ...adminKeys.map((key) => ({ key, admin: true }))].map(({ key, admin }) => ({
+    digest: digest(key),
+    principal: { owner: keyIdOf(key), admin },
+  }));
   return (req, _res, next) => {
+    if (known.length === 0) {
+      req.principal = FULL_ACCESS;
+      return next();
+    }
     const path = (req.url ?? '/').split('?')[0]!;
-    if (digests.length === 0 || OPEN_PATHS.has(path)) return next();
+    if (OPEN_PATHS.has(path)) return next();
     const header = req.headers.authorization ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) return next(new UnauthorizedException('missing "Authorization: Bearer <key>" header'));
     const given = digest(match[1]!);
-    // Check every key (no early exit) so timing does not reveal which key came close.
-    let ok = false;
-    for (const key of digests) ok = timingSafeEqual(key, given) || ok;
-    next(ok ? undefined : new UnauthorizedException('invalid API key'));
+    // Check every key (no early exit) so timing does not reveal which key came close; an admin entry wins.
+    let found: Principal | undefined;
+    for (const entry of known) if (timingSafeEqual(entry.digest, given) && (!found || entry.principal.admin)) found = entry.principal;
+    if (!found) return next(new UnauthorizedException('invalid API key'));
+    req.principal = found;
+    next();
   };
 }
+
+/** The caller of a route handler (`@Caller() caller: Principal`). */
+export const Caller = createParamDecorator((_data: unknown, context: ExecutionContext): Principal => {
+  const principal = context.switchToHttp().getRequest<AuthenticatedRequest>().principal;
+  if (!principal) throw new UnauthorizedException('not authenticated');
+  return principal;
+});

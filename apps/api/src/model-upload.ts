@@ -1,5 +1,7 @@
 import { InputError, describeModel, weightsFromBytes, type ModelJson } from '@landscape/core';
 import { decodeModelBundle, encodeModelBundle } from '@landscape/jobs';
+import { z } from 'zod';
+import { jsonDepthExceeds } from './security';
 
 /** One part of a multipart upload as multer's memory storage hands it over. */
 export interface UploadedPart {
@@ -9,26 +11,76 @@ export interface UploadedPart {
   buffer: Buffer;
 }
 
+/** Deepest nesting model.json may have (a Keras topology is a few levels; nested models add a few more). */
+const MAX_MODEL_JSON_DEPTH = 64;
+
+const layerSchema = z
+  .object({ class_name: z.string().min(1), config: z.record(z.unknown()) })
+  .passthrough()
+  .superRefine((layer, context) => {
+    // Layers whose loading needs a setting the generic shape cannot tell: named here, checked before any reader runs.
+    if (layer.class_name === 'Reshape') {
+      const target = layer.config.target_shape;
+      if (!Array.isArray(target) || !target.every((size) => Number.isInteger(size) && (size as number) >= -1))
+        context.addIssue({ code: 'custom', path: ['config', 'target_shape'], message: 'Reshape needs target_shape, a list of whole numbers' });
+    }
+  });
+
+const topologySchema = z
+  .object({
+    class_name: z.string().min(1),
+    config: z.union([z.array(layerSchema), z.object({ layers: z.array(layerSchema) }).passthrough()]),
+  })
+  .passthrough();
+
+const weightSchema = z
+  .object({
+    name: z.string().min(1),
+    shape: z.array(z.number().int().min(0).max(2 ** 31 - 1)).max(8),
+    dtype: z.string().optional(),
+  })
+  .passthrough();
+
 /**
- * Checks that a model's files load the way a worker will load them: model.json parses and describes a supported
- * model, every weight file its manifest lists is there (and nothing else), and the weight bytes fit the manifest.
- * A broken model is then a 400 at upload time instead of a failed job later.
+ * The envelope of a TensorFlow.js Layers model.json, checked structurally before any model reader sees it: a
+ * null where a manifest entry belongs, a weight without a name or a shape of "big" is a 400 naming the field.
+ */
+const modelJsonSchema = z
+  .object({
+    modelTopology: z.union([topologySchema, z.object({ model_config: topologySchema }).passthrough()]),
+    weightsManifest: z.array(z.object({ paths: z.array(z.string().min(1)).min(1), weights: z.array(weightSchema) }).passthrough()),
+  })
+  .passthrough();
+
+function parseModelJson(bytes: Buffer): ModelJson {
+  if (jsonDepthExceeds(bytes, MAX_MODEL_JSON_DEPTH)) throw new InputError(`model.json is nested deeper than ${MAX_MODEL_JSON_DEPTH} levels`, 'files');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(bytes.toString('utf8'));
+  } catch (error) {
+    throw new InputError(`model.json is not JSON: ${(error as Error).message}`, 'files');
+  }
+  const parsed = modelJsonSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = ['model.json', ...issue.path].join('.');
+    throw new InputError(`${field}: ${issue.message}`, field);
+  }
+  return parsed.data as unknown as ModelJson;
+}
+
+/**
+ * Checks that a model's files load the way a worker will load them: model.json has the shape of a Layers model
+ * and describes a supported one, every weight file its manifest lists is there (and nothing else), and the
+ * weight bytes fit the manifest. A broken model is then a 400 at upload time instead of a failed job later.
  */
 export function checkModelFiles(files: Record<string, Buffer>): void {
   const json = files['model.json'];
   if (!json) throw new InputError('a model upload needs a part named model.json (plus its weight files)', 'files');
-  let modelJson: ModelJson;
-  try {
-    modelJson = JSON.parse(json.toString('utf8')) as ModelJson;
-  } catch (error) {
-    throw new InputError(`model.json is not JSON: ${(error as Error).message}`, 'files');
-  }
-  if (typeof modelJson !== 'object' || modelJson === null || !Array.isArray(modelJson.weightsManifest)) {
-    throw new InputError('model.json has no weightsManifest list', 'files');
-  }
+  const modelJson = parseModelJson(json);
   const description = describeModel(modelJson, 'model.json');
-  const listed = modelJson.weightsManifest.flatMap((group) => (Array.isArray(group?.paths) ? group.paths : []));
-  const missing = listed.filter((name) => typeof name !== 'string' || !files[name]);
+  const listed = modelJson.weightsManifest.flatMap((group) => group.paths);
+  const missing = listed.filter((name) => !files[name]);
   if (missing.length) throw new InputError(`weight files listed in model.json but not uploaded: ${missing.join(', ')}`, 'files');
   const extra = Object.keys(files).filter((name) => name !== 'model.json' && !listed.includes(name));
   if (extra.length) throw new InputError(`files not listed in model.json's weightsManifest: ${extra.join(', ')}`, 'files');

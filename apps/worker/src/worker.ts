@@ -141,7 +141,7 @@ export class LandscapeWorker {
       if (!record || !(await this.stillActive(record)) || !handlerEntryFor(record.kind).handler.hvpShard) return;
       const vector = await this.shards.vector(task);
       if (!vector) return; // the driver finished or stopped this product
-      const { paths } = await cache.resolverFor(record.spec);
+      const { paths } = await cache.resolverFor(record.spec, record.inputs);
       const t0 = performance.now();
       const running = this.pool!.runShard({ jobId: task.jobId, spec: record.spec, paths, shard: { index: task.shard, count: task.count }, vector });
       if (!running) {
@@ -249,7 +249,7 @@ export class LandscapeWorker {
 
     let paths: Record<string, string>;
     try {
-      paths = (await cache.resolverFor(record.spec)).paths;
+      paths = (await cache.resolverFor(record.spec, record.inputs)).paths;
     } catch (error) {
       if (isInputError(error)) throw await this.giveUp(jobId, `tile ${unitId} failed`, (error as Error).message);
       throw error;
@@ -335,7 +335,7 @@ export class LandscapeWorker {
     let paths: Record<string, string> = {};
     const outDir = await mkdtemp(join(tmpdir(), 'landscape-assemble-'));
     try {
-      const resolved = await cache.resolverFor(record.spec);
+      const resolved = await cache.resolverFor(record.spec, record.inputs);
       paths = resolved.paths;
       const prepared = await handler.prepare(record.spec, resolved.resolve);
       try {

@@ -2,7 +2,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   assembleTiles,
-  checkPointLimit,
   defaultTileSize,
   Evaluator,
   InputError,
@@ -230,8 +229,6 @@ export async function prepareTrajectory(spec: TrajectorySpec, resolve: RefResolv
   const { checkpoints, steps } = loadTrajectory(spec.trajectory, resolve, model.description.layout);
   const n = checkpoints.length;
   if (spec.neighbors >= n / 2) throw new InputError(`must be below half the number of checkpoints (${n}), got ${spec.neighbors}`, 'neighbors');
-  const [nx, ny] = spec.grid.steps;
-  checkPointLimit({ x: new Array<number>(nx * spec.methods.length).fill(0), y: new Array<number>(ny).fill(0) }, spec.limits.maxPoints, 'grid.steps');
   // The autoencoder trains on the job's backend: its numbers are reproducible per backend.
   if (spec.methods.includes('autoencoder')) await selectBackend(spec.backend);
 
