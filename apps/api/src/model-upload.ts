@@ -26,12 +26,18 @@ const layerSchema = z
     }
   });
 
-const topologySchema = z
-  .object({
-    class_name: z.string().min(1),
-    config: z.union([z.array(layerSchema), z.object({ layers: z.array(layerSchema) }).passthrough()]),
-  })
-  .passthrough();
+// Keras writes the layer list either as `config` itself or as `config.layers`, and converters may wrap the
+// topology in `model_config`: both are normalised first, so an issue's path always names the offending layer.
+const asObject = (value: unknown): Record<string, unknown> | undefined =>
+  value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+const topologySchema = z.preprocess(
+  (value) => {
+    const topology = asObject(value);
+    const inner = topology && 'model_config' in topology ? asObject(topology.model_config) : topology;
+    return inner && Array.isArray(inner.config) ? { ...inner, config: { layers: inner.config } } : inner;
+  },
+  z.object({ class_name: z.string().min(1), config: z.object({ layers: z.array(layerSchema) }).passthrough() }).passthrough(),
+);
 
 const weightSchema = z
   .object({
@@ -47,7 +53,7 @@ const weightSchema = z
  */
 const modelJsonSchema = z
   .object({
-    modelTopology: z.union([topologySchema, z.object({ model_config: topologySchema }).passthrough()]),
+    modelTopology: topologySchema,
     weightsManifest: z.array(z.object({ paths: z.array(z.string().min(1)).min(1), weights: z.array(weightSchema) }).passthrough()),
   })
   .passthrough();
@@ -66,7 +72,8 @@ function parseModelJson(bytes: Buffer): ModelJson {
     const field = ['model.json', ...issue.path].join('.');
     throw new InputError(`${field}: ${issue.message}`, field);
   }
-  return parsed.data as unknown as ModelJson;
+  // The document as uploaded (not the normalised copy), so the model reader sees what a worker will.
+  return raw as ModelJson;
 }
 
 /**

@@ -322,7 +322,11 @@ export function validateJobSpec(input: unknown): { ok: true; spec: JobSpec } | {
   if (parsed.success) return { ok: true, spec: parsed.data as JobSpec };
   return {
     ok: false,
-    issues: parsed.error.issues.map((issue) => ({ field: issue.path.length ? issue.path.join('.') : '(spec)', reason: issue.message })),
+    issues: parsed.error.issues.map((issue) => {
+      // An unknown key is the offending field itself (e.g. a client sending `limits`), not the object holding it.
+      const path = issue.code === 'unrecognized_keys' && issue.keys.length === 1 ? [...issue.path, issue.keys[0]!] : issue.path;
+      return { field: path.length ? path.join('.') : '(spec)', reason: issue.message };
+    }),
   };
 }
 

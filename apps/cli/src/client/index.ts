@@ -3,11 +3,11 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ApiClient, ClientError, DEFAULT_API } from './http';
 import { uploadSpecRefs } from './upload';
-import { getJob, jobPath, waitForJob, type JobView } from './wait';
+import { getJob, jobPath, submitJob, waitForJob, type JobView } from './wait';
 
 export { ApiClient, ClientError } from './http';
 export { modelFiles, uploadSpecRefs, type ArtifactInfo } from './upload';
-export { waitForJob, type JobView } from './wait';
+export { submitJob, waitForJob, type JobView } from './wait';
 
 interface ApiOptions {
   api?: string;
@@ -79,7 +79,7 @@ export function registerClientCommands(program: Command): void {
       const client = new ApiClient({ api: options.api });
       const { spec, baseDir } = readSpec(file);
       const rewritten = await uploadSpecRefs(client, spec, baseDir);
-      const job = await client.json<JobView>('POST', '/v1/jobs', rewritten);
+      const job = await submitJob(client, rewritten);
       if (options.wait) finish(await waitForJob(client, job.id, { intervalMs: options.interval, stream: process.stderr }));
       process.stdout.write(`${job.id}\n`);
     });
