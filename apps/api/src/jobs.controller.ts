@@ -6,6 +6,7 @@ import { Caller, type Principal } from './auth';
 import { badParameter, checkFileName, checkJobId, queryEnum, queryInt } from './params';
 import { sendFile, sendJson } from './respond';
 import { resultFilePolicy } from './security';
+import type { Logger } from 'pino';
 import type { RequestWithDeadline } from './timeout';
 import { ERROR_RESPONSES, JOB_SPEC_SCHEMA, JOB_VIEW_SCHEMA } from './openapi';
 import { JOB_SERVICE } from './tokens';
@@ -37,17 +38,25 @@ export class JobsController {
     @Body() body: unknown,
     @Caller() caller: Principal,
     @Headers('idempotency-key') idempotencyKey: unknown,
-    @Req() req: RequestWithDeadline,
+    @Req() req: RequestWithDeadline & { log?: Logger },
     @Res({ passthrough: true }) res: ServerResponse,
   ): Promise<JobView & { tiles: number; points: number }> {
     if (idempotencyKey !== undefined && (typeof idempotencyKey !== 'string' || idempotencyKey.length < 1 || idempotencyKey.length > 200))
       throw badParameter('Idempotency-Key', 'must be one header of 1 to 200 characters');
-    const view = await this.jobs.submit(body, {
+    const submitted = this.jobs.submit(body, {
       owner: caller.owner,
       admin: caller.admin,
       ...(idempotencyKey ? { idempotencyKey } : {}),
       ...(req.deadline ? { signal: req.deadline } : {}),
     });
+    // Once the client got its 503 nobody awaits this answer any more: say how the abandoned submission ended.
+    req.deadline?.addEventListener('abort', () => {
+      submitted.then(
+        (job) => req.log?.warn({ jobId: job.id }, 'abandoned submission ended: job created'),
+        (error: unknown) => req.log?.warn({ reason: (error as Error).message }, 'abandoned submission ended: no job created'),
+      );
+    });
+    const view = await submitted;
     res.setHeader('location', `/v1/jobs/${view.id}`);
     return { ...view, tiles: view.progress.tilesTotal, points: view.progress.pointsTotal };
   }
