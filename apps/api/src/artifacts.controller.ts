@@ -85,7 +85,7 @@ export class ArtifactsController {
       if (total > this.settings.maxArtifactBytes)
         throw new PayloadTooLargeException(`upload of ${total} bytes exceeds the limit of ${this.settings.maxArtifactBytes} bytes`);
       if (kind === 'model') {
-        bytes = modelBundleFromParts(files);
+        bytes = await modelBundleFromParts(files);
       } else {
         if (files.length !== 1) throw badParameter('files', `a ${kind} upload takes exactly one file part (got ${files.length})`);
         bytes = files[0]!.buffer;
@@ -95,7 +95,7 @@ export class ArtifactsController {
       if (!Buffer.isBuffer(req.body) || req.body.length === 0)
         throw badParameter('(body)', 'is empty: send the file as the request body (or as multipart/form-data)');
       bytes = req.body;
-      if (kind === 'model') checkModelBundle(bytes);
+      if (kind === 'model') await checkModelBundle(bytes);
     }
     const info = await this.artifacts.put(bytes, { kind, ...(filename ? { filename } : {}) }, caller.owner);
     res.setHeader('location', `/v1/artifacts/${info.id}`);

@@ -1,4 +1,4 @@
-import { InputError, describeModel, weightsFromBytes, type ModelJson } from '@landscape/core';
+import { InputError, describeModel, layoutSize, type ModelJson, type WeightLayout } from '@landscape/core';
 import { decodeModelBundle, encodeModelBundle } from '@landscape/jobs';
 import { z } from 'zod';
 import { jsonDepthExceeds } from './security';
@@ -81,7 +81,7 @@ function parseModelJson(bytes: Buffer): ModelJson {
  * and describes a supported one, every weight file its manifest lists is there (and nothing else), and the
  * weight bytes fit the manifest. A broken model is then a 400 at upload time instead of a failed job later.
  */
-export function checkModelFiles(files: Record<string, Buffer>): void {
+export async function checkModelFiles(files: Record<string, Buffer>): Promise<void> {
   const json = files['model.json'];
   if (!json) throw new InputError('a model upload needs a part named model.json (plus its weight files)', 'files');
   const modelJson = parseModelJson(json);
@@ -91,22 +91,49 @@ export function checkModelFiles(files: Record<string, Buffer>): void {
   if (missing.length) throw new InputError(`weight files listed in model.json but not uploaded: ${missing.join(', ')}`, 'files');
   const extra = Object.keys(files).filter((name) => name !== 'model.json' && !listed.includes(name));
   if (extra.length) throw new InputError(`files not listed in model.json's weightsManifest: ${extra.join(', ')}`, 'files');
-  weightsFromBytes(Buffer.concat(listed.map((name) => files[name]!)), description.layout, 'model.json');
+  await checkWeightBytes(
+    listed.map((name) => files[name]!),
+    description.layout,
+  );
+}
+
+/**
+ * The weight files hold exactly the manifest's float32 values, all finite (the check loadModel makes, done in
+ * slices with pauses between, so a model of hundreds of MB does not stall the server).
+ */
+async function checkWeightBytes(parts: Buffer[], layout: WeightLayout): Promise<void> {
+  const size = layoutSize(layout);
+  const bytes = parts.reduce((sum, part) => sum + part.length, 0);
+  if (bytes !== size * 4) throw new InputError(`model.json: weight files hold ${bytes} bytes but the manifest needs ${size * 4}`, 'files');
+  const joined = Buffer.concat(parts);
+  // Float32Array needs 4-byte alignment; a pooled small Buffer may not have it.
+  const aligned = joined.byteOffset % 4 === 0 ? joined : Buffer.from(joined);
+  const values = new Float32Array(aligned.buffer, aligned.byteOffset, size);
+  const SLICE = 1 << 22;
+  for (let start = 0; start < size; start += SLICE) {
+    const end = Math.min(size, start + SLICE);
+    for (let i = start; i < end; i++) {
+      if (Number.isFinite(values[i]!)) continue;
+      const spec = layout.find((s) => i >= s.offset && i < s.offset + s.size)!;
+      throw new InputError(`model.json: weight '${spec.name}' has a non-finite value at index ${i - spec.offset} (${values[i]})`, 'files');
+    }
+    if (end < size) await new Promise((resolve) => setImmediate(resolve));
+  }
 }
 
 /** Multipart parts (one per file, named by their file names) → a validated model bundle. */
-export function modelBundleFromParts(parts: readonly UploadedPart[]): Buffer {
+export async function modelBundleFromParts(parts: readonly UploadedPart[]): Promise<Buffer> {
   // No prototype: a part named __proto__ must stay an ordinary (and then rejected) file name.
   const files: Record<string, Buffer> = Object.create(null) as Record<string, Buffer>;
   for (const part of parts) {
     if (Object.hasOwn(files, part.originalname)) throw new InputError(`file '${part.originalname}' was uploaded twice`, 'files');
     files[part.originalname] = part.buffer;
   }
-  checkModelFiles(files);
+  await checkModelFiles(files);
   return encodeModelBundle(files);
 }
 
 /** A model sent as a ready bundle (raw body): decoded and checked like a multipart upload. */
-export function checkModelBundle(bytes: Buffer): void {
-  checkModelFiles(decodeModelBundle(bytes));
+export async function checkModelBundle(bytes: Buffer): Promise<void> {
+  await checkModelFiles(decodeModelBundle(bytes));
 }

@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'no
 import { basename, join } from 'node:path';
 import { InputError } from '@landscape/core';
 import type { Redis } from 'ioredis';
-import { decodeModelBundle } from './model-bundle';
+import { decodeModelBundle, looksLikeModelBundle } from './model-bundle';
 
 /**
  * Uploaded inputs (models, datasets, weight sets, trajectories). The bytes are stored once, addressed by their
@@ -61,6 +61,16 @@ export function artifactId(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
+/** artifactId of large bytes in slices, letting other work run in between (an API answers /health meanwhile). */
+export async function artifactIdYielding(bytes: Uint8Array, sliceBytes = 8 * 1024 * 1024): Promise<string> {
+  const hash = createHash('sha256');
+  for (let offset = 0; offset < bytes.length; offset += sliceBytes) {
+    hash.update(bytes.subarray(offset, offset + sliceBytes));
+    if (offset + sliceBytes < bytes.length) await new Promise((resolve) => setImmediate(resolve));
+  }
+  return `sha256:${hash.digest('hex')}`;
+}
+
 export function hexOf(id: string): string {
   const match = ID_PATTERN.exec(id);
   if (!match) throw new InputError(`'${id}' is not an artifact id (expected sha256:<64 hex digits>)`);
@@ -79,15 +89,17 @@ export function safeFilename(name: string | undefined): string | undefined {
   return base && base !== '.' && base !== '..' ? base.slice(0, 200) : undefined;
 }
 
-function checkUpload(bytes: Buffer, meta: ArtifactMeta, maxBytes: number): ArtifactInfo {
+async function checkUpload(bytes: Buffer, meta: ArtifactMeta, maxBytes: number): Promise<ArtifactInfo> {
   if (bytes.length > maxBytes) throw new ArtifactTooLargeError(bytes.length, maxBytes);
   if (!(ARTIFACT_KINDS as readonly string[]).includes(meta.kind)) {
     throw new InputError(`must be one of ${ARTIFACT_KINDS.join(', ')} (got ${JSON.stringify(meta.kind)})`, 'kind');
   }
-  // A model must be a bundle so that workers can rebuild the directory loadModel reads.
-  if (meta.kind === 'model') decodeModelBundle(bytes);
+  // A model must be a bundle so that workers can rebuild the directory loadModel reads. Small ones are decoded
+  // here; a large one is only checked for the bundle framing (decoding hundreds of MB would stall the process,
+  // and the API has checked every file of it already).
+  if (meta.kind === 'model' && (bytes.length <= 1024 * 1024 || !looksLikeModelBundle(bytes))) decodeModelBundle(bytes);
   const filename = safeFilename(meta.filename);
-  return { id: artifactId(bytes), kind: meta.kind, size: bytes.length, ...(filename ? { filename } : {}), createdAt: new Date().toISOString() };
+  return { id: await artifactIdYielding(bytes), kind: meta.kind, size: bytes.length, ...(filename ? { filename } : {}), createdAt: new Date().toISOString() };
 }
 
 /** The same owner uploading the same bytes with the same kind and name again changes nothing (the first time stays). */
@@ -135,7 +147,7 @@ export class RedisArtifactStore implements ArtifactStore {
   }
 
   async put(bytes: Buffer, meta: ArtifactMeta, owner = OPEN_OWNER): Promise<ArtifactInfo> {
-    const info = checkUpload(bytes, meta, this.maxBytes);
+    const info = await checkUpload(bytes, meta, this.maxBytes);
     const existing = await this.info(info.id, checkOwner(owner));
     if (sameUpload(existing, info) && (await this.redis.exists(this.key(info.id, 'data')))) return existing;
     const keys = [this.key(info.id, 'data'), this.key(info.id, 'uploads')];
@@ -187,7 +199,7 @@ export class FsArtifactStore implements ArtifactStore {
   }
 
   async put(bytes: Buffer, meta: ArtifactMeta, owner = OPEN_OWNER): Promise<ArtifactInfo> {
-    const info = checkUpload(bytes, meta, this.maxBytes);
+    const info = await checkUpload(bytes, meta, this.maxBytes);
     const existing = await this.info(info.id, checkOwner(owner));
     if (sameUpload(existing, info) && (await stat(this.path(info.id)).catch(() => null))) return existing;
     const uploads = this.path(info.id, '.uploads');

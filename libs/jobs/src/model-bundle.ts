@@ -18,9 +18,20 @@ export function encodeModelBundle(files: Record<string, Buffer>): Buffer {
   const names = Object.keys(files).sort();
   names.forEach(checkBundleName);
   if (!names.includes('model.json')) throw new InputError('a model bundle needs a model.json', 'model');
-  const encoded: Record<string, string> = {};
-  for (const name of names) encoded[name] = files[name]!.toString('base64');
-  return Buffer.from(JSON.stringify({ format: MODEL_BUNDLE_FORMAT, files: encoded }));
+  // The bytes of JSON.stringify({format, files: {name: base64}}), written piece by piece: base64 needs no JSON
+  // escaping, and a model of hundreds of MB is not copied through one giant string.
+  const pieces: Buffer[] = [Buffer.from(`{"format":${JSON.stringify(MODEL_BUNDLE_FORMAT)},"files":{`)];
+  names.forEach((name, i) => {
+    pieces.push(Buffer.from(`${i ? ',' : ''}${JSON.stringify(name)}:"`), Buffer.from(files[name]!.toString('base64'), 'latin1'), Buffer.from('"'));
+  });
+  pieces.push(Buffer.from('}}'));
+  return Buffer.concat(pieces);
+}
+
+/** Whether bytes start like a model bundle: the cheap check a store makes (loaders decode and check it fully). */
+export function looksLikeModelBundle(bytes: Buffer): boolean {
+  const head = `{"format":${JSON.stringify(MODEL_BUNDLE_FORMAT)},"files":{`;
+  return bytes.subarray(0, head.length).toString('latin1') === head && bytes.subarray(-2).toString('latin1') === '}}';
 }
 
 export function decodeModelBundle(bytes: Buffer): Record<string, Buffer> {
