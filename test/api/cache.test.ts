@@ -18,7 +18,16 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** The loss at the model's own weights, as a one-point line job computes it from the cache's copies. */
 async function originLoss(cache: ArtifactCache, model: string, data: string): Promise<number> {
-  const spec = parseJobSpec({ kind: 'line', model, to: model, data, loss: 'sparse_categorical_crossentropy', grid: { x: [0, 0, 1] }, backend: 'cpu', threads: 1 });
+  const spec = parseJobSpec({
+    kind: 'line',
+    model,
+    to: model,
+    data,
+    loss: 'sparse_categorical_crossentropy',
+    grid: { x: [0, 0, 1] },
+    backend: 'cpu',
+    threads: 1,
+  });
   const { resolve } = await cache.resolverFor(spec, { [model]: { kind: 'model' }, [data]: { kind: 'data', filename: 'dataset.json' } });
   const { handler, release } = handlerEntryFor('line');
   const result = (await runEmbedded(handler, spec, resolve, mkdtempSync(join(tmp, 'out-')), { threads: 1, backend: 'cpu' }, release)) as { loss: number[] };
@@ -35,7 +44,10 @@ describe('artifact cache', () => {
     expect(await originLoss(first, model, data)).toBeCloseTo(reference.weights_trained!.loss_f32, 5);
 
     // Plant the initial weights in the trained model's entry, then start a fresh process-local cache over the dir.
-    const entry = join(cacheDir, readdirSync(cacheDir).find((name) => name.endsWith('-model'))!);
+    const entry = join(
+      cacheDir,
+      readdirSync(cacheDir).find((name) => name.endsWith('-model'))!,
+    );
     copyFileSync(join(M1, 'model_init', 'weights.bin'), join(entry, 'weights.bin'));
     const second = new ArtifactCache(store, cacheDir);
     expect(await originLoss(second, model, data)).toBeCloseTo(reference.weights_trained!.loss_f32, 5);
@@ -55,7 +67,9 @@ describe('artifact cache', () => {
     const cache = new ArtifactCache(store, join(tmp, 'cache2'));
     const path = await cache.ensure(id, 'data', { kind: 'data', filename: 'dataset.json' });
     writeFileSync(path, '{"x": [[0, 0, 0, 0]], "y": [0]}');
-    expect(readFileSync(await new ArtifactCache(store, join(tmp, 'cache2')).ensure(id, 'data', { kind: 'data', filename: 'dataset.json' })).equals(bytes)).toBe(true);
+    expect(readFileSync(await new ArtifactCache(store, join(tmp, 'cache2')).ensure(id, 'data', { kind: 'data', filename: 'dataset.json' })).equals(bytes)).toBe(
+      true,
+    );
     const other = await cache.ensure(id, 'data', { kind: 'data', filename: 'samples.json' });
     expect(other).not.toBe(path);
     expect(other.endsWith('samples.json')).toBe(true);

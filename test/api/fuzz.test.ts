@@ -451,7 +451,11 @@ describe('fuzzing the API', () => {
     for (const id of ids) {
       for (const suffix of ['', '/result', '/files', '/files/result.json', '/files/..%2fx', '/files/.hidden'])
         requests.push({ method: 'GET', path: `/v1/jobs/${id}${suffix}` });
-      requests.push({ method: 'DELETE', path: `/v1/jobs/${id}` }, { method: 'DELETE', path: `/v1/jobs/${id}?purge=true` }, { method: 'DELETE', path: `/v1/jobs/${id}?purge=x` });
+      requests.push(
+        { method: 'DELETE', path: `/v1/jobs/${id}` },
+        { method: 'DELETE', path: `/v1/jobs/${id}?purge=true` },
+        { method: 'DELETE', path: `/v1/jobs/${id}?purge=x` },
+      );
     }
     for (const id of artifactIds)
       requests.push(
@@ -464,7 +468,13 @@ describe('fuzzing the API', () => {
       for (const path of ['/v1/jobs', '/v1/artifacts', '/v1/workers', '/health']) requests.push({ method, path, body: '{}' });
     for (const authorization of ['', 'Bearer', 'Bearer ', 'Basic Zm9vOmJhcg==', `Bearer ${KEY}x`, `bearer  ${'k'.repeat(5000)}`, 'Bearer \u00ff'])
       for (const path of ['/v1/jobs', '/v1/workers', '/v1/artifacts?kind=data', '/docs-json'])
-        requests.push({ method: path.includes('artifacts') ? 'POST' : 'GET', path, key: null, headers: { authorization }, body: path.includes('artifacts') ? 'x' : undefined });
+        requests.push({
+          method: path.includes('artifacts') ? 'POST' : 'GET',
+          path,
+          key: null,
+          headers: { authorization },
+          body: path.includes('artifacts') ? 'x' : undefined,
+        });
     for (const key of ['', 'x'.repeat(201), ' '])
       requests.push({ method: 'POST', path: '/v1/jobs', body: '{"kind":"line"}', headers: { 'content-type': 'application/json', 'idempotency-key': key } });
     for (const query of ['offset=-1', 'offset=abc', 'limit=0', 'limit=201', 'limit=1e3', 'status=done', 'status[]=queued', 'offset=99999999999999999'])

@@ -97,13 +97,22 @@ describe('ownership', () => {
   it('keeps one blob but metadata per upload: the same bytes as another kind and name keep what each uploader said', async () => {
     const bytes = readFileSync(join(M1, 'weights_init.json'));
     const post = (key: string, kind: string, filename: string): Promise<Answer> =>
-      call(server.url, 'POST', `/v1/artifacts?kind=${kind}&filename=${filename}`, { body: bytes, headers: as(key, { 'content-type': 'application/octet-stream' }) });
+      call(server.url, 'POST', `/v1/artifacts?kind=${kind}&filename=${filename}`, {
+        body: bytes,
+        headers: as(key, { 'content-type': 'application/octet-stream' }),
+      });
     const first = await post(KEYS.alpha, 'weights', 'w0.json');
     const second = await post(KEYS.beta, 'trajectory', 'path.json');
     expect(second.json.id).toBe(first.json.id);
     expect(second.json).toMatchObject({ kind: 'trajectory', filename: 'path.json' });
-    expect((await call(server.url, 'GET', `/v1/artifacts/${first.json.id}`, { headers: as(KEYS.alpha) })).json).toMatchObject({ kind: 'weights', filename: 'w0.json' });
-    expect((await call(server.url, 'GET', `/v1/artifacts/${first.json.id}`, { headers: as(KEYS.beta) })).json).toMatchObject({ kind: 'trajectory', filename: 'path.json' });
+    expect((await call(server.url, 'GET', `/v1/artifacts/${first.json.id}`, { headers: as(KEYS.alpha) })).json).toMatchObject({
+      kind: 'weights',
+      filename: 'w0.json',
+    });
+    expect((await call(server.url, 'GET', `/v1/artifacts/${first.json.id}`, { headers: as(KEYS.beta) })).json).toMatchObject({
+      kind: 'trajectory',
+      filename: 'path.json',
+    });
     // Deleting one upload keeps the bytes for the other; the last one takes them.
     expect((await call(server.url, 'DELETE', `/v1/artifacts/${first.json.id}`, { headers: as(KEYS.alpha) })).status).toBe(204);
     expect((await call(server.url, 'GET', `/v1/artifacts/${first.json.id}`, { headers: as(KEYS.alpha) })).status).toBe(404);
@@ -233,7 +242,17 @@ describe('integrity and safe serving', () => {
     const refs = await uploads(KEYS.alpha);
     const id = (await postJson(server.url, '/v1/jobs', surface(refs, 'waiting'), as(KEYS.alpha))).json.id as string;
     expect((await call(server.url, 'GET', `/v1/jobs/${id}`, { headers: as(KEYS.alpha) })).json).toMatchObject({ status: 'queued', waitingFor: 'workers' });
-    const worker = { id: 'w1', host: 'h', pid: 1, backend: 'cpu', device: 'cpu', concurrency: 1, tilesDone: 0, activeTiles: 0, startedAt: new Date().toISOString() };
+    const worker = {
+      id: 'w1',
+      host: 'h',
+      pid: 1,
+      backend: 'cpu',
+      device: 'cpu',
+      concurrency: 1,
+      tilesDone: 0,
+      activeTiles: 0,
+      startedAt: new Date().toISOString(),
+    };
     await system.workers.heartbeat(worker);
     try {
       expect((await call(server.url, 'GET', `/v1/jobs/${id}`, { headers: as(KEYS.alpha) })).json.waitingFor).toBeUndefined();
@@ -257,7 +276,9 @@ describe('retention', () => {
     expect((await call(server.url, 'DELETE', `/v1/jobs/${id}?purge=true`, { headers: as(KEYS.alpha) })).status).toBe(204);
     expect((await call(server.url, 'GET', `/v1/jobs/${id}`, { headers: as(KEYS.alpha) })).status).toBe(404);
     expect(await system.redis.exists(`apitest:job:${id}`, `apitest:job:${id}:files`)).toBe(0);
-    expect((await call(server.url, 'GET', '/v1/jobs?limit=200', { headers: as(KEYS.alpha) })).json.items.map((job: { id: string }) => job.id)).not.toContain(id);
+    expect((await call(server.url, 'GET', '/v1/jobs?limit=200', { headers: as(KEYS.alpha) })).json.items.map((job: { id: string }) => job.id)).not.toContain(
+      id,
+    );
   });
 
   it('drops expired jobs from listings', async () => {
@@ -350,7 +371,10 @@ describe('safe defaults', () => {
     const wrong = createJobSystem({ redisUrl: redis.url.replace('pa55', 'nope'), prefix: 'pw', cacheDir: join(redis.dir, 'cache2') });
     try {
       expect((await call(secured.url, 'GET', '/health')).json.redis.ok).toBe(true);
-      const data = await call(secured.url, 'POST', '/v1/artifacts?kind=data&filename=d.json', { body: '{}', headers: { 'content-type': 'application/octet-stream' } });
+      const data = await call(secured.url, 'POST', '/v1/artifacts?kind=data&filename=d.json', {
+        body: '{}',
+        headers: { 'content-type': 'application/octet-stream' },
+      });
       expect(data.status).toBe(201);
       await expect(wrong.redis.ping()).rejects.toThrow(/WRONGPASS|NOAUTH/);
     } finally {

@@ -19,12 +19,18 @@ afterAll(async () => {
 
 /** A Sequential model with one Dense layer of inputs × units (4-byte float weights, all finite). */
 function denseModel(inputs: number, units: number): { json: string; weights: Buffer } {
-  const layers = [{ class_name: 'Dense', config: { name: 'dense_Dense1', units, activation: 'linear', use_bias: true, batch_input_shape: [null, inputs], dtype: 'float32' } }];
+  const layers = [
+    { class_name: 'Dense', config: { name: 'dense_Dense1', units, activation: 'linear', use_bias: true, batch_input_shape: [null, inputs], dtype: 'float32' } },
+  ];
   const weights = [
     { name: 'dense_Dense1/kernel', shape: [inputs, units], dtype: 'float32' },
     { name: 'dense_Dense1/bias', shape: [units], dtype: 'float32' },
   ];
-  const json = JSON.stringify({ modelTopology: { class_name: 'Sequential', config: { name: 'big', layers } }, format: 'layers-model', weightsManifest: [{ paths: ['weights.bin'], weights }] });
+  const json = JSON.stringify({
+    modelTopology: { class_name: 'Sequential', config: { name: 'big', layers } },
+    format: 'layers-model',
+    weightsManifest: [{ paths: ['weights.bin'], weights }],
+  });
   const values = new Float32Array(inputs * units + units).map((_, i) => (i % 97) / 97 - 0.5);
   return { json, weights: Buffer.from(values.buffer) };
 }

@@ -64,7 +64,10 @@ describe('sizes are checked before anything is built', () => {
   it('refuses grids of 1e9, 5e9, 2^53 and 1e308 steps with a 400 on grid (the API used to build the axis and crash)', async () => {
     for (const steps of [1e9, 5e9, 2 ** 53, 1e308]) {
       expect400(await postJson(server.url, '/v1/jobs', { ...surface(), grid: { x: [-1, 1, steps], y: [-1, 1, 5] } }), 'grid');
-      expect400(await postJson(server.url, '/v1/jobs', { kind: 'line', model: ids.model, to: ids.model, data: ids.data, loss: 'mse', grid: { x: [0, 1, steps] } }), 'grid');
+      expect400(
+        await postJson(server.url, '/v1/jobs', { kind: 'line', model: ids.model, to: ids.model, data: ids.data, loss: 'mse', grid: { x: [0, 1, steps] } }),
+        'grid',
+      );
     }
     // The API is still there, and a fitting grid is accepted.
     expect((await call(server.url, 'GET', '/health')).status).toBe(200);
@@ -77,7 +80,13 @@ describe('sizes are checked before anything is built', () => {
     const huge = { type: 'mlp', input: [100_000], hidden: [{ units: 100_000 }], outputs: 10 };
     expect400(await postJson(server.url, '/v1/jobs', { kind: 'train', model: huge, data: ids.data, loss: 'sparse_categorical_crossentropy' }), 'model');
     expect400(
-      await postJson(server.url, '/v1/jobs', { ...surface(), kind: 'hessian', directions: undefined, grid: undefined, density: { runs: 10_000, steps: 10_000 } }),
+      await postJson(server.url, '/v1/jobs', {
+        ...surface(),
+        kind: 'hessian',
+        directions: undefined,
+        grid: undefined,
+        density: { runs: 10_000, steps: 10_000 },
+      }),
       'density',
     );
     expect400(await postJson(server.url, '/v1/jobs', { ...trajectory, autoencoder: { epochs: 100_000 } }), 'autoencoder.epochs');
@@ -86,7 +95,12 @@ describe('sizes are checked before anything is built', () => {
   it('refuses ranges that overflow to Infinity and 1e308 noise or learning rates', async () => {
     expect400(await postJson(server.url, '/v1/jobs', { ...surface(), grid: { x: [-1e308, 1e308, 3], y: [-1, 1, 3] } }), 'grid.x');
     const spirals = { synthetic: 'spirals', n: 100, noise: 1e308 };
-    const train = { kind: 'train', model: { type: 'mlp', input: [2], hidden: [{ units: 4 }], outputs: 2 }, data: spirals, loss: 'sparse_categorical_crossentropy' };
+    const train = {
+      kind: 'train',
+      model: { type: 'mlp', input: [2], hidden: [{ units: 4 }], outputs: 2 },
+      data: spirals,
+      loss: 'sparse_categorical_crossentropy',
+    };
     expect400(await postJson(server.url, '/v1/jobs', train), 'data.noise');
     expect400(await postJson(server.url, '/v1/jobs', { ...train, data: { ...spirals, noise: 0.1 }, learningRate: 1e308 }), 'learningRate');
   });

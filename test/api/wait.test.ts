@@ -32,7 +32,9 @@ async function apiOn(port: number): Promise<{ api: ApiApp; url: string }> {
 
 describe('landscape wait', () => {
   it('rides out an API restart with backoff and exits 0 when the job completes', async () => {
-    let { api, url } = await apiOn(0);
+    const first = await apiOn(0);
+    const url = first.url;
+    let api = first.api;
     const port = Number(new URL(url).port);
     const form = new FormData();
     for (const name of ['model.json', 'weights.bin']) form.append('files', new Blob([readFileSync(join(M1, 'model_trained', name))]), name);

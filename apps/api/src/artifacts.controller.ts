@@ -145,5 +145,4 @@ export class ArtifactsController {
     if (!info) throw new NotFoundException(`no artifact ${id}`);
     return info;
   }
-
 }

@@ -69,7 +69,10 @@ export function apiSettingsFromEnv(raw: NodeJS.ProcessEnv = process.env): ApiSet
  * Where to listen: PORT (8080) and HOST. Without HOST the API listens on every interface only when it requires
  * keys; an open API stays on 127.0.0.1.
  */
-export function listenAddressFromEnv(settings: Pick<ApiSettings, 'apiKeys' | 'adminKeys'>, raw: NodeJS.ProcessEnv = process.env): { port: number; host: string } {
+export function listenAddressFromEnv(
+  settings: Pick<ApiSettings, 'apiKeys' | 'adminKeys'>,
+  raw: NodeJS.ProcessEnv = process.env,
+): { port: number; host: string } {
   const env = parseEnv(raw);
   const keyed = settings.apiKeys.length + settings.adminKeys.length > 0;
   return { port: env.PORT ?? 8080, host: env.HOST ?? (keyed ? '0.0.0.0' : '127.0.0.1') };

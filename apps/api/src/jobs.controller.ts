@@ -73,7 +73,12 @@ export class JobsController {
     },
   })
   @ApiResponse(ERROR_RESPONSES.badRequest)
-  async list(@Caller() caller: Principal, @Query('offset') offset: unknown, @Query('limit') limit: unknown, @Query('status') status: unknown): Promise<JobList> {
+  async list(
+    @Caller() caller: Principal,
+    @Query('offset') offset: unknown,
+    @Query('limit') limit: unknown,
+    @Query('status') status: unknown,
+  ): Promise<JobList> {
     const filter = queryEnum(status, 'status', JOB_STATUSES);
     return this.jobs.list(
       {

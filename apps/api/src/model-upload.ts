@@ -42,7 +42,15 @@ const topologySchema = z.preprocess(
 const weightSchema = z
   .object({
     name: z.string().min(1),
-    shape: z.array(z.number().int().min(0).max(2 ** 31 - 1)).max(8),
+    shape: z
+      .array(
+        z
+          .number()
+          .int()
+          .min(0)
+          .max(2 ** 31 - 1),
+      )
+      .max(8),
     dtype: z.string().optional(),
   })
   .passthrough();

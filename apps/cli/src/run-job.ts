@@ -1,6 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { checkLimits, DEFAULT_LIMITS, InputError, parseJobSpec, runEmbedded, type BackendChoice, type EmbeddedOptions, type JobSpec, type RefResolver } from '@landscape/core';
+import {
+  checkLimits,
+  DEFAULT_LIMITS,
+  InputError,
+  parseJobSpec,
+  runEmbedded,
+  type BackendChoice,
+  type EmbeddedOptions,
+  type JobSpec,
+  type RefResolver,
+} from '@landscape/core';
 import { handlerEntryFor } from '@landscape/jobs';
 import type { Logger } from 'pino';
 import { ProgressReporter } from './progress';

@@ -154,7 +154,8 @@ export class RedisArtifactStore implements ArtifactStore {
     // Skip sending the bytes when they are there already; if they vanish meanwhile (a delete), send them after all.
     for (const send of (await this.redis.exists(keys[0]!)) ? [false, true] : [true]) {
       const temp = `${this.prefix}:artifact:upload:${randomBytes(8).toString('hex')}`;
-      if (send) for (let offset = 0; offset < bytes.length; offset += this.chunkBytes) await this.redis.rpush(temp, bytes.subarray(offset, offset + this.chunkBytes));
+      if (send)
+        for (let offset = 0; offset < bytes.length; offset += this.chunkBytes) await this.redis.rpush(temp, bytes.subarray(offset, offset + this.chunkBytes));
       if (!send || bytes.length === 0) await this.redis.rpush(temp, Buffer.alloc(0));
       if ((await this.redis.eval(PUBLISH, 3, temp, ...keys, owner, JSON.stringify(info), send ? 'bytes' : 'none')) === 1) return info;
       await this.redis.del(temp);
@@ -223,7 +224,14 @@ export class FsArtifactStore implements ArtifactStore {
     if (!isArtifactId(id) || (owner !== undefined && !OWNER_PATTERN.test(owner))) return null;
     const uploads = this.path(id, '.uploads');
     const names = owner !== undefined ? [`${owner}.json`] : await readdir(uploads).catch(() => [] as string[]);
-    const infos = await Promise.all(names.map((name) => readFile(join(uploads, name), 'utf8').then((raw) => JSON.parse(raw) as ArtifactInfo, () => null)));
+    const infos = await Promise.all(
+      names.map((name) =>
+        readFile(join(uploads, name), 'utf8').then(
+          (raw) => JSON.parse(raw) as ArtifactInfo,
+          () => null,
+        ),
+      ),
+    );
     return earliest(infos.filter((info): info is ArtifactInfo => info !== null));
   }
 
@@ -231,10 +239,24 @@ export class FsArtifactStore implements ArtifactStore {
     if (!isArtifactId(id) || (owner !== undefined && !OWNER_PATTERN.test(owner))) return false;
     const uploads = this.path(id, '.uploads');
     const names = owner !== undefined ? [`${owner}.json`] : await readdir(uploads).catch(() => [] as string[]);
-    const outcomes = await Promise.all(names.map((name) => rm(join(uploads, name)).then(() => true, () => false)));
+    const outcomes = await Promise.all(
+      names.map((name) =>
+        rm(join(uploads, name)).then(
+          () => true,
+          () => false,
+        ),
+      ),
+    );
     const removed = outcomes.includes(true);
     // rmdir fails while another upload is recorded, which keeps the bytes.
-    if (removed && (await rmdir(uploads).then(() => true, () => false))) await rm(this.path(id), { force: true });
+    if (
+      removed &&
+      (await rmdir(uploads).then(
+        () => true,
+        () => false,
+      ))
+    )
+      await rm(this.path(id), { force: true });
     return removed;
   }
 }

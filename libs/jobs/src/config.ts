@@ -62,10 +62,7 @@ export const envSchema = z.object({
   LANDSCAPE_KEEPALIVE_TIMEOUT_MS: whole(1),
   LANDSCAPE_RATE_LIMIT: whole(0),
   // Worker
-  WORKER_CONCURRENCY: z.preprocess(
-    (value) => (value === 'auto' ? availableParallelism() : unset(value)),
-    z.coerce.number().int().min(1).max(256).default(1),
-  ),
+  WORKER_CONCURRENCY: z.preprocess((value) => (value === 'auto' ? availableParallelism() : unset(value)), z.coerce.number().int().min(1).max(256).default(1)),
   LANDSCAPE_BACKEND: z.preprocess(unset, z.enum(BACKENDS).default('auto')),
   LANDSCAPE_SHUTDOWN_GRACE_MS: z.preprocess(unset, z.coerce.number().finite().min(0).default(30_000)),
   /** samples × trainable parameters from which `hvp: {mode: "auto"}` shards products (docs/distributed-hessian.md). */

@@ -154,7 +154,8 @@ export class JobService {
       const info = await this.deps.artifacts.info(id, admin ? undefined : owner);
       const expected = expectedKind(field);
       if (!info) issues.push({ field, reason: `artifact ${id} does not exist (upload it first)` });
-      else if (expected && info.kind !== expected) issues.push({ field, reason: `artifact ${id} is a ${info.kind} upload, but this field takes a ${expected}` });
+      else if (expected && info.kind !== expected)
+        issues.push({ field, reason: `artifact ${id} is a ${info.kind} upload, but this field takes a ${expected}` });
       else inputs[id] = { kind: info.kind, ...(info.filename ? { filename: info.filename } : {}) };
     }
     if (issues.length) throw new SpecValidationError(issues);

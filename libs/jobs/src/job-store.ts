@@ -163,12 +163,7 @@ export class JobStore {
       ...(job.deadline ? { deadline: String(job.deadline) } : {}),
       ...(job.error ? { error: job.error, finishedAt: String(now) } : {}),
     };
-    await this.redis
-      .multi()
-      .hset(this.key(job.id), fields)
-      .zadd(this.indexKey(), now, job.id)
-      .zadd(this.indexKey(fields.owner), now, job.id)
-      .exec();
+    await this.redis.multi().hset(this.key(job.id), fields).zadd(this.indexKey(), now, job.id).zadd(this.indexKey(fields.owner), now, job.id).exec();
     if (job.error) await this.expire(job.id);
     return (await this.get(job.id))!;
   }
@@ -207,10 +202,7 @@ export class JobStore {
     const index = this.indexKey(options.owner);
     await this.dropExpired(index);
     if (!options.status) {
-      const [ids, total] = await Promise.all([
-        this.redis.zrevrange(index, options.offset, options.offset + options.limit - 1),
-        this.redis.zcard(index),
-      ]);
+      const [ids, total] = await Promise.all([this.redis.zrevrange(index, options.offset, options.offset + options.limit - 1), this.redis.zcard(index)]);
       return { ids, total };
     }
     const all = await this.redis.zrevrange(index, 0, -1);
@@ -247,7 +239,11 @@ export class JobStore {
     // A job whose hash still exists (its owner read back) has not actually expired yet.
     const expired = gone.filter((_, i) => owners[i] === null);
     if (!expired.length) return;
-    await this.redis.multi().zrem(this.expiryKey, ...expired).zrem(this.indexKey(), ...expired).exec();
+    await this.redis
+      .multi()
+      .zrem(this.expiryKey, ...expired)
+      .zrem(this.indexKey(), ...expired)
+      .exec();
     if (index !== this.indexKey()) await this.redis.zrem(index, ...expired);
   }
 
@@ -354,7 +350,13 @@ export class JobStore {
    * Reserves an idempotency key for a job id (first caller wins) and answers the id it is bound to, with the
    * fingerprint of the request that bound it. Scoped per owner; kept `ttlSeconds`.
    */
-  async claimIdempotencyKey(owner: string, key: string, jobId: string, fingerprint: string, ttlSeconds: number): Promise<{ jobId: string; fingerprint: string }> {
+  async claimIdempotencyKey(
+    owner: string,
+    key: string,
+    jobId: string,
+    fingerprint: string,
+    ttlSeconds: number,
+  ): Promise<{ jobId: string; fingerprint: string }> {
     const redisKey = `${this.prefix}:idempotency:${owner}:${key}`;
     const value = JSON.stringify({ jobId, fingerprint });
     const stored = await this.redis.set(redisKey, value, 'EX', ttlSeconds, 'NX');

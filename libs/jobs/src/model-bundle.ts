@@ -74,4 +74,3 @@ export function readModelDirectory(path: string): Record<string, Buffer> {
   }
   return files;
 }
-

@@ -1,4 +1,3 @@
-
 /** An axis `[min, max, steps]`: `steps` evenly spaced values from min to max inclusive. */
 export type AxisSpec = readonly [number, number, number];
 

@@ -108,7 +108,8 @@ export function checkLimits(spec: JobSpec, limits: Partial<ResourceLimits>): Spe
       issues.push(...exceeds('umap.nEpochs', 'epochs', spec.umap.nEpochs, limits.maxEpochs));
   }
   if (spec.kind === 'hessian') {
-    if (spec.density) issues.push(...exceeds('density', 'Hessian-vector products (runs × steps)', spec.density.runs * spec.density.steps, limits.maxHvpProducts));
+    if (spec.density)
+      issues.push(...exceeds('density', 'Hessian-vector products (runs × steps)', spec.density.runs * spec.density.steps, limits.maxHvpProducts));
     if (spec.trace) issues.push(...exceeds('trace.samples', 'Hessian-vector products', spec.trace.samples, limits.maxHvpProducts));
   }
   return issues;

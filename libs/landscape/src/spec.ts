@@ -219,7 +219,11 @@ export const trainSpec = z
     const samples = spec.data.subset?.n ?? ('n' in spec.data ? spec.data.n : 0);
     const steps = spec.epochs * Math.ceil(samples / spec.batchSize);
     if (spec.checkpointEvery > steps)
-      context.addIssue({ code: 'custom', path: ['checkpointEvery'], message: `must be at most the ${steps} optimizer steps of the run (got ${spec.checkpointEvery})` });
+      context.addIssue({
+        code: 'custom',
+        path: ['checkpointEvery'],
+        message: `must be at most the ${steps} optimizer steps of the run (got ${spec.checkpointEvery})`,
+      });
   });
 
 export const TRAJECTORY_METHODS = ['pca', 'pca-directions', 'umap', 'autoencoder'] as const;
@@ -276,7 +280,11 @@ export const trajectorySpec = z
     if (spec.neighbors >= n / 2)
       context.addIssue({ code: 'custom', path: ['neighbors'], message: `must be below half the number of checkpoints (${n}), got ${spec.neighbors}` });
     if (spec.umap.nNeighbors !== undefined && spec.umap.nNeighbors >= n)
-      context.addIssue({ code: 'custom', path: ['umap', 'nNeighbors'], message: `must be below the number of checkpoints (${n}), got ${spec.umap.nNeighbors}` });
+      context.addIssue({
+        code: 'custom',
+        path: ['umap', 'nNeighbors'],
+        message: `must be below the number of checkpoints (${n}), got ${spec.umap.nNeighbors}`,
+      });
   });
 
 export const jobSpecSchema = z.union([lineSpec, surfaceSpec, hessianSpec, curvatureSpec, trainSpec, trajectorySpec]);

@@ -30,7 +30,9 @@ function seconds(value: string): number {
 }
 
 const retryOption = (): Option =>
-  new Option('--retry-for <s>', 'keep polling through an unreachable or restarting API for this long').argParser(seconds).default(DEFAULT_RETRY.outageMs / 1000);
+  new Option('--retry-for <s>', 'keep polling through an unreachable or restarting API for this long')
+    .argParser(seconds)
+    .default(DEFAULT_RETRY.outageMs / 1000);
 
 /** The raw spec as written: the server fills in defaults, the client only rewrites file refs. */
 function readSpec(path: string): { spec: unknown; baseDir: string } {
