@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REFERENCE_DIR } from '../support/fixtures';
-import { startApi, startRedisSystem, type Answer, type TestApi } from './support';
+import { call, startApi, startRedisSystem, type Answer, type TestApi } from './support';
 
 /**
  * The hostile-input suite (run in CI): hundreds of malformed requests over every route with keys on: random JSON
@@ -27,16 +27,9 @@ async function send(
   init: { body?: RequestInit['body']; headers?: Record<string, string>; key?: string | null } = {},
 ): Promise<Answer> {
   const headers = { ...(init.key === null ? {} : { authorization: `Bearer ${init.key ?? KEY}` }), ...init.headers };
-  const response = await fetch(`${server.url}${path}`, { method, body: init.body, headers, signal: AbortSignal.timeout(10_000) });
-  const text = await response.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  tally.set(response.status, (tally.get(response.status) ?? 0) + 1);
-  return { status: response.status, headers: response.headers, text, json };
+  const answer = await call(server.url, method, path, { body: init.body, headers, signal: AbortSignal.timeout(10_000) });
+  tally.set(answer.status, (tally.get(answer.status) ?? 0) + 1);
+  return answer;
 }
 
 /** Deterministic (mulberry32) so a failure can be replayed. */
@@ -134,14 +127,19 @@ function mutated(base: Record<string, unknown>): Record<string, unknown> {
       ['backend'],
       ['unknownField'],
     ]);
-    let node = spec;
-    for (const key of path.slice(0, -1)) {
-      if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
-      node = node[key];
-    }
-    node[path[path.length - 1]!] = value(2);
+    setAt(spec, path, value(2));
   }
   return spec;
+}
+
+/** Puts `value` at `path` of `target`, making the objects on the way. */
+function setAt(target: Record<string, any>, path: readonly (string | number)[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
+    node = node[key];
+  }
+  node[path[path.length - 1]!] = value;
 }
 
 function deep(levels: number, open: string, close: string): string {
@@ -376,12 +374,7 @@ describe('fuzzing the API', () => {
       for (let i = 0; i < 24; i++) {
         const spec = structuredClone(base) as Record<string, any>;
         const path = pick(PLACES);
-        let node = spec;
-        for (const key of path.slice(0, -1)) {
-          if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
-          node = node[key];
-        }
-        node[path[path.length - 1]!] = pick(HOSTILE as unknown[]);
+        setAt(spec, path, pick(HOSTILE as unknown[]));
         const answer = await send('POST', '/v1/jobs', { body: JSON.stringify(spec), headers: { 'content-type': 'application/json' } });
         cases++;
         if (answer.status === 202) continue; // a value that happens to be fine there (e.g. 0.5 as a learning rate)
@@ -421,12 +414,7 @@ describe('fuzzing the API', () => {
     for (let i = 0; i < 60; i++) {
       const json = structuredClone(original) as Record<string, any>;
       const path = pick(PLACES);
-      let node = json;
-      for (const key of path.slice(0, -1)) {
-        if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
-        node = node[key];
-      }
-      node[path[path.length - 1]!] = pick(REPLACEMENTS as unknown[]);
+      setAt(json, path, pick(REPLACEMENTS as unknown[]));
       const form = new FormData();
       form.append('files', new Blob([JSON.stringify(json)]), 'model.json');
       form.append('files', new Blob([weightsBin]), 'weights.bin');

@@ -50,9 +50,9 @@ export async function call(
   url: string,
   method: string,
   path: string,
-  init: { body?: RequestInit['body']; headers?: Record<string, string> } = {},
+  init: { body?: RequestInit['body']; headers?: Record<string, string>; signal?: AbortSignal } = {},
 ): Promise<Answer> {
-  const response = await fetch(`${url}${path}`, { method, body: init.body, headers: init.headers });
+  const response = await fetch(`${url}${path}`, { method, body: init.body, headers: init.headers, ...(init.signal ? { signal: init.signal } : {}) });
   const text = await response.text();
   let json: unknown;
   try {
