@@ -119,6 +119,14 @@ describe('sizes are checked before anything is built', () => {
     expect((await postJson(server.url, '/v1/jobs', { ...surface(), grid: { x: [-1, 1, 40], y: [-1, 1, 40] }, tiles: { x: 16, y: 1 } })).status).toBe(202);
   });
 
+  it('bounds the units of kinds without tiles too (a hessian trace in batches of one probe)', async () => {
+    const hessian = { kind: 'hessian', model: ids.model, data: ids.data, loss: 'sparse_categorical_crossentropy', trace: { samples: 2000, batch: 1 } };
+    const answer = await postJson(server.url, '/v1/jobs', hessian);
+    expect400(answer, '(spec)');
+    expect(answer.json.issues[0].reason).toMatch(/units of work exceed the limit of 1024/);
+    expect((await postJson(server.url, '/v1/jobs', { ...hessian, trace: { samples: 2000, batch: 20 } })).status).toBe(202);
+  });
+
   it('answers 400 for JSON nested 150,000 levels deep (and the API stays up)', async () => {
     for (const body of ['['.repeat(150_000) + ']'.repeat(150_000), '{"a":'.repeat(150_000) + '1' + '}'.repeat(150_000)]) {
       const answer = await call(server.url, 'POST', '/v1/jobs', { body, headers: { 'content-type': 'application/json' } });

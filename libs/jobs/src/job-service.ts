@@ -189,8 +189,11 @@ export class JobService {
       if (!isInputError(failure)) throw failure;
       error = `inputs could not be loaded: ${withArtifactNames((failure as Error).message, paths)}`;
     }
-    if (units.length > this.deps.limits.maxUnits)
-      throw new SpecValidationError([{ field: 'tiles', reason: `${units.length} units exceed the limit of ${this.deps.limits.maxUnits} units per job` }]);
+    if (units.length > this.deps.limits.maxUnits) {
+      // Grid kinds are split by `tiles`; the others by their own settings (e.g. a hessian job's trace batches).
+      const field = 'grid' in spec && spec.kind !== 'trajectory' ? 'tiles' : '(spec)';
+      throw new SpecValidationError([{ field, reason: `${units.length} units of work exceed the limit of ${this.deps.limits.maxUnits} units per job` }]);
+    }
     // The caller gave up waiting (and was told so): creating the job now would leave a job nobody knows of.
     if (signal?.aborted) throw new Error('submission abandoned: the request timed out before the job was created');
     const record = await this.deps.store.create({
