@@ -287,10 +287,12 @@ describe('retention', () => {
     await system.service.cancel(id);
     // What Redis does when the TTL runs out, done now instead of waiting an hour.
     await system.redis.del(`apitest:job:${id}`);
-    await system.redis.zadd('apitest:jobs:expiry', 0, id);
-    const list = await call(server.url, 'GET', '/v1/jobs?limit=200', { headers: as(KEYS.beta) });
+    await system.redis.zadd('apitest:jobs:expiry', 0, `${keyIdOf(KEYS.beta)}/${id}`);
+    // An admin's listing sweeps it from every index, the owner's included.
+    const list = await call(server.url, 'GET', '/v1/jobs?limit=200', { headers: as(KEYS.admin) });
     expect(list.json.items.map((job: { id: string }) => job.id)).not.toContain(id);
     expect(await system.redis.zscore('apitest:jobs', id)).toBeNull();
+    expect(await system.redis.zscore(`apitest:jobs:owner:${keyIdOf(KEYS.beta)}`, id)).toBeNull();
   });
 });
 

@@ -200,7 +200,7 @@ export class JobStore {
   /** Job ids, newest first, optionally only one owner's and only those with one status. */
   async list(options: { offset: number; limit: number; status?: JobStatus; owner?: string }): Promise<{ ids: string[]; total: number }> {
     const index = this.indexKey(options.owner);
-    await this.dropExpired(index);
+    await this.dropExpired();
     if (!options.status) {
       const [ids, total] = await Promise.all([this.redis.zrevrange(index, options.offset, options.offset + options.limit - 1), this.redis.zcard(index)]);
       return { ids, total };
@@ -222,29 +222,28 @@ export class JobStore {
   /** Retention: a finished job's keys expire together; the index entries go on the next listing. */
   private async expire(id: string): Promise<void> {
     if (this.ttlSeconds <= 0) return;
+    const owner = (await this.redis.hget(this.key(id), 'owner')) ?? OPEN_OWNER;
     const multi = this.redis.multi();
     for (const key of this.keys(id)) multi.expire(key, this.ttlSeconds);
-    // An expiry index tells listings which ids to drop (their hashes are gone by then).
-    await multi.zadd(this.expiryKey, Date.now() + this.ttlSeconds * 1000, id).exec();
+    // An expiry index (`owner/id`) tells listings which ids to drop from which indexes (the hashes are gone by then).
+    await multi.zadd(this.expiryKey, Date.now() + this.ttlSeconds * 1000, `${owner}/${id}`).exec();
   }
 
   private get expiryKey(): string {
     return `${this.prefix}:jobs:expiry`;
   }
 
-  private async dropExpired(index: string): Promise<void> {
-    const gone = await this.redis.zrangebyscore(this.expiryKey, 0, Date.now());
-    if (!gone.length) return;
-    const owners = await Promise.all(gone.map((id) => this.redis.hget(this.key(id), 'owner')));
-    // A job whose hash still exists (its owner read back) has not actually expired yet.
-    const expired = gone.filter((_, i) => owners[i] === null);
-    if (!expired.length) return;
-    await this.redis
-      .multi()
-      .zrem(this.expiryKey, ...expired)
-      .zrem(this.indexKey(), ...expired)
-      .exec();
-    if (index !== this.indexKey()) await this.redis.zrem(index, ...expired);
+  private async dropExpired(): Promise<void> {
+    const due = await this.redis.zrangebyscore(this.expiryKey, 0, Date.now());
+    if (!due.length) return;
+    const entries = due.map((member) => ({ member, owner: member.slice(0, member.indexOf('/')), id: member.slice(member.indexOf('/') + 1) }));
+    // A job whose hash still exists has not actually expired yet (clocks differ by a little).
+    const present = await Promise.all(entries.map(({ id }) => this.redis.exists(this.key(id))));
+    const multi = this.redis.multi();
+    entries.forEach(({ member, owner, id }, i) => {
+      if (!present[i]) multi.zrem(this.expiryKey, member).zrem(this.indexKey(), id).zrem(this.indexKey(owner), id);
+    });
+    await multi.exec();
   }
 
   markRunning(id: string): Promise<boolean> {
@@ -333,7 +332,7 @@ export class JobStore {
       .del(...this.keys(id))
       .zrem(this.indexKey(), id)
       .zrem(this.indexKey(owner), id)
-      .zrem(this.expiryKey, id)
+      .zrem(this.expiryKey, `${owner}/${id}`)
       .exec();
   }
 
