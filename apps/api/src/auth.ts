@@ -31,7 +31,7 @@ export interface KeySet {
 /**
  * Express middleware run before any body is read, so unauthenticated clients cannot make the server buffer
  * uploads. Keys are compared as SHA-256 digests with timingSafeEqual (equal lengths, no early exit). Sets
- * `req.principal`.
+ * `req.principal` (and keeps one an earlier middleware set).
  */
 export function bearerAuth({ keys, adminKeys }: KeySet): (req: AuthenticatedRequest, res: ServerResponse, next: (error?: unknown) => void) => void {
   const known = [...keys.map((key) => ({ key, admin: false })), ...adminKeys.map((key) => ({ key, admin: true }))].map(({ key, admin }) => ({
@@ -39,6 +39,8 @@ export function bearerAuth({ keys, adminKeys }: KeySet): (req: AuthenticatedRequ
     principal: { owner: keyIdOf(key), admin },
   }));
   return (req, _res, next) => {
+    // Another authenticator that ran first (e.g. a browser session cookie) already named the caller.
+    if (req.principal) return next();
     if (known.length === 0) {
       req.principal = FULL_ACCESS;
       return next();
