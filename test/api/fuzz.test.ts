@@ -200,7 +200,11 @@ afterAll(async () => {
   // The tally over every test of the suite: no 5xx at all.
   const serverErrors = [...tally].filter(([status]) => status >= 500);
   expect(serverErrors).toEqual([]);
-  expect([...tally.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(600);
+  const total = [...tally.values()].reduce((a, b) => a + b, 0);
+  console.log(
+    JSON.stringify({ hostileRequests: total, statuses: Object.fromEntries([...tally].sort(([a], [b]) => a - b)), seconds: (Date.now() - suiteStarted) / 1000 }),
+  );
+  expect(total).toBeGreaterThan(600);
   expect(Date.now() - suiteStarted).toBeLessThan(SUITE_BUDGET_MS);
   await server?.close();
   await backing?.close();
