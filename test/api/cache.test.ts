@@ -1,8 +1,8 @@
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseJobSpec, runEmbedded } from '@landscape/core';
-import { ArtifactCache, encodeModelBundle, FsArtifactStore, handlerEntryFor, readModelDirectory } from '@landscape/jobs';
+import { landscapeHandler, parseJobSpec, runEmbedded, type LineSpec } from '@landscape/core';
+import { ArtifactCache, encodeModelBundle, FsArtifactStore, readModelDirectory } from '@landscape/jobs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REFERENCE_DIR } from '../support/fixtures';
 
@@ -29,8 +29,9 @@ async function originLoss(cache: ArtifactCache, model: string, data: string): Pr
     threads: 1,
   });
   const { resolve } = await cache.resolverFor(spec, { [model]: { kind: 'model' }, [data]: { kind: 'data', filename: 'dataset.json' } });
-  const { handler, release } = handlerEntryFor('line');
-  const result = (await runEmbedded(handler, spec, resolve, mkdtempSync(join(tmp, 'out-')), { threads: 1, backend: 'cpu' }, release)) as { loss: number[] };
+  const result = (await runEmbedded(landscapeHandler, spec as LineSpec, resolve, mkdtempSync(join(tmp, 'out-')), { threads: 1, backend: 'cpu' })) as {
+    loss: number[];
+  };
   return result.loss[0]!;
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runEmbedded } from './embedded';
-import { landscapeHandler, releaseLandscape } from './landscape-job';
+import { landscapeHandler } from './landscape-job';
 import { nonFiniteSummary } from './result';
 import { parseJobSpec } from './spec';
 
@@ -30,7 +30,7 @@ describe('non-finite results', () => {
       threads: 1,
     });
     const out = join(tmp, 'out');
-    const result = (await runEmbedded(landscapeHandler, spec, (ref) => ref, out, { threads: 1, backend: 'cpu' }, releaseLandscape)) as { loss: number[] };
+    const result = (await runEmbedded(landscapeHandler, spec, (ref) => ref, out, { threads: 1, backend: 'cpu' })) as { loss: number[] };
     expect(result.loss.every((loss) => !Number.isFinite(loss))).toBe(true);
     const written = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as {
       nonFinite: { count: number; fields: Record<string, number>; warning: string };
