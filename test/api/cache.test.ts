@@ -1,6 +1,6 @@
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { landscapeHandler, parseJobSpec, runEmbedded, type LineSpec } from '@landscape/core';
 import { ArtifactCache, encodeModelBundle, FsArtifactStore, readModelDirectory } from '@landscape/jobs';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -45,10 +45,9 @@ describe('artifact cache', () => {
     expect(await originLoss(first, model, data)).toBeCloseTo(reference.weights_trained!.loss_f32, 5);
 
     // Plant the initial weights in the trained model's entry, then start a fresh process-local cache over the dir.
-    const entry = join(
-      cacheDir,
-      readdirSync(cacheDir).find((name) => name.endsWith('-model'))!,
-    );
+    // The model directory sits under its upload name, so figures label it as an embedded run does.
+    const entry = await first.ensure(model, 'model', { kind: 'model' });
+    expect(basename(entry)).toBe('model');
     copyFileSync(join(M1, 'model_init', 'weights.bin'), join(entry, 'weights.bin'));
     const second = new ArtifactCache(store, cacheDir);
     expect(await originLoss(second, model, data)).toBeCloseTo(reference.weights_trained!.loss_f32, 5);

@@ -218,6 +218,18 @@ describe('limits are counted from the spec alone', () => {
         hidden: [{ units: 6, activation: 'relu' as const }],
         outputs: 2,
       },
+      { type: 'resnet' as const, depth: 14, width: 4, input: [8, 8, 3] as [number, number, number], outputs: 5, skip: true },
+      { type: 'resnet' as const, depth: 8, width: 3, input: [8, 8, 2] as [number, number, number], outputs: 4, skip: false },
+      {
+        type: 'mobilenet' as const,
+        input: [8, 8, 3] as [number, number, number],
+        stem: 4,
+        blocks: [
+          { filters: 6, strides: 1 as const },
+          { filters: 8, strides: 2 as const },
+        ],
+        outputs: 3,
+      },
     ];
     for (const architecture of architectures) {
       expect(architectureParameters(architecture)).toBe(layoutSize(buildModel(architecture, 1).description.layout));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli';
-import { referencePath } from '../support/fixtures';
+import { DATA_FIXTURES_DIR, referencePath } from '../support/fixtures';
 
 let dir: string;
 const base = {
@@ -47,6 +47,12 @@ beforeAll(() => {
   weights.writeFloatLE(Number.NaN, 4 * 50); // inside dense_Dense1/bias (offset 48)
   writeFileSync(join(dir, 'nan-model', 'weights.bin'), weights);
   cpSync(join(dir, 'model'), join(dir, 'inf-direction-model'), { recursive: true });
+  cpSync(join(dir, 'model'), join(dir, 'custom-layer-model'), { recursive: true });
+  const custom = JSON.parse(readFileSync(join(dir, 'custom-layer-model', 'model.json'), 'utf8'));
+  custom.modelTopology.config.layers[1].class_name = 'MyAttention';
+  writeFileSync(join(dir, 'custom-layer-model', 'model.json'), JSON.stringify(custom));
+  for (const file of ['fortran.npy', 'y_labels.npy', 'm1_mlp.npz']) cpSync(join(DATA_FIXTURES_DIR, file), join(dir, file));
+  writeFileSync(join(dir, 'cut.npz'), readFileSync(join(dir, 'm1_mlp.npz')).subarray(0, 2000));
 });
 
 describe('landscape run: bad input exits 2 with one clear line', () => {
@@ -76,12 +82,27 @@ describe('landscape run: bad input exits 2 with one clear line', () => {
       /weight 'dense_Dense3\/bias' has a non-finite value at index 1 \(Infinity\)/,
     );
   });
+  it('unknown layer class names the class and the layer', () =>
+    expectBadInput(writeSpec('custom.json', { ...base, model: 'custom-layer-model' }), /layer 'dense_Dense2' is of class MyAttention, which is not supported/));
   it('grid over the point limit', () =>
     expectBadInput(writeSpec('big.json', { ...base, grid: { x: [-1, 1, 300], y: [-1, 1, 300] } }), /90000 points exceed the limit of 40000/));
   it('grid over a limit given on the command line', () =>
     expectBadInput(writeSpec('small.json', base), /9 points exceed the limit of 4/, ['--max-points', '4']));
   it('data that does not fit the model input', () =>
     expectBadInput(writeSpec('image-data.json', { ...base, data: 'images.json' }), /data: samples have shape \[8, 8, 1\] but the model expects \[4\]/));
+  it('NumPy x in Fortran order', () =>
+    expectBadInput(
+      writeSpec('fortran-data.json', { ...base, data: { path: 'fortran.npy', y: 'y_labels.npy' } }),
+      /fortran\.npy: the array is in Fortran order/,
+    ));
+  it('.npy x without its y file', () =>
+    expectBadInput(writeSpec('npy-no-y.json', { ...base, data: 'fortran.npy' }), /data\.y: .*fortran\.npy: an \.npy file holds only x/));
+  it('.npz without the named arrays', () =>
+    expectBadInput(
+      writeSpec('npz-keys.json', { ...base, data: { path: 'm1_mlp.npz', keys: { x: 'images', y: 'y' } } }),
+      /m1_mlp\.npz: no array named 'images' \(arrays: x, y\)/,
+    ));
+  it('truncated .npz', () => expectBadInput(writeSpec('npz-cut.json', { ...base, data: 'cut.npz' }), /cut\.npz: not a readable \.npz archive \(truncated/));
   it('invalid grid axis', () =>
     expectBadInput(writeSpec('axis.json', { ...base, grid: { x: [1, -1, 3], y: [-1, 1, 3] } }), /grid\.x: must be \[min, max, steps\] with min < max/));
   it('unknown option value', () => {

@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadModel } from '@landscape/core';
 import { runCli } from '../support/cli';
 
 describe('landscape demo', () => {
@@ -29,11 +30,18 @@ describe('landscape demo', () => {
     for (const file of ['trajectory.json', 'loss.svg', 'model.json', 'weights.bin', 'result.json']) expect(existsSync(join(out, 'train', file))).toBe(true);
     const trajectory = JSON.parse(readFileSync(join(out, 'trajectory', 'result.json'), 'utf8'));
     expect(Object.keys(trajectory.methods)).toEqual(['pca', 'pca-directions', 'umap', 'autoencoder']);
+    // The path starts at the initial weights (the model file the demo trained from), then 40 checkpoints.
+    const recorded = JSON.parse(readFileSync(join(out, 'train', 'trajectory.json'), 'utf8')) as { checkpoints: number[][]; steps: number[] };
+    expect(recorded.steps[0]).toBe(0);
+    expect(recorded.checkpoints[0]).toEqual(Array.from(loadModel(join(out, 'model_init')).weights));
     for (const method of Object.values(trajectory.methods) as { coords: number[][]; trustworthiness: number; grid: { pointsComputed: number } }[]) {
-      expect(method.coords).toHaveLength(40);
+      expect(method.coords).toHaveLength(41);
       expect(method.trustworthiness).toBeGreaterThan(0.9);
       expect(method.grid.pointsComputed).toBe(21 * 21);
     }
     for (const file of ['report.html', 'pca-directions-contour.svg', 'umap-surface.html']) expect(existsSync(join(out, 'trajectory', file))).toBe(true);
+    // Figures are titled by the spec's label, and the path's first point is named for what it is.
+    expect(readFileSync(join(out, 'surface', 'contour.svg'), 'utf8')).toContain('>spiral MLP — loss surface<');
+    expect(readFileSync(join(out, 'trajectory', 'pca-contour.svg'), 'utf8')).toContain('>initial weights (step 0)<');
   });
 });

@@ -6,8 +6,8 @@ import { encodeModelBundle, readModelDirectory } from '@landscape/jobs';
 import { killAllWorkers, type WorkerProcess } from '../harness/processes';
 import { embeddedResult, M2, m2Surface, startCluster, uploadM2, waitForJob, type Cluster, type Uploaded } from './helpers';
 
-const unitsStarted = (worker: WorkerProcess): string[] => worker.logs.filter((line) => line.msg === 'tile started').map((line) => String(line.unitId));
-const unitsStored = (worker: WorkerProcess): string[] => worker.logs.filter((line) => line.msg === 'tile done').map((line) => String(line.unitId));
+const unitsStarted = (worker: WorkerProcess): string[] => worker.logs.filter((line) => line.msg === 'unit started').map((line) => String(line.unitId));
+const unitsStored = (worker: WorkerProcess): string[] => worker.logs.filter((line) => line.msg === 'unit done').map((line) => String(line.unitId));
 
 describe('distributed jobs under faults', () => {
   let cluster: Cluster;
@@ -29,8 +29,8 @@ describe('distributed jobs under faults', () => {
     const [a, b] = await Promise.all([cluster.startWorker(), cluster.startWorker()]);
     const job = await cluster.system.service.submit(m2Surface(refs, grid));
     // Kill a while it computes its second tile: that tile's lock lapses and b takes it over.
-    const first = await a.waitForLog('tile done', { timeoutMs: 60_000 });
-    const second = await a.waitForLog('tile started', {
+    const first = await a.waitForLog('unit done', { timeoutMs: 60_000 });
+    const second = await a.waitForLog('unit started', {
       timeoutMs: 60_000,
       where: (line) => line.unitId !== first.unitId && !unitsStored(a).includes(String(line.unitId)),
     });
@@ -54,10 +54,10 @@ describe('distributed jobs under faults', () => {
     const grid = { nx: 200, ny: 4 };
     const [a, b] = await Promise.all([cluster.startWorker(), cluster.startWorker()]);
     const job = await cluster.system.service.submit(m2Surface(refs, grid));
-    const started = await a.waitForLog('tile started', { timeoutMs: 60_000 });
+    const started = await a.waitForLog('unit started', { timeoutMs: 60_000 });
     a.kill('SIGSTOP');
     const frozen = String(started.unitId);
-    await b.waitForLog('tile done', { timeoutMs: 60_000, where: (line) => line.unitId === frozen });
+    await b.waitForLog('unit done', { timeoutMs: 60_000, where: (line) => line.unitId === frozen });
     a.kill('SIGCONT');
     await a.waitForLog(/already stored/, { timeoutMs: 30_000, where: (line) => line.unitId === frozen });
     const done = await waitForJob(cluster.system, job.id, ['completed', 'failed'], 60_000);
@@ -72,8 +72,8 @@ describe('distributed jobs under faults', () => {
   it('cancel mid-job: waiting tiles are removed, the running one stops at its next point, the job stays cancelled', async () => {
     const worker = await cluster.startWorker();
     const job = await cluster.system.service.submit(m2Surface(refs, { nx: 600, ny: 3 }));
-    const first = await worker.waitForLog('tile done', { timeoutMs: 60_000 });
-    const second = await worker.waitForLog('tile started', { timeoutMs: 10_000, where: (line) => line.unitId !== first.unitId });
+    const first = await worker.waitForLog('unit done', { timeoutMs: 60_000 });
+    const second = await worker.waitForLog('unit started', { timeoutMs: 10_000, where: (line) => line.unitId !== first.unitId });
     const running = (await cluster.system.service.get(job.id))!;
     expect(running).toMatchObject({ status: 'running', progress: { tilesDone: 1, tilesTotal: 3, pointsTotal: 1800 } });
     expect(running.etaSeconds).toBeGreaterThan(0);
@@ -81,7 +81,7 @@ describe('distributed jobs under faults', () => {
     const cancelled = await cluster.system.service.cancel(job.id);
     expect(cancelled!.status).toBe('cancelled');
     // The second tile stops part-way (workers hear about the cancellation at once).
-    const stopped = await worker.waitForLog('tile stopped: job ended', { timeoutMs: 10_000 });
+    const stopped = await worker.waitForLog('unit stopped: job ended', { timeoutMs: 10_000 });
     expect(stopped.unitId).toBe(second.unitId);
     const later = (await cluster.system.service.get(job.id))!;
     expect(later.status).toBe('cancelled');
@@ -89,7 +89,7 @@ describe('distributed jobs under faults', () => {
     expect(later.progress.pointsDone).toBeGreaterThanOrEqual(600);
     expect(later.progress.pointsDone).toBeLessThan(1200);
     const counts = await cluster.system.queue.counts();
-    expect(counts.tiles.waiting + counts.tiles.active + counts.tiles.delayed).toBe(0);
+    expect(counts.units.waiting + counts.units.active + counts.units.delayed).toBe(0);
     expect(await cluster.system.service.result(job.id)).toBeNull();
     // The worker is still alive and takes the next job.
     const next = await cluster.system.service.submit(m2Surface(refs, { nx: 2, ny: 2 }));
@@ -118,8 +118,8 @@ describe('distributed jobs under faults', () => {
     await cluster.startWorker();
     const failed = await waitForJob(cluster.system, job.id, ['failed', 'completed'], 30_000);
     expect(failed.status).toBe('failed');
-    expect(failed.error).toMatch(/tile r\dc0 failed: model: artifact sha256:[0-9a-f]{64} is corrupted/);
-    const attempts = await Promise.all(['r0c0', 'r1c0', 'r2c0'].map((unit) => cluster.system.queue.tileAttempts(job.id, unit)));
+    expect(failed.error).toMatch(/unit r\dc0 failed: model: artifact sha256:[0-9a-f]{64} is corrupted/);
+    const attempts = await Promise.all(['r0c0', 'r1c0', 'r2c0'].map((unit) => cluster.system.queue.unitAttempts(job.id, unit)));
     expect(attempts.filter((attempt) => attempt?.state === 'failed').map((attempt) => attempt!.attemptsMade)).toEqual([1]);
     expect(attempts.filter((attempt) => attempt && attempt.state !== 'failed')).toEqual([]);
   });
@@ -135,7 +135,7 @@ describe('distributed jobs under faults', () => {
   it('SIGTERM: the worker finishes its tile, deregisters and exits 0', async () => {
     const worker = await cluster.startWorker();
     const job = await cluster.system.service.submit(m2Surface(refs, { nx: 10, ny: 3 }));
-    const started = await worker.waitForLog('tile started', { timeoutMs: 60_000 });
+    const started = await worker.waitForLog('unit started', { timeoutMs: 60_000 });
     worker.kill('SIGTERM');
     expect(await worker.exited).toEqual({ code: 0, signal: null });
     expect(unitsStored(worker)).toContain(String(started.unitId));
@@ -147,13 +147,13 @@ describe('distributed jobs under faults', () => {
   it('SIGTERM past the grace period: the running tile is handed back without using up a try', async () => {
     const worker = await cluster.startWorker({ LANDSCAPE_SHUTDOWN_GRACE_MS: '0' });
     const job = await cluster.system.service.submit(m2Surface(refs, { nx: 600, ny: 2 }));
-    const started = await worker.waitForLog('tile started', { timeoutMs: 60_000 });
+    const started = await worker.waitForLog('unit started', { timeoutMs: 60_000 });
     worker.kill('SIGTERM');
-    await worker.waitForLog('tile handed back: worker shutting down', { timeoutMs: 10_000 });
+    await worker.waitForLog('unit handed back: worker shutting down', { timeoutMs: 10_000 });
     expect(await worker.exited).toEqual({ code: 0, signal: null });
     await cluster.startWorker();
     expect((await waitForJob(cluster.system, job.id, ['completed', 'failed'])).status).toBe('completed');
-    expect(await cluster.system.queue.tileAttempts(job.id, String(started.unitId))).toEqual({ state: 'completed', attemptsMade: 1 });
+    expect(await cluster.system.queue.unitAttempts(job.id, String(started.unitId))).toEqual({ state: 'completed', attemptsMade: 1 });
   });
 });
 
@@ -170,7 +170,7 @@ describe('Redis restarted mid-job (append-only file on)', () => {
     const [a] = await Promise.all([cluster.startWorker(), cluster.startWorker()]);
     const grid = { nx: 400, ny: 6 };
     const job = await cluster.system.service.submit(m2Surface(refs, grid));
-    await a.waitForLog('tile done', { timeoutMs: 60_000 });
+    await a.waitForLog('unit done', { timeoutMs: 60_000 });
     expect((await cluster.system.service.get(job.id))!.status).toBe('running');
     await cluster.redis.restart(500);
     const restartedAt = Date.now();

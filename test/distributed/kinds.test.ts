@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseJobSpec, runEmbedded, type JobSpec } from '@landscape/core';
-import { encodeModelBundle, handlerFor, readModelDirectory } from '@landscape/jobs';
-import { killAllWorkers } from '../harness/processes';
+import { encodeModelBundle, jobKinds, readModelDirectory } from '@landscape/jobs';
+import { killAllWorkers, type WorkerProcess } from '../harness/processes';
 import { startCluster, waitForJob, type Cluster } from './helpers';
 
 /** The other job kinds run through the same queue path and give the numbers of their embedded run. */
@@ -13,15 +13,19 @@ const M1 = join(__dirname, '..', 'fixtures', 'reference', 'm1_mlp');
 describe('other job kinds, distributed', () => {
   let cluster: Cluster;
   let ids: { model: string; data: string; trajectory: string };
+  let workers: WorkerProcess[];
 
   beforeAll(async () => {
     cluster = await startCluster();
     ids = {
-      model: (await cluster.system.artifacts.put(encodeModelBundle(readModelDirectory(join(M1, 'model_trained'))), { kind: 'model' })).id,
+      // Uploaded under its directory's name, as `landscape submit` does: results name it as the embedded run does.
+      model: (
+        await cluster.system.artifacts.put(encodeModelBundle(readModelDirectory(join(M1, 'model_trained'))), { kind: 'model', filename: 'model_trained' })
+      ).id,
       data: (await cluster.system.artifacts.put(readFileSync(join(M1, 'dataset.json')), { kind: 'data', filename: 'dataset.json' })).id,
       trajectory: (await cluster.system.artifacts.put(readFileSync(join(M1, 'trajectory.json')), { kind: 'trajectory', filename: 'trajectory.json' })).id,
     };
-    await Promise.all([cluster.startWorker(), cluster.startWorker()]);
+    workers = await Promise.all([cluster.startWorker(), cluster.startWorker()]);
   });
   afterAll(async () => {
     await killAllWorkers();
@@ -32,7 +36,7 @@ describe('other job kinds, distributed', () => {
     input: Record<string, unknown>,
     local: Record<string, unknown> = {},
     remote: Record<string, unknown> = {},
-  ): Promise<{ distributed: Record<string, unknown>; embedded: Record<string, unknown> }> {
+  ): Promise<{ jobId: string; distributed: Record<string, unknown>; embedded: Record<string, unknown> }> {
     const job = await cluster.system.service.submit({ ...input, model: ids.model, data: ids.data, ...remote });
     const done = await waitForJob(cluster.system, job.id, ['completed', 'failed'], 120_000);
     expect(done.error).toBeUndefined();
@@ -40,8 +44,8 @@ describe('other job kinds, distributed', () => {
     const out = mkdtempSync(join(tmpdir(), 'landscape-kind-'));
     try {
       const spec = parseJobSpec({ ...input, model: join(M1, 'model_trained'), data: join(M1, 'dataset.json'), ...local }) as JobSpec;
-      const embedded = JSON.parse(JSON.stringify(await runEmbedded(handlerFor(spec.kind), spec, (ref) => ref, out, { threads: 1, backend: 'wasm' })));
-      return { distributed, embedded };
+      const embedded = JSON.parse(JSON.stringify(await runEmbedded(jobKinds, spec, (ref) => ref, out, { threads: 1, backend: 'wasm' })));
+      return { jobId: job.id, distributed, embedded };
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
@@ -84,7 +88,13 @@ describe('other job kinds, distributed', () => {
       umap: { nNeighbors: 8, nEpochs: 100, seed: 0 },
       autoencoder: { hidden: [16], epochs: 60, seed: 0 },
     };
-    const { distributed, embedded } = await both(input, { trajectory: join(M1, 'trajectory.json') }, { trajectory: ids.trajectory });
+    const { jobId, distributed, embedded } = await both(input, { trajectory: join(M1, 'trajectory.json') }, { trajectory: ids.trajectory });
+    // Each embedding (UMAP fit, autoencoder training) ran once, as its own unit, on one of the workers.
+    const embeddingRuns = workers
+      .flatMap((worker) => worker.logs)
+      .filter((line) => line.jobId === jobId && line.msg === 'unit started' && String(line.unitId).startsWith('embed:'))
+      .map((line) => String(line.unitId));
+    expect(embeddingRuns.sort()).toEqual(['embed:autoencoder', 'embed:pca', 'embed:pca-directions', 'embed:umap']);
     const methods = distributed.methods as Record<string, Record<string, unknown>>;
     expect(Object.keys(methods).sort()).toEqual(['autoencoder', 'pca', 'pca-directions', 'umap']);
     expect(distributed.methods).toEqual(embedded.methods);

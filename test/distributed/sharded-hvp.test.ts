@@ -110,7 +110,7 @@ describe('sharded Hessian-vector products, distributed', () => {
     }
     // The driver is the worker that started the unit; the other one only computes shards. Kill it mid-job.
     const started = { timeoutMs: 30_000, where: (line: Record<string, unknown>) => line.jobId === job.id };
-    const driver = await Promise.race(workers.map((worker) => worker.waitForLog('tile started', started).then(() => worker)));
+    const driver = await Promise.race(workers.map((worker) => worker.waitForLog('unit started', started).then(() => worker)));
     const helper = workers.find((worker) => worker !== driver)!;
     // Past the first product (held up by the lost claim for ~2.5 s), while shards flow to both workers.
     await new Promise((resolve) => setTimeout(resolve, 3500));
@@ -139,10 +139,10 @@ describe('sharded Hessian-vector products, distributed', () => {
     // 500 products in one unit: cancel while it runs.
     const job = await cluster.system.service.submit(m2Hessian(ids, { mode: 'sharded', shards: 3 }, { density: { runs: 1, steps: 500 } }));
     await waitForJob(cluster.system, job.id, ['running'], 30_000);
-    await lone.waitForLog('tile started', { timeoutMs: 30_000, where: (line) => line.jobId === job.id });
+    await lone.waitForLog('unit started', { timeoutMs: 30_000, where: (line) => line.jobId === job.id });
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(await cluster.system.service.cancel(job.id)).toBeTruthy();
-    await lone.waitForLog(/tile stopped/, { timeoutMs: 30_000, where: (line) => line.jobId === job.id });
+    await lone.waitForLog(/unit stopped/, { timeoutMs: 30_000, where: (line) => line.jobId === job.id });
     expect(await cluster.system.redis.llen(`${cluster.prefix}:hvp:queue`)).toBe(0);
     expect(await cluster.system.redis.keys(`${cluster.prefix}:hvp:*`)).toEqual([]);
   }, 180_000);

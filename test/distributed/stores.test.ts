@@ -4,23 +4,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModel, type BackendInfo, type UnitRef } from '@landscape/core';
+import { loadModel, specKinds, type BackendInfo, type UnitRef } from '@landscape/core';
 import {
   ArtifactCache,
   ArtifactTooLargeError,
-  checkHandlers,
   decodeModelBundle,
   encodeModelBundle,
   FsArtifactStore,
   FsResultStore,
-  handlerFor,
-  hasHandler,
+  jobKinds,
   JobStore,
   loadConfigFromEnv,
   readModelDirectory,
   RedisArtifactStore,
   RedisResultStore,
-  specKinds,
   WorkerRegistry,
   type ArtifactStore,
   type ResultStore,
@@ -184,14 +181,11 @@ describe('worker registry, handlers, configuration', () => {
   });
 
   it('every kind of the spec schema has a handler', () => {
-    expect(specKinds()).toEqual(expect.arrayContaining(['line', 'surface']));
-    expect(hasHandler('line') && hasHandler('surface')).toBe(true);
-    // Kinds added to the schema before their handler exists are named by the startup check.
-    const missing = specKinds().filter((kind) => !hasHandler(kind));
-    if (missing.length) expect(() => checkHandlers()).toThrow(`job kinds without a handler: ${missing.join(', ')}`);
-    else expect(() => checkHandlers()).not.toThrow();
-    expect(handlerFor('line').units).toBeTypeOf('function');
-    expect(() => handlerFor('nope')).toThrow(/no handler for job kind 'nope'/);
+    expect(specKinds()).toEqual(['line', 'surface', 'hessian', 'curvature', 'train', 'trajectory']);
+    expect(jobKinds.kinds().sort()).toEqual([...specKinds()].sort());
+    expect(() => jobKinds.checkComplete()).not.toThrow();
+    expect(jobKinds.get('line').plan).toBeTypeOf('function');
+    expect(() => jobKinds.get('nope')).toThrow(/no handler for job kind 'nope'/);
   });
 
   it('reads the configuration from the environment', () => {

@@ -25,3 +25,6 @@ export function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<
   }
   return worst;
 }
+
+/** NumPy-written data files and NumPy's float32 view of them (test/fixtures/data/generate.py). */
+export const DATA_FIXTURES_DIR = join(__dirname, '..', 'fixtures', 'data');

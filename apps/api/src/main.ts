@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import { checkHandlers, loadConfigFromEnv } from '@landscape/jobs';
+import { jobKinds, loadConfigFromEnv } from '@landscape/jobs';
 import pino from 'pino';
 import { createApp } from './app';
 import { apiSettingsFromEnv, listenAddressFromEnv } from './config';
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
     settings = apiSettingsFromEnv();
     address = listenAddressFromEnv(settings);
     // Every kind the spec schema accepts must have a handler, or its submissions would fail (as the worker checks).
-    checkHandlers();
+    jobKinds.checkComplete();
     api = await createApp({ jobs: loadConfigFromEnv(), ...settings, logger });
   } catch (error) {
     // Bad configuration: one readable line, exit 2 (as the CLI does for bad input).

@@ -1,4 +1,4 @@
-import { InputError, describeModel, layoutSize, type ModelJson, type WeightLayout } from '@landscape/core';
+import { InputError, describeModel, weightsFromBytes, type ModelJson } from '@landscape/core';
 import { decodeModelBundle, encodeModelBundle } from '@landscape/jobs';
 import { z } from 'zod';
 import { jsonDepthExceeds } from './security';
@@ -99,34 +99,8 @@ export async function checkModelFiles(files: Record<string, Buffer>): Promise<vo
   if (missing.length) throw new InputError(`weight files listed in model.json but not uploaded: ${missing.join(', ')}`, 'files');
   const extra = Object.keys(files).filter((name) => name !== 'model.json' && !listed.includes(name));
   if (extra.length) throw new InputError(`files not listed in model.json's weightsManifest: ${extra.join(', ')}`, 'files');
-  await checkWeightBytes(
-    listed.map((name) => files[name]!),
-    description.layout,
-  );
-}
-
-/**
- * The weight files hold exactly the manifest's float32 values, all finite (the check loadModel makes, done in
- * slices with pauses between, so a model of hundreds of MB does not stall the server).
- */
-async function checkWeightBytes(parts: Buffer[], layout: WeightLayout): Promise<void> {
-  const size = layoutSize(layout);
-  const bytes = parts.reduce((sum, part) => sum + part.length, 0);
-  if (bytes !== size * 4) throw new InputError(`model.json: weight files hold ${bytes} bytes but the manifest needs ${size * 4}`, 'files');
-  const joined = Buffer.concat(parts);
-  // Float32Array needs 4-byte alignment; a pooled small Buffer may not have it.
-  const aligned = joined.byteOffset % 4 === 0 ? joined : Buffer.from(joined);
-  const values = new Float32Array(aligned.buffer, aligned.byteOffset, size);
-  const SLICE = 1 << 22;
-  for (let start = 0; start < size; start += SLICE) {
-    const end = Math.min(size, start + SLICE);
-    for (let i = start; i < end; i++) {
-      if (Number.isFinite(values[i]!)) continue;
-      const spec = layout.find((s) => i >= s.offset && i < s.offset + s.size)!;
-      throw new InputError(`model.json: weight '${spec.name}' has a non-finite value at index ${i - spec.offset} (${values[i]})`, 'files');
-    }
-    if (end < size) await new Promise((resolve) => setImmediate(resolve));
-  }
+  // The core's decoder is the rule a worker loads by (float32, int32 and quantized entries, all finite).
+  weightsFromBytes(Buffer.concat(listed.map((name) => files[name]!)), description, 'model.json');
 }
 
 /** Multipart parts (one per file, named by their file names) → a validated model bundle. */

@@ -2,7 +2,8 @@ import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { ApiResponseOptions } from '@nestjs/swagger';
 import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
-import { ARTIFACT_KINDS, JOB_STATUSES, specKinds } from '@landscape/jobs';
+import { jobSpecOpenApiSchema, specKinds } from '@landscape/core';
+import { ARTIFACT_KINDS, JOB_STATUSES } from '@landscape/jobs';
 
 const ISSUE_SCHEMA: SchemaObject = {
   type: 'object',
@@ -31,39 +32,8 @@ export const ERROR_RESPONSES = {
   tooLarge: error(413, 'Body over the limit (LANDSCAPE_MAX_BODY_BYTES, LANDSCAPE_ARTIFACT_MAX_BYTES).'),
 };
 
-const ARTIFACT_REF = 'an artifact id from POST /v1/artifacts (sha256:<64 hex>)';
-
-/**
- * The job spec, described for humans (the kinds and their fields are in docs/job-spec.md); the server validates
- * it with the one zod schema of @landscape/core, whose kinds are listed here from the schema itself.
- */
-export const JOB_SPEC_SCHEMA: SchemaObject = {
-  type: 'object',
-  description: 'A job spec (docs/job-spec.md). Every model/data/weight-set/trajectory ref is ' + ARTIFACT_REF + '.',
-  required: ['kind', 'model', 'data'],
-  properties: {
-    kind: { type: 'string', enum: specKinds() },
-    model: { description: ARTIFACT_REF + ' (train jobs: or a built-in architecture object)' },
-    data: { description: ARTIFACT_REF + ', {path, format?, target?, subset?} or {synthetic, n, seed?, classes?, noise?}' },
-    loss: { type: 'string', example: 'sparse_categorical_crossentropy' },
-    to: { type: 'string', description: 'line only: the second model of an interpolation (' + ARTIFACT_REF + ')' },
-    directions: {
-      type: 'object',
-      description: 'x (and y for surfaces): {seed} | {file: weight-set artifact} | {model: model artifact}; normalization, bias, orthogonalize',
-    },
-    grid: { type: 'object', description: 'x (and y): [min, max, steps]' },
-    tiles: { type: 'object', properties: { x: { type: 'integer' }, y: { type: 'integer' } } },
-    trajectory: { description: 'trajectory jobs: a trajectory artifact, or weight-set artifacts in order' },
-  },
-  example: {
-    kind: 'surface',
-    model: 'sha256:…',
-    data: 'sha256:…',
-    loss: 'sparse_categorical_crossentropy',
-    directions: { x: { seed: 1 }, y: { seed: 2 } },
-    grid: { x: [-1, 1, 21], y: [-1, 1, 21] },
-  },
-};
+/** Generated from the one zod schema of @landscape/core (the server validates with that schema itself). */
+export const JOB_SPEC_SCHEMA = jobSpecOpenApiSchema() as SchemaObject;
 
 export const JOB_VIEW_SCHEMA: SchemaObject = {
   type: 'object',
@@ -71,6 +41,8 @@ export const JOB_VIEW_SCHEMA: SchemaObject = {
     id: { type: 'string', format: 'uuid' },
     kind: { type: 'string', enum: specKinds() },
     status: { type: 'string', enum: [...JOB_STATUSES] },
+    waitingFor: { type: 'string', enum: ['workers'], description: 'Set while an active job has no live worker to run it.' },
+    owner: { type: 'string', description: 'Key id of the submitter (never the key itself).' },
     progress: {
       type: 'object',
       properties: { tilesDone: { type: 'integer' }, tilesTotal: { type: 'integer' }, pointsDone: { type: 'integer' }, pointsTotal: { type: 'integer' } },
@@ -80,14 +52,31 @@ export const JOB_VIEW_SCHEMA: SchemaObject = {
     finishedAt: { type: 'string', format: 'date-time' },
     etaSeconds: { type: 'number', description: 'While running, from the points done so far.' },
     error: { type: 'string', description: 'Why the job failed.' },
+    result: {
+      type: 'object',
+      description: 'Completed jobs: the SHA-256 of result.json, and where the result holds NaN or ±Infinity.',
+      properties: {
+        sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+        nonFinite: {
+          type: 'object',
+          properties: {
+            count: { type: 'integer', description: 'Non-finite numbers in result.json.' },
+            fields: { type: 'object', additionalProperties: { type: 'integer' }, description: 'Count per result field.' },
+            warning: { type: 'string' },
+          },
+          required: ['count', 'fields', 'warning'],
+        },
+      },
+      required: ['sha256'],
+    },
     workers: {
       type: 'array',
       items: { type: 'object', properties: { id: { type: 'string' }, host: { type: 'string' }, backend: { type: 'string' }, tiles: { type: 'integer' } } },
     },
-    tiles: { type: 'integer', description: 'POST only: number of tiles (queue jobs).' },
+    tiles: { type: 'integer', description: 'POST only: number of units (queue jobs).' },
     points: { type: 'integer', description: 'POST only: number of grid points.' },
   },
-  required: ['id', 'kind', 'status', 'progress', 'createdAt', 'workers'],
+  required: ['id', 'kind', 'status', 'owner', 'progress', 'createdAt', 'workers'],
 };
 
 export const ARTIFACT_SCHEMA: SchemaObject = {
@@ -107,7 +96,7 @@ export function setupOpenApi(app: INestApplication): void {
   const config = new DocumentBuilder()
     .setTitle('Loss landscape API')
     .setDescription(
-      'Submit loss-landscape jobs (lines, surfaces) that a pool of workers computes tile by tile. Upload models, data and weight sets first (POST /v1/artifacts), then submit a spec that names them by artifact id.',
+      'Submit loss-landscape jobs (lines, surfaces, Hessian spectra, curvature maps, training runs, trajectory embeddings) that a pool of workers computes unit by unit. Upload models, data and weight sets first (POST /v1/artifacts), then submit a spec that names them by artifact id.',
     )
     .setVersion('1')
     .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'One of LANDSCAPE_API_KEYS (only when the server sets it).' })

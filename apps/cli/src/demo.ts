@@ -10,7 +10,7 @@ import { runJob } from './run-job';
  * around the trained weights, and the embedding landscapes of the training trajectory (a `trajectory` job with
  * every method). Everything it writes (data, the initial model, the job specs) can be re-run with `landscape run`.
  */
-export async function runDemo(options: { out: string; backend?: BackendChoice; threads?: number; logger: Logger }): Promise<void> {
+export async function runDemo(options: { out: string; backend?: BackendChoice; threads?: number; logger: Logger; logFile?: string }): Promise<void> {
   const out = resolve(options.out);
   mkdirSync(out, { recursive: true });
   const { logger } = options;
@@ -35,8 +35,14 @@ export async function runDemo(options: { out: string; backend?: BackendChoice; t
     0,
   );
   saveModel(join(out, 'model_init'), model);
-  const common = { data: 'data.json', loss: 'sparse_categorical_crossentropy' as const, ...(options.backend ? { backend: options.backend } : {}) };
-  // 450 samples / batch 64 = 8 steps per epoch: a checkpoint every 5 epochs, 40 in all; the last is the trained model.
+  // The label titles every figure (the model files are named model_init and train).
+  const common = {
+    label: 'spiral MLP',
+    data: 'data.json',
+    loss: 'sparse_categorical_crossentropy' as const,
+    ...(options.backend ? { backend: options.backend } : {}),
+  };
+  // 450 samples / batch 64 = 8 steps per epoch: the initial weights, then a checkpoint every 5 epochs, 41 in all; the last is the trained model.
   const training = {
     kind: 'train' as const,
     model: 'model_init',
@@ -72,7 +78,7 @@ export async function runDemo(options: { out: string; backend?: BackendChoice; t
   for (const [name, job] of Object.entries(jobs)) writeFileSync(join(out, `${name}.job.json`), JSON.stringify(job, null, 2));
   for (const [name, job] of Object.entries(jobs)) {
     const started = Date.now();
-    await runJob(parseJobSpec(job), out, { out: join(out, name), logger, threads: options.threads });
+    await runJob(parseJobSpec(job), out, { out: join(out, name), logger, logFile: options.logFile, threads: options.threads });
     logger.info({ job: name, seconds: (Date.now() - started) / 1000 }, 'demo step done');
   }
   logger.info({ out }, 'demo finished');

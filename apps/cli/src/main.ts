@@ -1,13 +1,27 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKENDS, isInputError, PACKAGE_VERSION, type BackendChoice } from '@landscape/core';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { BENCH_SUITES, runBench } from './bench';
 import { registerClientCommands } from './client';
 import { runDemo } from './demo';
 import { readSpecFile, runJob } from './run-job';
+import { terminalLogFile } from './summary';
 
-// Logs are JSON on stderr so stdout stays clean for scripts (e.g. `landscape submit` prints the job id there).
-const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { app: 'landscape-cli' } }, pino.destination(2));
+const LOG_OPTIONS = { level: process.env.LOG_LEVEL ?? 'info', base: { app: 'landscape-cli' } };
+// Without a terminal, logs are JSON on stderr so stdout stays clean for scripts (`landscape submit` prints the job id there).
+let logger: Logger = pino(LOG_OPTIONS, pino.destination(2));
+
+/**
+ * On a terminal the progress bar and a short summary are what a person reads: JSON log lines would garble them,
+ * so they go to `landscape.log` in the output directory (`logFile`), or nowhere for commands without one.
+ */
+function commandLogger(out?: string): { logger: Logger; logFile?: string } {
+  if (!process.stderr.isTTY) return { logger };
+  if (!out) return { logger: (logger = pino({ ...LOG_OPTIONS, level: 'silent' })) };
+  const logFile = terminalLogFile(out);
+  logger = pino(LOG_OPTIONS, pino.destination({ dest: logFile, mkdir: true, sync: true }));
+  return { logger, logFile };
+}
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -34,8 +48,9 @@ export function buildProgram(): Command {
     .option('--max-points <n>', 'refuse grids with more points than this', positiveInt)
     .action(async (file: string, options: { out: string; threads?: number; backend?: BackendChoice; maxPoints?: number }) => {
       const { spec, baseDir } = readSpecFile(file);
-      await runJob(spec, baseDir, { ...options, logger });
-      process.stdout.write(`${options.out}\n`);
+      await runJob(spec, baseDir, { ...options, ...commandLogger(options.out) });
+      // For scripts; on a terminal the summary names the directory.
+      if (!process.stdout.isTTY) process.stdout.write(`${options.out}\n`);
     });
 
   program
@@ -45,10 +60,14 @@ export function buildProgram(): Command {
     .option('--threads <n>', 'evaluation threads', positiveInt)
     .addOption(backendOption())
     .action(async (options: { out: string; threads?: number; backend?: BackendChoice }) => {
-      await runDemo({ ...options, logger });
+      await runDemo({ ...options, ...commandLogger(options.out) });
     });
 
   registerClientCommands(program);
+  // Client commands log nothing themselves; on a terminal the silent logger keeps it that way.
+  program.hook('preAction', (_program, command) => {
+    if (!['run', 'demo'].includes(command.name())) commandLogger();
+  });
 
   program
     .command('bench')

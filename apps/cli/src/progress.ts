@@ -8,6 +8,8 @@ export class ProgressReporter {
   private readonly started = Date.now();
   private lastLog = 0;
   private lastDraw = 0;
+  /** The bar at 100 % is drawn once, even when the last update is reported twice. */
+  private drawnComplete = false;
 
   constructor(
     private readonly label: string,
@@ -21,7 +23,8 @@ export class ProgressReporter {
     const rate = elapsed > 0 ? done / elapsed : 0;
     const eta = rate > 0 ? (total - done) / rate : undefined;
     if (this.stream.isTTY) {
-      if (now - this.lastDraw < 100 && done < total) return;
+      if ((now - this.lastDraw < 100 && done < total) || this.drawnComplete) return;
+      this.drawnComplete = done >= total;
       this.lastDraw = now;
       const width = 30;
       const filled = total > 0 ? Math.round((width * done) / total) : width;

@@ -1,19 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import {
-  checkLimits,
-  DEFAULT_LIMITS,
-  InputError,
-  parseJobSpec,
-  runEmbedded,
-  type BackendChoice,
-  type EmbeddedOptions,
-  type JobSpec,
-  type RefResolver,
-} from '@landscape/core';
-import { handlerEntryFor } from '@landscape/jobs';
+import { checkLimits, DEFAULT_LIMITS, InputError, parseJobSpec, runEmbedded, type BackendChoice, type JobSpec } from '@landscape/core';
+import { jobKinds } from '@landscape/jobs';
 import type { Logger } from 'pino';
 import { ProgressReporter } from './progress';
+import { jobSummary } from './summary';
 
 export interface RunOptions {
   out: string;
@@ -21,6 +12,8 @@ export interface RunOptions {
   backend?: BackendChoice;
   maxPoints?: number;
   logger: Logger;
+  /** Set on a terminal: where the logs went (the summary names it). */
+  logFile?: string;
 }
 
 /** Reads and validates a job spec file; relative paths in it resolve against the file's directory. */
@@ -53,17 +46,12 @@ export async function runJob(spec: JobSpec, baseDir: string, options: RunOptions
   if (over.length) throw new InputError(`${over[0]!.field}: ${over[0]!.reason} (raise it with --max-points)`);
   const fileResolver = (ref: string): string => (isAbsolute(ref) ? ref : resolve(baseDir, ref));
   const progress = new ProgressReporter(effective.kind, options.logger);
-  const result = (await runWithHandler(effective, fileResolver, options.out, {
+  const result = (await runEmbedded(jobKinds, effective, fileResolver, options.out, {
     threads: 'threads' in effective ? effective.threads : 1,
     backend: effective.backend,
     onProgress: ({ done, total, unit }) => progress.update(done, total, unit),
   })) as { timings?: { totalSeconds: number }; backend?: string };
   options.logger.info({ kind: effective.kind, out: options.out, backend: result.backend, seconds: result.timings?.totalSeconds }, 'job finished');
+  if (process.stderr.isTTY) process.stderr.write(jobSummary(effective.kind, result, options.out, options.logFile));
   return result;
-}
-
-/** Runs a job of any kind in this process with its registered handler, then frees what the prepared job holds. */
-export function runWithHandler(spec: JobSpec, resolve: RefResolver, out: string, options: EmbeddedOptions): Promise<unknown> {
-  const { handler, release } = handlerEntryFor(spec.kind);
-  return runEmbedded(handler, spec, resolve, out, options, release);
 }

@@ -1,5 +1,5 @@
 import type { BackendChoice } from '@landscape/core';
-import { checkHandlers, createJobSystem, loadConfigFromEnv, parseEnv } from '@landscape/jobs';
+import { createJobSystem, jobKinds, loadConfigFromEnv, parseEnv } from '@landscape/jobs';
 import pino from 'pino';
 import { LandscapeWorker } from './worker';
 
@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (reason) => logger.error({ err: reason instanceof Error ? reason.message : String(reason) }, 'unhandled rejection'));
   let worker: LandscapeWorker | undefined;
   try {
-    checkHandlers();
+    jobKinds.checkComplete();
     const config = loadConfigFromEnv();
     const options = workerEnv(process.env);
     const system = createJobSystem(config);
@@ -36,9 +36,9 @@ async function main(): Promise<void> {
       'worker started',
     );
     const shutdown = (signal: string): void => {
-      logger.info({ signal }, 'stopping: finishing running tiles');
-      // Handing tiles back and deregistering need Redis; if it is gone, do not hang: the queue's stalled-job
-      // recovery gives the tiles to another worker anyway.
+      logger.info({ signal }, 'stopping: finishing running units');
+      // Handing units back and deregistering need Redis; if it is gone, do not hang: the queue's stalled-job
+      // recovery gives the units to another worker anyway.
       setTimeout(() => {
         logger.error('could not stop cleanly in time (Redis unreachable?); exiting');
         process.exit(1);

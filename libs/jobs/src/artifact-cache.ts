@@ -16,12 +16,12 @@ export function artifactRefs(spec: unknown, path: string[] = []): { id: string; 
 
 /**
  * The kind of artifact a spec field takes, from its dotted path: models (`model`, `to`, `directions.x.model`),
- * data (`data`, `data.path`), weight sets (`directions.y.file`, each file of a `trajectory` list) and trajectory
+ * data (`data`, `data.path`, `data.y`: an npy file pair), weight sets (`directions.y.file`, each file of a `trajectory` list) and trajectory
  * files (`trajectory`). Undefined for a field that names no artifact.
  */
 export function expectedKind(field: string): ArtifactKind | undefined {
   if (field === 'model' || field === 'to' || /^directions\.[xy]\.model$/.test(field)) return 'model';
-  if (field === 'data' || field === 'data.path') return 'data';
+  if (field === 'data' || field === 'data.path' || field === 'data.y') return 'data';
   if (/^directions\.[xy]\.file$/.test(field) || /^trajectory\.\d+$/.test(field)) return 'weights';
   if (field === 'trajectory') return 'trajectory';
   return undefined;
@@ -30,18 +30,23 @@ export function expectedKind(field: string): ArtifactKind | undefined {
 /** What a job knows about each of its inputs: the submitter's kind and file name, by artifact id. */
 export type JobInputs = Record<string, ArtifactMeta>;
 
+/**
+ * Every artifact, a model directory too, sits under the name it was uploaded with: figures name inputs by the
+ * file name of their local path (refName), so a distributed job names them as the embedded run does.
+ */
 function fileNameOf(meta: ArtifactMeta): string {
-  return safeFilename(meta.filename) ?? (meta.kind === 'data' ? 'data.json' : `${meta.kind}.json`);
+  return safeFilename(meta.filename) ?? (meta.kind === 'data' ? 'data.json' : meta.kind === 'model' ? 'model' : `${meta.kind}.json`);
 }
 
-/** Size, inode and modification time of every file of an entry: unchanged since it was verified, or not. */
-function signature(dir: string): string | undefined {
+/** Size, inode and modification time of every file at `path` (a model directory's files): unchanged since it was verified, or not. */
+function signature(path: string): string | undefined {
   try {
-    return readdirSync(dir)
-      .sort()
+    const stats = statSync(path);
+    const files = stats.isDirectory() ? readdirSync(path).sort() : [''];
+    return files
       .map((name) => {
-        const stats = statSync(join(dir, name));
-        return `${name}:${stats.ino}:${stats.size}:${stats.mtimeMs}`;
+        const file = name ? statSync(join(path, name)) : stats;
+        return `${name}:${file.ino}:${file.size}:${file.mtimeMs}`;
       })
       .join('|');
   } catch {
@@ -50,8 +55,8 @@ function signature(dir: string): string | undefined {
 }
 
 /**
- * A process-local copy of artifacts by hash: a model bundle becomes a directory loadModel can read, anything
- * else one file under its uploader's file name. Downloads are checked against the id and published with an
+ * A process-local copy of artifacts by hash, laid out as `named/<hex>-<kind>-<name>/<name>`: a model bundle becomes
+ * a directory loadModel can read, anything else one file, both under the uploader's file name. Downloads are checked against the id and published with an
  * atomic rename, so concurrent processes sharing the directory never see half a copy. Nothing on disk is
  * trusted: an entry is hashed again before use (unless this process verified it and its files have not changed
  * since), and one whose bytes do not match its id is discarded and downloaded again.
@@ -66,15 +71,16 @@ export class ArtifactCache {
     private readonly store: ArtifactStore,
     readonly dir: string,
   ) {
-    mkdirSync(dir, { recursive: true });
+    // `named/`: entries laid out under their upload names; copies an older version left in `dir` are not read.
+    mkdirSync(join(dir, 'named'), { recursive: true });
   }
 
   /** Local path of an artifact (a directory for models), downloading it if needed. `meta` defaults to the earliest upload's. */
   async ensure(id: string, field = 'ref', meta?: ArtifactMeta): Promise<string> {
     const known = meta ?? (await this.store.info(id));
     if (!known) throw new InputError(`artifact ${id} does not exist (upload it first)`, field);
-    const entry = join(this.dir, known.kind === 'model' ? `${hexOf(id)}-model` : `${hexOf(id)}-${known.kind}-${fileNameOf(known)}`);
-    const path = known.kind === 'model' ? entry : join(entry, fileNameOf(known));
+    const entry = join(this.dir, 'named', `${hexOf(id)}-${known.kind}-${fileNameOf(known)}`);
+    const path = join(entry, fileNameOf(known));
     if (this.intact(id, entry, known)) return path;
     // One download per entry at a time in this process; concurrent callers share it.
     let promise = this.pending.get(entry);
@@ -95,17 +101,18 @@ export class ArtifactCache {
 
   /** True when the entry exists and its content hashes to the id; a mismatching entry is removed. */
   private intact(id: string, entry: string, meta: ArtifactMeta): boolean {
-    const before = signature(entry);
+    const path = join(entry, fileNameOf(meta));
+    const before = signature(path);
     if (before === undefined) return false;
     if (this.verified.get(entry) === before) return true;
     let bytes: Buffer | undefined;
     try {
       if (meta.kind === 'model') {
         const files: Record<string, Buffer> = Object.create(null) as Record<string, Buffer>;
-        for (const name of readdirSync(entry)) files[name] = readFileSync(join(entry, name));
+        for (const name of readdirSync(path)) files[name] = readFileSync(join(path, name));
         bytes = encodeModelBundle(files);
       } else {
-        bytes = readFileSync(join(entry, fileNameOf(meta)));
+        bytes = readFileSync(path);
       }
     } catch {
       bytes = undefined;
@@ -124,11 +131,13 @@ export class ArtifactCache {
     const bytes = await this.store.get(id);
     if (!bytes) throw new InputError(`artifact ${id} does not exist (upload it first)`, field);
     if (artifactId(bytes) !== id) throw new InputError(`artifact ${id} is corrupted: its bytes do not match its id`, field);
-    const temp = join(this.dir, `.tmp-${hexOf(id)}-${randomBytes(6).toString('hex')}`);
+    const temp = join(this.dir, 'named', `.tmp-${hexOf(id)}-${randomBytes(6).toString('hex')}`);
     mkdirSync(temp, { recursive: true });
     try {
       if (meta.kind === 'model') {
-        for (const [name, content] of Object.entries(decodeModelBundle(bytes))) writeFileSync(join(temp, name), content);
+        const modelDir = join(temp, fileNameOf(meta));
+        mkdirSync(modelDir);
+        for (const [name, content] of Object.entries(decodeModelBundle(bytes))) writeFileSync(join(modelDir, name), content);
       } else {
         writeFileSync(join(temp, fileNameOf(meta)), bytes);
       }
@@ -141,17 +150,18 @@ export class ArtifactCache {
     } finally {
       await rm(temp, { recursive: true, force: true });
     }
-    const published = signature(entry);
+    const published = signature(join(entry, fileNameOf(meta)));
     if (published !== undefined) this.verified.set(entry, published);
   }
 
   /** Removes the local copies of an artifact (the next ensure downloads again). */
   evict(id: string): void {
     const hex = hexOf(id);
-    for (const name of readdirSync(this.dir)) {
+    const named = join(this.dir, 'named');
+    for (const name of readdirSync(named)) {
       if (!name.startsWith(`${hex}-`)) continue;
-      this.verified.delete(join(this.dir, name));
-      rmSync(join(this.dir, name), { recursive: true, force: true });
+      this.verified.delete(join(named, name));
+      rmSync(join(named, name), { recursive: true, force: true });
     }
   }
 }

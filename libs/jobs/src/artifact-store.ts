@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import { InputError } from '@landscape/core';
+import { join } from 'node:path';
+import { InputError, safeFileName } from '@landscape/core';
 import type { Redis } from 'ioredis';
 import { decodeModelBundle, looksLikeModelBundle } from './model-bundle';
+import { withScripts } from './scripts';
 
 /**
  * Uploaded inputs (models, datasets, weight sets, trajectories). The bytes are stored once, addressed by their
@@ -82,12 +83,8 @@ function checkOwner(owner: string): string {
   return owner;
 }
 
-/** Keeps only a plain file name (no directories, no control characters) so it is safe to write to disk. */
-export function safeFilename(name: string | undefined): string | undefined {
-  if (!name) return undefined;
-  const base = basename(name.replace(/\\/g, '/')).replace(/[^\w.+-]/g, '_');
-  return base && base !== '.' && base !== '..' ? base.slice(0, 200) : undefined;
-}
+/** Keeps only a plain file name (no directories, no control characters): the core's rule for input names. */
+export const safeFilename = safeFileName;
 
 async function checkUpload(bytes: Buffer, meta: ArtifactMeta, maxBytes: number): Promise<ArtifactInfo> {
   if (bytes.length > maxBytes) throw new ArtifactTooLargeError(bytes.length, maxBytes);
@@ -111,36 +108,20 @@ function earliest(infos: ArtifactInfo[]): ArtifactInfo | null {
   return infos.sort((a, b) => a.createdAt.localeCompare(b.createdAt))[0] ?? null;
 }
 
-// The bytes are published and the upload recorded in one step, and the last upload's removal takes the bytes
-// with it in one step, so a concurrent upload and delete of the same content cannot leave one without the other.
-// ARGV[3] = 'bytes' when KEYS[1] holds the content, 'none' when the upload relied on the bytes being there already.
-const PUBLISH = `
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('DEL', KEYS[1])
-elseif ARGV[3] == 'bytes' then
-  redis.call('RENAME', KEYS[1], KEYS[2])
-else
-  return 0
-end
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
-return 1`;
-const REMOVE = `
-if ARGV[1] == '' then
-  if redis.call('DEL', KEYS[2]) == 0 then return 0 end
-elseif redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then
-  return 0
-end
-if redis.call('HLEN', KEYS[2]) == 0 then redis.call('DEL', KEYS[1]) end
-return 1`;
-
 /** Values are split into chunks because a Redis string holds at most 512 MB and big values stall the server. */
 export class RedisArtifactStore implements ArtifactStore {
+  private readonly redis: Redis;
+
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly prefix: string,
     private readonly maxBytes: number,
     private readonly chunkBytes = 4 * 1024 * 1024,
-  ) {}
+  ) {
+    // Publishing and removal are one step each (scripts), so a concurrent upload and delete of the same
+    // content cannot leave an upload without its bytes or bytes without an upload.
+    this.redis = withScripts(redis);
+  }
 
   private key(id: string, part: 'uploads' | 'data'): string {
     return `${this.prefix}:artifact:${hexOf(id)}:${part}`;
@@ -157,7 +138,7 @@ export class RedisArtifactStore implements ArtifactStore {
       if (send)
         for (let offset = 0; offset < bytes.length; offset += this.chunkBytes) await this.redis.rpush(temp, bytes.subarray(offset, offset + this.chunkBytes));
       if (!send || bytes.length === 0) await this.redis.rpush(temp, Buffer.alloc(0));
-      if ((await this.redis.eval(PUBLISH, 3, temp, ...keys, owner, JSON.stringify(info), send ? 'bytes' : 'none')) === 1) return info;
+      if ((await this.redis.landscapePublishArtifact(temp, keys[0]!, keys[1]!, owner, JSON.stringify(info), send ? 'bytes' : 'none')) === 1) return info;
       await this.redis.del(temp);
     }
     throw new Error(`artifact ${info.id} could not be stored`);
@@ -181,7 +162,7 @@ export class RedisArtifactStore implements ArtifactStore {
 
   async remove(id: string, owner?: string): Promise<boolean> {
     if (!isArtifactId(id)) return false;
-    return (await this.redis.eval(REMOVE, 2, this.key(id, 'data'), this.key(id, 'uploads'), owner ?? '')) === 1;
+    return (await this.redis.landscapeRemoveArtifact(this.key(id, 'data'), this.key(id, 'uploads'), owner ?? '')) === 1;
   }
 }
 

@@ -1,5 +1,5 @@
 export * from './artifacts';
-export * from './handlers';
+export * from './job-kinds';
 export * from './job-service';
 export * from './job-store';
 export * from './queue';

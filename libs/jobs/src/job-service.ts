@@ -10,7 +10,7 @@ import {
   type UnitRef,
 } from '@landscape/core';
 import { artifactRefs, expectedKind, OPEN_OWNER, withArtifactNames, type ArtifactCache, type ArtifactStore, type JobInputs } from './artifacts';
-import { handlerEntryFor, hasHandler } from './handlers';
+import { jobKinds } from './job-kinds';
 import { isTerminal, timeoutReason, type JobRecord, type JobStatus, type JobStore, type JobWorker } from './job-store';
 import type { JobQueue } from './queue';
 import { contentTypeOf, type ResultFile, type ResultStore } from './result-store';
@@ -105,15 +105,15 @@ export class JobService {
   constructor(private readonly deps: JobServiceDeps) {}
 
   /**
-   * Validates the spec (SpecValidationError naming fields; referenced artifacts must exist), prepares the job
-   * once to plan its units, records it and queues one tile per unit. Inputs that do not load (a broken model)
+   * Validates the spec (SpecValidationError naming fields; referenced artifacts must exist), plans its units
+   * (cheap: no tfjs, no fitting), records it and queues one tile per unit. Inputs that do not load (a broken model)
    * give a job that is already failed with the reason, and nothing is queued.
    */
   async submit(specInput: unknown, options: SubmitOptions = {}): Promise<JobView> {
     const validated = validateJobSpec(specInput);
     if (!validated.ok) throw new SpecValidationError(validated.issues);
     const spec = validated.spec;
-    if (!hasHandler(spec.kind))
+    if (!jobKinds.has(spec.kind))
       throw new SpecValidationError([{ field: 'kind', reason: `jobs of kind '${spec.kind}' cannot run on this deployment (no handler)` }]);
     const timeoutSeconds = options.timeoutSeconds ?? this.deps.jobTimeoutSeconds;
     if (!(timeoutSeconds > 0)) throw new SpecValidationError([{ field: 'timeoutSeconds', reason: 'must be a positive number of seconds' }]);
@@ -163,7 +163,7 @@ export class JobService {
   }
 
   private async create(id: string, spec: JobRecord['spec'], owner: string, inputs: JobInputs, timeoutSeconds: number, signal?: AbortSignal): Promise<JobView> {
-    const { handler, release } = handlerEntryFor(spec.kind);
+    const handler = jobKinds.get(spec.kind);
     const started = performance.now();
     let units: UnitRef[] = [];
     let error: string | undefined;
@@ -181,9 +181,7 @@ export class JobService {
           throw failure;
         }
       };
-      const prepared = await handler.prepare(spec, resolve);
-      units = handler.units(spec, prepared);
-      release?.(prepared);
+      units = await handler.plan(spec, resolve);
     } catch (failure) {
       if (refIssue) throw new SpecValidationError([refIssue]);
       if (!isInputError(failure)) throw failure;
@@ -209,10 +207,7 @@ export class JobService {
     });
     if (!error) {
       try {
-        await this.deps.queue.enqueue(
-          record.id,
-          units.map((unit) => unit.id),
-        );
+        await this.deps.queue.enqueue(record.id, units);
       } catch (failure) {
         await this.deps.store.fail(record.id, `could not be queued: ${(failure as Error).message}`);
         throw failure;

@@ -2,6 +2,7 @@ import type { BackendInfo, JobSpec, UnitRef } from '@landscape/core';
 import type { Redis } from 'ioredis';
 import type { JobInputs } from './artifact-cache';
 import { OPEN_OWNER } from './artifact-store';
+import { withScripts } from './scripts';
 
 export const JOB_STATUSES = ['queued', 'running', 'aggregating', 'completed', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -77,37 +78,6 @@ export function decodeJson<T>(text: string): T {
   ) as T;
 }
 
-// Status changes are compare-and-set so that e.g. a late tile cannot revive a cancelled job.
-const TRANSITION = `
-local s = redis.call('HGET', KEYS[1], 'status')
-if not s then return 0 end
-for allowed in string.gmatch(ARGV[2], '[^,]+') do
-  if allowed == s then
-    redis.call('HSET', KEYS[1], 'status', ARGV[1])
-    if ARGV[3] ~= '' and redis.call('HEXISTS', KEYS[1], ARGV[3]) == 0 then redis.call('HSET', KEYS[1], ARGV[3], ARGV[4]) end
-    if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[5]) end
-    return 1
-  end
-end
-return 0`;
-
-// HSETNX makes a unit result write-once: a tile computed twice (stalled worker, retry) is stored and counted once.
-const PUT_RESULT = `
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
-redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
-redis.call('HSETNX', KEYS[5], 'backend', ARGV[6])
-redis.call('HSET', KEYS[5], 'lastTileAt', ARGV[7])
-return 1`;
-
-// Progress only grows: a unit restarted elsewhere does not pull the count back, a stored unit stays at its total.
-const PROGRESS = `
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
-local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if tonumber(ARGV[2]) > old then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return 1 end
-return 0`;
-
 /** The keys of a job besides its record; `files` is where the Redis result store keeps result files. */
 const JOB_PARTS = ['results', 'progress', 'workers', 'worker-tiles', 'files'] as const;
 
@@ -126,12 +96,16 @@ export interface NewJob {
 
 /** Job records, unit results, progress and participating workers, all in Redis under `<prefix>:job:<id>…`. */
 export class JobStore {
+  private readonly redis: Redis;
+
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly prefix: string,
     /** Finished jobs expire this long after they end (0: kept until deleted). */
     private readonly ttlSeconds = 0,
-  ) {}
+  ) {
+    this.redis = withScripts(redis);
+  }
 
   private key(id: string, part?: (typeof JOB_PARTS)[number]): string {
     return part ? `${this.prefix}:job:${id}:${part}` : `${this.prefix}:job:${id}`;
@@ -214,7 +188,7 @@ export class JobStore {
   }
 
   private async transition(id: string, to: JobStatus, from: readonly JobStatus[], stamp?: 'startedAt' | 'finishedAt', error?: string): Promise<boolean> {
-    const changed = (await this.redis.eval(TRANSITION, 1, this.key(id), to, from.join(','), stamp ?? '', String(Date.now()), error ?? '')) === 1;
+    const changed = (await this.redis.landscapeTransition(this.key(id), to, from.join(','), stamp ?? '', String(Date.now()), error ?? '')) === 1;
     if (changed && isTerminal(to)) await this.expire(id);
     return changed;
   }
@@ -280,9 +254,7 @@ export class JobStore {
   /** Stores a unit's result once; true when this call stored it (and counted it for `worker`). */
   async putUnitResult(id: string, unitId: string, result: unknown, work: number, worker: JobWorker, backend: BackendInfo): Promise<boolean> {
     const workerInfo = JSON.stringify({ id: worker.id, host: worker.host, backend: worker.backend, concurrency: worker.concurrency });
-    const stored = await this.redis.eval(
-      PUT_RESULT,
-      5,
+    const stored = await this.redis.landscapePutResult(
       this.key(id, 'results'),
       this.key(id, 'progress'),
       this.key(id, 'workers'),
@@ -304,7 +276,7 @@ export class JobStore {
   }
 
   async setUnitProgress(id: string, unitId: string, done: number): Promise<void> {
-    await this.redis.eval(PROGRESS, 2, this.key(id, 'progress'), this.key(id, 'results'), unitId, String(done));
+    await this.redis.landscapeProgress(this.key(id, 'progress'), this.key(id, 'results'), unitId, String(done));
   }
 
   async unitResults(id: string): Promise<Map<string, unknown>> {

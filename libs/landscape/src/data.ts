@@ -1,6 +1,15 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
+import { BINARY_MAGIC, readBinaryDataset } from './data/binary';
+import { NPY_MAGIC, readNpyFile, type NumericArray } from './data/npy';
+import { syntheticImages } from './data/images';
+import { readNpzArrays } from './data/npz';
 import { InputError } from './errors';
 import { createRng, permutation } from './random';
+
+export { writeBinaryDataset, type BinaryArrays } from './data/binary';
+export { ELEMENT_TYPES, rawBytes, type ElementType, type RawArray } from './data/elements';
+export { npyHeader, readNpyFile, writeNpyFile, type NumericArray } from './data/npy';
+export { writeNpzFile } from './data/npz';
 
 /**
  * An evaluation set held as flat typed arrays (it travels to worker threads by structured clone).
@@ -21,6 +30,8 @@ export interface DataProvenance {
   /** Sample count of the source before any subset. */
   total: number;
   subset?: { n: number; seed: number };
+  /** The factor every x value was multiplied by after reading, if any. */
+  scale?: number;
 }
 
 function flattenSample(value: unknown, shape: number[], out: number[], where: string): void {
@@ -46,6 +57,16 @@ function shapeOf(value: unknown): number[] {
   return shape;
 }
 
+/**
+ * The one rule for targets: one number per sample is a class label when every value is a non-negative integer,
+ * else a regression value (a row of width 1); `width` numbers per sample are a row each.
+ */
+function targetsFrom(values: ArrayLike<number>, width: number | undefined): Dataset['targets'] {
+  if (width !== undefined) return { kind: 'rows', rows: Float32Array.from(values), width };
+  const labels = Array.prototype.every.call(values, (v: number) => Number.isInteger(v) && v >= 0);
+  return labels ? { kind: 'labels', labels: Int32Array.from(values) } : { kind: 'rows', rows: Float32Array.from(values), width: 1 };
+}
+
 /** Builds a dataset from in-memory samples and targets, validating shapes and numbers. */
 export function datasetFromArrays(xs: unknown, ys: unknown, source: string): Dataset {
   if (!Array.isArray(xs) || xs.length === 0) throw new InputError(`${source}: "x" must be a non-empty array of samples`);
@@ -56,20 +77,34 @@ export function datasetFromArrays(xs: unknown, ys: unknown, source: string): Dat
   const flat: number[] = [];
   xs.forEach((sample, i) => flattenSample(sample, sampleShape, flat, `${source}: x[${i}]`));
   const n = xs.length;
-  let targets: Dataset['targets'];
-  if (Array.isArray(ys[0])) {
-    const width = (ys[0] as unknown[]).length;
-    const rows: number[] = [];
-    ys.forEach((row, i) => flattenSample(row, [width], rows, `${source}: y[${i}]`));
-    targets = { kind: 'rows', rows: Float32Array.from(rows), width };
-  } else {
-    const values: number[] = [];
-    ys.forEach((value, i) => flattenSample(value, [], values, `${source}: y[${i}]`));
-    targets = values.every((v) => Number.isInteger(v) && v >= 0)
-      ? { kind: 'labels', labels: Int32Array.from(values) }
-      : { kind: 'rows', rows: Float32Array.from(values), width: 1 };
+  const width = Array.isArray(ys[0]) ? (ys[0] as unknown[]).length : undefined;
+  const values: number[] = [];
+  ys.forEach((value, i) => flattenSample(value, width === undefined ? [] : [width], values, `${source}: y[${i}]`));
+  return { n, sampleShape, x: Float32Array.from(flat), targets: targetsFrom(values, width), provenance: { source, total: n } };
+}
+
+function firstNonFinite(values: Float32Array): number {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return i;
+  return -1;
+}
+
+/** Builds a dataset from arrays read from files (x: [n, ...sample], y: [n] or [n, width]), checking shapes and numbers. */
+export function datasetFromNumeric(x: NumericArray, y: NumericArray, source: string): Dataset {
+  const n = x.shape[0];
+  if (n === undefined || n === 0) throw new InputError(`${source}: x must hold at least one sample (shape [${x.shape.join(', ')}])`);
+  if (y.shape[0] !== n) throw new InputError(`${source}: x holds ${n} samples but y holds ${y.shape[0] ?? 'no'} targets (y shape [${y.shape.join(', ')}])`);
+  if (y.shape.length > 2) throw new InputError(`${source}: y must have shape [n] or [n, width] (got [${y.shape.join(', ')}])`);
+  for (const [name, array] of [
+    ['x', x],
+    ['y', y],
+  ] as const) {
+    const bad = firstNonFinite(array.values);
+    if (bad >= 0) {
+      const size = array.values.length / n;
+      throw new InputError(`${source}: ${name} of sample ${Math.floor(bad / size)} is not a finite number (${array.values[bad]})`);
+    }
   }
-  return { n, sampleShape, x: Float32Array.from(flat), targets, provenance: { source, total: n } };
+  return { n, sampleShape: x.shape.slice(1), x: x.values, targets: targetsFrom(y.values, y.shape[1]), provenance: { source, total: n } };
 }
 
 function loadJson(path: string): Dataset {
@@ -108,7 +143,8 @@ function loadCsv(path: string, target?: string): Dataset {
   return datasetFromArrays(xs, ys, path);
 }
 
-export type SyntheticKind = 'spirals' | 'moons' | 'blobs';
+export const SYNTHETIC_KINDS = ['spirals', 'moons', 'blobs', 'images'] as const;
+export type SyntheticKind = (typeof SYNTHETIC_KINDS)[number];
 
 export interface SyntheticSpec {
   synthetic: SyntheticKind;
@@ -116,10 +152,15 @@ export interface SyntheticSpec {
   seed: number;
   classes?: number;
   noise?: number;
+  /** images: [height, width, channels] (default [16, 16, 3]). */
+  shape?: [number, number, number];
 }
 
-/** Seeded 2-D toy classification sets (features [2], integer labels). */
+/** Seeded toy classification sets: 2-D points (spirals, moons, blobs: features [2]) or images; integer labels. */
 export function syntheticDataset(spec: SyntheticSpec): Dataset {
+  if (spec.synthetic === 'images') {
+    return syntheticImages({ n: spec.n, seed: spec.seed, classes: spec.classes ?? 4, noise: spec.noise ?? 0.1, shape: spec.shape ?? [16, 16, 3] });
+  }
   const rng = createRng(spec.seed);
   const classes = spec.synthetic === 'moons' ? 2 : (spec.classes ?? 3);
   const noise = spec.noise ?? (spec.synthetic === 'blobs' ? 0.6 : 0.1);
@@ -157,10 +198,66 @@ export function syntheticDataset(spec: SyntheticSpec): Dataset {
   };
 }
 
-export function loadDatasetFile(path: string, options: { format?: 'json' | 'csv'; target?: string } = {}): Dataset {
+export const DATA_FORMATS = ['json', 'csv', 'npy', 'npz', 'binary'] as const;
+export type DataFormat = (typeof DATA_FORMATS)[number];
+
+export interface DataFileOptions {
+  /** Default: from the file's first bytes (.npy, zip = .npz, landscape binary), else `.csv` → csv, else json. */
+  format?: DataFormat;
+  /** CSV: the target column's name. */
+  target?: string;
+  /** npy: the file of the targets (the data file holds x). */
+  y?: string;
+  /** npz: the names of the x and y arrays. */
+  keys?: { x: string; y: string };
+  /** Every x value is multiplied by this after reading (e.g. 1/255 for uint8 images). */
+  scale?: number;
+}
+
+const MAGICS: [DataFormat, Buffer][] = [
+  ['npy', NPY_MAGIC],
+  ['npz', Buffer.from('PK\x03\x04', 'latin1')],
+  ['binary', Buffer.from(BINARY_MAGIC, 'ascii')],
+];
+
+function detectFormat(path: string): DataFormat {
+  const fd = openSync(path, 'r');
+  const head = Buffer.alloc(8);
+  try {
+    readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const found = MAGICS.find(([, magic]) => head.subarray(0, magic.length).equals(magic));
+  if (found) return found[0];
+  return path.toLowerCase().endsWith('.csv') ? 'csv' : 'json';
+}
+
+function loadArrays(path: string, format: 'npy' | 'npz' | 'binary', options: DataFileOptions): Dataset {
+  if (format === 'binary') {
+    const { x, y } = readBinaryDataset(path);
+    return datasetFromNumeric(x, y, path);
+  }
+  if (format === 'npz') {
+    const keys = options.keys ?? { x: 'x', y: 'y' };
+    const arrays = readNpzArrays(path, [keys.x, keys.y]);
+    return datasetFromNumeric(arrays[keys.x]!, arrays[keys.y]!, path);
+  }
+  if (options.y === undefined) throw new InputError(`${path}: an .npy file holds only x; name the targets' .npy file in "y"`, 'data.y');
+  if (!existsSync(options.y)) throw new InputError(`data file not found: ${options.y}`, 'data.y');
+  return datasetFromNumeric(readNpyFile(path), readNpyFile(options.y), path);
+}
+
+export function loadDatasetFile(path: string, options: DataFileOptions = {}): Dataset {
   if (!existsSync(path)) throw new InputError(`data file not found: ${path}`);
-  const format = options.format ?? (path.toLowerCase().endsWith('.csv') ? 'csv' : 'json');
-  return format === 'csv' ? loadCsv(path, options.target) : loadJson(path);
+  const format = options.format ?? detectFormat(path);
+  const data = format === 'csv' ? loadCsv(path, options.target) : format === 'json' ? loadJson(path) : loadArrays(path, format, options);
+  if (options.scale !== undefined) {
+    const { x } = data;
+    for (let i = 0; i < x.length; i++) x[i] = x[i]! * options.scale;
+    data.provenance.scale = options.scale;
+  }
+  return data;
 }
 
 /** A seeded subset of n samples, kept in their original order so batches stay comparable. */

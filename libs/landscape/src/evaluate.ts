@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from './data';
 import { coefficientsAt, type Grid } from './grid';
 import { hostBatchSums, targetMatrix, type LossName, type OutputKind } from './losses';
-import { forward, toTensors, type ModelDescription } from './model';
+import { toTensors, type ModelDescription } from './model';
+import { modelObjective, objectiveOutput, type ModelObjective } from './objective';
 import type { Tile, TileResult } from './tiles';
 import { combine } from './weights';
 
@@ -34,20 +35,13 @@ interface Batch {
  */
 export class Evaluator {
   private readonly batches: Batch[];
-  private readonly fromLogits: boolean;
-  private readonly skipFinal: boolean;
-  private readonly outputKind: OutputKind;
+  private readonly objective: ModelObjective;
   readonly outputUnits: number;
 
   constructor(readonly setup: EvaluationSetup) {
     const { model, data } = setup;
-    const last = [...model.layers].reverse().find((layer) => layer.kind === 'dense' || layer.kind === 'conv2d');
-    const kernelShape = last ? model.layout[last.kernel]!.shape : [];
-    this.outputUnits = kernelShape[kernelShape.length - 1] ?? 1;
-    // A final softmax/sigmoid is skipped and the loss computed from its input, which is exact and stable.
-    this.fromLogits = setup.output === 'logits' || model.finalActivation === 'softmax' || model.finalActivation === 'sigmoid';
-    this.skipFinal = this.fromLogits && setup.output === 'probabilities';
-    this.outputKind = this.fromLogits ? 'logits' : 'probabilities';
+    this.objective = modelObjective(model, setup.loss, setup.output, data.sampleShape);
+    this.outputUnits = this.objective.outputUnits;
     const targets = targetMatrix(setup.loss, data, this.outputUnits, data.provenance.source);
     const sampleSize = data.sampleShape.reduce((a, b) => a * b, 1);
     this.batches = [];
@@ -68,10 +62,10 @@ export class Evaluator {
     let correctTotal = 0;
     try {
       for (const batch of this.batches) {
-        const output = tf.tidy(() => forward(model, params, batch.x, { stopBeforeFinalActivation: this.skipFinal, fused: true }));
+        const output = tf.tidy(() => objectiveOutput(this.objective, params, batch.x, { fused: true }));
         const values = output.dataSync() as Float32Array;
         output.dispose();
-        const sums = hostBatchSums(loss, values, batch.targets, this.outputUnits, this.outputKind);
+        const sums = hostBatchSums(loss, values, batch.targets, this.outputUnits, this.objective.outputKind);
         lossTotal += sums.loss;
         correctTotal += sums.correct;
       }

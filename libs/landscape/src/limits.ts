@@ -30,28 +30,64 @@ export const DEFAULT_LIMITS: ResourceLimits = {
   maxEpochs: 20_000,
 };
 
-/** Parameters of a built-in architecture, from its numbers (the same arithmetic as buildModel, without building). */
+/** Weights of a k×k convolution (with bias) and of a BatchNormalization (γ, β and the two moving statistics). */
+const convWeights = (kernel: number, inputs: number, filters: number, bias = true): number => kernel * kernel * inputs * filters + (bias ? filters : 0);
+const batchNormWeights = (channels: number): number => 4 * channels;
+
+/** Weights of a built-in architecture, from its numbers (the same arithmetic as buildModel, without building). */
 export function architectureParameters(architecture: Architecture): number {
-  let count = 0;
-  let inputs: number;
-  if (architecture.type === 'mlp') {
-    inputs = architecture.input.reduce((a, b) => a * b, 1);
-  } else {
-    let [h, w, c] = architecture.input;
-    for (const conv of architecture.conv) {
-      count += conv.kernel * conv.kernel * c * conv.filters + conv.filters;
-      h = Math.max(1, h - conv.kernel + 1);
-      w = Math.max(1, w - conv.kernel + 1);
-      c = conv.filters;
-      if (conv.pool) [h, w] = [Math.max(1, Math.floor(h / 2)), Math.max(1, Math.floor(w / 2))];
+  switch (architecture.type) {
+    case 'resnet': {
+      const { depth, width, input, outputs, skip } = architecture;
+      let count = convWeights(3, input[2], width) + batchNormWeights(width);
+      let channels = width;
+      for (let stage = 1; stage <= 3; stage++) {
+        const filters = width * 2 ** (stage - 1);
+        const blocks = (depth - 2) / 6;
+        // Every block of a stage has the same weights but the first, which may change the channel count.
+        const block = (from: number, first: boolean): number =>
+          convWeights(3, from, filters) +
+          convWeights(3, filters, filters) +
+          2 * batchNormWeights(filters) +
+          (skip && ((stage > 1 && first) || from !== filters) ? convWeights(1, from, filters) : 0);
+        count += block(channels, true) + (blocks - 1) * block(filters, false);
+        channels = filters;
+      }
+      return count + (channels + 1) * outputs;
     }
-    inputs = h * w * c;
+    case 'mobilenet': {
+      const { input, stem, blocks, outputs } = architecture;
+      let count = convWeights(3, input[2], stem, false) + batchNormWeights(stem);
+      let channels = stem;
+      for (const { filters } of blocks) {
+        count += 9 * channels + batchNormWeights(channels) + convWeights(1, channels, filters, false) + batchNormWeights(filters);
+        channels = filters;
+      }
+      return count + (channels + 1) * outputs;
+    }
+    default: {
+      let count = 0;
+      let inputs: number;
+      if (architecture.type === 'mlp') {
+        inputs = architecture.input.reduce((a, b) => a * b, 1);
+      } else {
+        let [h, w, c] = architecture.input;
+        for (const conv of architecture.conv) {
+          count += convWeights(conv.kernel, c, conv.filters);
+          h = Math.max(1, h - conv.kernel + 1);
+          w = Math.max(1, w - conv.kernel + 1);
+          c = conv.filters;
+          if (conv.pool) [h, w] = [Math.max(1, Math.floor(h / 2)), Math.max(1, Math.floor(w / 2))];
+        }
+        inputs = h * w * c;
+      }
+      for (const units of [...architecture.hidden.map((layer) => layer.units), architecture.outputs]) {
+        count += (inputs + 1) * units;
+        inputs = units;
+      }
+      return count;
+    }
   }
-  for (const units of [...architecture.hidden.map((layer) => layer.units), architecture.outputs]) {
-    count += (inputs + 1) * units;
-    inputs = units;
-  }
-  return count;
 }
 
 /** Grid points a job evaluates, or undefined for kinds without a grid. Products of spec numbers: never allocates. */

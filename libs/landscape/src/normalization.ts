@@ -5,7 +5,7 @@ import { norm, tensorView, type WeightLayout } from './weights';
 export const NORMALIZATIONS = ['filter', 'layer', 'model', 'none'] as const;
 export type Normalization = (typeof NORMALIZATIONS)[number];
 
-/** Rank ≤ 1 tensors (biases, BN gamma/beta): `ignore` zeroes them; `include` sets the direction to the weights. */
+/** Bias-like tensors (biases, BN/LN gamma/beta, PReLU slopes): `ignore` zeroes them; `include` sets the direction to the weights. */
 export const BIAS_HANDLINGS = ['ignore', 'include'] as const;
 export type BiasHandling = (typeof BIAS_HANDLINGS)[number];
 
@@ -26,12 +26,12 @@ export function normalizeDirection(d: Float64Array, theta: Float64Array, layout:
     }
     if (normalization === 'none') continue;
     const wv = tensorView(theta, spec);
-    if (spec.shape.length <= 1) {
+    if (spec.filterAxes.length === 0) {
       if (bias === 'ignore') dv.fill(0);
       else dv.set(wv);
       continue;
     }
-    if (normalization === 'filter') normalizeFilters(dv, wv, spec.shape[spec.shape.length - 1]!);
+    if (normalization === 'filter') normalizeFilters(dv, wv, spec.shape, spec.filterAxes);
     else if (normalization === 'layer') scaleTo(dv, norm(wv));
   }
   if (normalization === 'model') {
@@ -42,18 +42,24 @@ export function normalizeDirection(d: Float64Array, theta: Float64Array, layout:
   return out;
 }
 
-/** Filter j of a kernel whose last axis has `outputs` entries is every element at flat index i ≡ j (mod outputs). */
-function normalizeFilters(d: Float64Array, w: Float64Array, outputs: number): void {
+/**
+ * Filter j of a weight is every element whose index along `filterAxes` (contiguous, read as one index) is j: for
+ * a Dense/Conv kernel the last axis, for a Conv2DTranspose kernel axis 2, for a depthwise kernel the last two.
+ */
+function normalizeFilters(d: Float64Array, w: Float64Array, shape: readonly number[], filterAxes: readonly number[]): void {
+  const stride = shape.slice(filterAxes.at(-1)! + 1).reduce((a, b) => a * b, 1);
+  const outputs = filterAxes.reduce((count, axis) => count * shape[axis]!, 1);
+  const filterOf = (i: number): number => Math.floor(i / stride) % outputs;
   const dNorms = new Float64Array(outputs);
   const wNorms = new Float64Array(outputs);
   for (let i = 0; i < d.length; i++) {
-    const j = i % outputs;
+    const j = filterOf(i);
     dNorms[j] += d[i]! * d[i]!;
     wNorms[j] += w[i]! * w[i]!;
   }
   const scale = new Float64Array(outputs);
   for (let j = 0; j < outputs; j++) scale[j] = Math.sqrt(wNorms[j]!) / (Math.sqrt(dNorms[j]!) + FILTER_EPSILON);
-  for (let i = 0; i < d.length; i++) d[i] *= scale[i % outputs]!;
+  for (let i = 0; i < d.length; i++) d[i] *= scale[filterOf(i)]!;
 }
 
 function scaleTo(v: Float64Array, target: number): void {

@@ -3,10 +3,11 @@ import { randomDirection } from './directions';
 import { InputError } from './errors';
 import type { EvaluationSetup, LandscapePlan } from './evaluate';
 import { makeGrid } from './grid';
-import { loadModel, type LoadedModel } from './model';
+import { checkSampleShape, loadModel, type LoadedModel, type ModelOptions } from './model';
 import { normalizeDirection, orthogonalize, type BiasHandling, type Normalization } from './normalization';
+import { modelDisplayName, refName } from './names';
 import type { DataRef, DirectionSource, JobSpec, LineSpec, SurfaceSpec } from './spec';
-import { assertFinite, norm, readWeightSetFile, subtract } from './weights';
+import { assertFinite, norm, readWeightSetFile, subtract, tensorView } from './weights';
 
 /**
  * Turns a reference from a spec (a path relative to the spec file, or an artifact id) into a local path.
@@ -16,19 +17,32 @@ export type RefResolver = (ref: string, field: string) => string;
 
 export function loadData(data: DataRef, resolve: RefResolver): Dataset {
   if (typeof data === 'string') return loadDatasetFile(resolve(data, 'data'));
-  const full = 'synthetic' in data ? syntheticDataset(data) : loadDatasetFile(resolve(data.path, 'data.path'), data);
+  const full =
+    'synthetic' in data
+      ? syntheticDataset(data)
+      : loadDatasetFile(resolve(data.path, 'data.path'), { ...data, y: data.y === undefined ? undefined : resolve(data.y, 'data.y') });
   return data.subset ? subsetDataset(full, data.subset.n, data.subset.seed) : full;
 }
 
-export function loadModelRef(ref: string, field: string, resolve: RefResolver): LoadedModel {
-  const model = loadModel(resolve(ref, field));
+/** The spec's model-reading options (outputLayer, frozen) as loadModel takes them. */
+export function modelOptionsOf(spec: { outputLayer?: string; frozen?: 'exclude' | 'include' }): ModelOptions {
+  return { output: spec.outputLayer, frozen: spec.frozen };
+}
+
+/** Loads a model; its description's name becomes its display name (names.ts), the same embedded and distributed. */
+export function loadModelRef(ref: string, field: string, resolve: RefResolver, options: ModelOptions = {}): LoadedModel {
+  const path = resolve(ref, field);
+  const model = loadModel(path, options);
   assertFinite(model.weights, model.description.layout, ref);
+  model.description.name = modelDisplayName(model.description.name, path);
   return model;
 }
 
 /** What every result records about its directions. */
 export interface DirectionRecord {
   source: DirectionSource;
+  /** Display name of a file or model source (names.ts): what the figures call it. */
+  name?: string;
   normalization: Normalization;
   bias: BiasHandling;
   orthogonalized?: boolean;
@@ -43,20 +57,31 @@ export interface PreparedLandscape {
   model: LoadedModel;
 }
 
-function direction(source: DirectionSource, field: string, origin: LoadedModel, resolve: RefResolver): Float64Array {
+function direction(
+  source: DirectionSource,
+  field: string,
+  origin: LoadedModel,
+  resolve: RefResolver,
+  options: ModelOptions,
+): { vector: Float64Array; name?: string } {
   const { layout } = origin.description;
-  if ('seed' in source) return randomDirection(layout, source.seed);
-  if ('file' in source) return readWeightSetFile(resolve(source.file, `${field}.file`), layout);
-  const other = loadModelRef(source.model, `${field}.model`, resolve);
-  const mismatch = layout.find((spec, i) => {
-    const theirs = other.description.layout[i];
-    return !theirs || theirs.name !== spec.name || theirs.shape.join() !== spec.shape.join();
-  });
-  if (mismatch || other.description.layout.length !== layout.length) {
+  if ('seed' in source) return { vector: randomDirection(layout, source.seed) };
+  if ('file' in source) {
+    const path = resolve(source.file, `${field}.file`);
+    return { vector: readWeightSetFile(path, layout), name: refName(path) };
+  }
+  const other = loadModelRef(source.model, `${field}.model`, resolve, options);
+  // Matched by weight name: the two files may list their weights in different orders (tfjs save vs a Keras export).
+  const theirs = new Map(other.description.layout.map((spec) => [spec.name, spec]));
+  const mismatch = layout.find((spec) => theirs.get(spec.name)?.shape.join() !== spec.shape.join());
+  if (mismatch || theirs.size !== layout.length) {
     const name = mismatch?.name ?? '(weight count)';
     throw new InputError(`model ${source.model} does not have the same weights as the origin model (first difference: '${name}')`, `${field}.model`);
   }
-  return subtract(other.weights, origin.weights);
+  const aligned = new Float64Array(origin.weights.length);
+  for (const spec of layout) aligned.set(tensorView(other.weights, theirs.get(spec.name)!), spec.offset);
+  // Named by its file, like every direction source: two models may carry the same chosen name.
+  return { vector: subtract(aligned, origin.weights), name: refName(resolve(source.model, `${field}.model`)) };
 }
 
 function directionSpecs(spec: LineSpec | SurfaceSpec): {
@@ -73,19 +98,17 @@ function directionSpecs(spec: LineSpec | SurfaceSpec): {
 /** Loads model and data, builds and normalizes the directions, and lays the grid: everything evaluation needs. */
 export function prepareLandscape(spec: LineSpec | SurfaceSpec, resolve: RefResolver): PreparedLandscape {
   const grid = spec.kind === 'surface' ? makeGrid(spec.grid.x, spec.grid.y) : makeGrid(spec.grid.x);
-  const model = loadModelRef(spec.model, 'model', resolve);
+  const options = modelOptionsOf(spec);
+  const model = loadModelRef(spec.model, 'model', resolve, options);
   const data = loadData(spec.data, resolve);
-  const expected = model.description.inputShape.join(',');
-  if (data.sampleShape.join(',') !== expected) {
-    throw new InputError(`samples have shape [${data.sampleShape.join(', ')}] but the model expects [${model.description.inputShape.join(', ')}]`, 'data');
-  }
+  checkSampleShape(model.description, data.sampleShape);
   const { sources, bias, orthogonalize: orth } = directionSpecs(spec);
   const normalization = directionSpecs(spec).normalization ?? (sources.every((s) => 'model' in s) ? 'none' : 'filter');
   const axes = ['x', 'y'];
-  const vectors = sources.map((source, k) => {
-    const field = spec.kind === 'line' && spec.to !== undefined ? 'to' : `directions.${axes[k]}`;
-    return normalizeDirection(direction(source, field, model, resolve), model.weights, model.description.layout, normalization, bias);
-  });
+  const raw = sources.map((source, k) =>
+    direction(source, spec.kind === 'line' && spec.to !== undefined ? 'to' : `directions.${axes[k]}`, model, resolve, options),
+  );
+  const vectors = raw.map(({ vector }) => normalizeDirection(vector, model.weights, model.description.layout, normalization, bias));
   if (orth && vectors.length === 2) vectors[1] = orthogonalize(vectors[1]!, vectors[0]!);
   vectors.forEach((vector, k) => assertFinite(vector, model.description.layout, `direction ${axes[k]}`));
   const setup: EvaluationSetup = { model: model.description, data, loss: spec.loss, output: spec.output, batchSize: spec.evaluation.batchSize };
@@ -96,6 +119,7 @@ export function prepareLandscape(spec: LineSpec | SurfaceSpec, resolve: RefResol
     model,
     directions: sources.map((source, k) => ({
       source,
+      ...(raw[k]!.name ? { name: raw[k]!.name } : {}),
       normalization,
       bias,
       ...(k === 1 && orth ? { orthogonalized: true } : {}),

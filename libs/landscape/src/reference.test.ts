@@ -1,11 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
+  coreJobKinds,
   Evaluator,
-  evaluateLandscape,
+  landscapeHandler,
   landscapeTiles,
+  runEmbedded,
   loadDatasetFile,
   loadModel,
   parseJobSpec,
@@ -13,13 +17,17 @@ import {
   readWeightSetFile,
   selectBackend,
   assembleTiles,
+  type LandscapeResult,
   type LineSpec,
   type SurfaceSpec,
+  type TileResult,
 } from '@landscape/core';
 import { maxRelativeError, readReference, referencePath, REFERENCE_MODELS, type ReferenceModel } from '../../../test/support/fixtures';
 
 const resolverFor = (model: ReferenceModel) => (ref: string) => referencePath(model, ref);
 const BACKENDS = ['wasm', 'cpu'] as const;
+const out = mkdtempSync(join(tmpdir(), 'landscape-reference-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 function surfaceSpec(): SurfaceSpec {
   return parseJobSpec({
@@ -104,21 +112,24 @@ describe.each(REFERENCE_MODELS)('reference %s', (name) => {
     }) as LineSpec;
     const prepared = prepareLandscape(spec, resolve);
     expect(maxRelativeError(prepared.plan.grid.x, ref.alphas)).toBeLessThan(1e-12);
-    const tiles = landscapeTiles(spec, prepared);
-    const evaluated = await evaluateLandscape(prepared, tiles, { threads: 2, backend });
-    expect(evaluated.backend.name).toBe(backend);
-    const surface = assembleTiles(prepared.plan.grid, tiles, evaluated.results);
-    expect(maxRelativeError(surface.loss[0] as number[], ref.loss_f64)).toBeLessThan(1e-5);
-    expect(surface.accuracy[0]).toEqual(ref.accuracy);
+    const result = (await runEmbedded(coreJobKinds, spec, resolve, join(out, `${name}-line-${backend}`), { threads: 2, backend })) as LandscapeResult;
+    expect(result.backend).toBe(backend);
+    expect(result.threads).toBe(2);
+    expect(maxRelativeError(result.loss as number[], ref.loss_f64)).toBeLessThan(1e-5);
+    expect(result.accuracy).toEqual(ref.accuracy);
   });
 
   it.each(BACKENDS)('reproduces the non-square filter-normalized 2D surface (%s)', async (backend) => {
     const ref = readReference(name, 'ref_surface2d.json');
     const spec = surfaceSpec();
     const prepared = prepareLandscape(spec, resolve);
-    const tiles = landscapeTiles(spec, prepared);
-    const evaluated = await evaluateLandscape(prepared, tiles, { threads: 1, backend });
-    const surface = assembleTiles(prepared.plan.grid, tiles, evaluated.results);
+    const tiles = landscapeTiles(spec, prepared.plan.grid);
+    const results = new Map<string, TileResult>();
+    for (const tile of tiles) {
+      results.set(tile.id, (await landscapeHandler.runUnit(spec, prepared, tile.id, { backend, inputs: new Map() })) as TileResult);
+    }
+    landscapeHandler.release!(prepared);
+    const surface = assembleTiles(prepared.plan.grid, tiles, results.values());
     expect(surface.loss).toHaveLength(7);
     expect(surface.loss[0]).toHaveLength(9);
     expect(surface.pointsComputed).toBe(63);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BACKENDS } from './backend';
+import { DATA_FORMATS, SYNTHETIC_KINDS } from './data';
 import { InputError } from './errors';
 import { LOSSES } from './losses';
 import { architectureSchema } from './model-builder';
@@ -29,9 +30,19 @@ const dataRef = z.union([
   z
     .object({
       path: ref,
-      format: z.enum(['json', 'csv']).optional(),
+      /** Default: detected from the file (docs/data-formats.md). */
+      format: z.enum(DATA_FORMATS).optional(),
       /** CSV: the target column's name. */
       target: z.string().optional(),
+      /** npy: the targets' .npy file (`path` holds x). */
+      y: ref.optional(),
+      /** npz: the names of the x and y arrays. */
+      keys: z
+        .object({ x: z.string().min(1), y: z.string().min(1) })
+        .strict()
+        .optional(),
+      /** Multiplies every x value after reading, e.g. 1/255 for uint8 images. */
+      scale: z.number().finite().positive().optional(),
       subset: z
         .object({ n: z.number().int().min(1), seed: seed.default(0) })
         .strict()
@@ -40,11 +51,13 @@ const dataRef = z.union([
     .strict(),
   z
     .object({
-      synthetic: z.enum(['spirals', 'moons', 'blobs']),
+      synthetic: z.enum(SYNTHETIC_KINDS),
       n: z.number().int().min(1).max(1_000_000),
       seed: seed.default(0),
       classes: z.number().int().min(2).max(100).optional(),
       noise: z.number().min(0).max(100).optional(),
+      /** images: [height, width, channels]. */
+      shape: z.tuple([z.number().int().min(1).max(1024), z.number().int().min(1).max(1024), z.number().int().min(1).max(64)]).optional(),
       subset: z
         .object({ n: z.number().int().min(1), seed: seed.default(0) })
         .strict()
@@ -66,8 +79,17 @@ const directionsBase = {
   bias: z.enum(BIAS_HANDLINGS).default('ignore'),
 };
 
+/** How the model file is read (docs/models.md): which output of a multi-output model, and frozen layers. */
+const modelOptions = {
+  /** Multi-output models: the output layer the loss reads (default: the first). */
+  outputLayer: z.string().min(1).optional(),
+  /** Weights of `trainable: false` layers: held fixed (default) or moved by directions, Hessians and training. */
+  frozen: z.enum(['exclude', 'include']).default('exclude'),
+};
+
 const common = {
   model: ref,
+  ...modelOptions,
   data: dataRef,
   loss: z.enum(LOSSES),
   /** What the model outputs; a final softmax/sigmoid layer is detected and skipped for stable losses. */
@@ -196,6 +218,7 @@ export const trainSpec = z
     kind: z.literal('train'),
     /** A model to start from (its weights are the first point) or a built-in architecture (seeded Glorot init). */
     model: z.union([ref, architectureSchema]),
+    ...modelOptions,
     data: dataRef,
     loss: z.enum(LOSSES),
     optimizer: z.enum(['sgd', 'adam']).default('sgd'),

@@ -3,7 +3,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import type { Dataset } from './data';
 import { lossSum, targetMatrix, type LossName } from './losses';
-import { forward, type ModelDescription } from './model';
+import type { ModelDescription } from './model';
+import { modelObjective, objectiveOutput } from './objective';
 import { createRng, permutation } from './random';
 import { tensorView } from './weights';
 
@@ -34,8 +35,9 @@ export interface Checkpoint {
  */
 export function train(description: ModelDescription, initial: Float64Array, data: Dataset, loss: LossName, options: TrainOptions): Checkpoint[] {
   const { layout } = description;
-  const lastKernel = [...description.layers].reverse().find((layer) => layer.kind === 'dense' || layer.kind === 'conv2d');
-  const outputUnits = lastKernel ? layout[lastKernel.kernel]!.shape.at(-1)! : 1;
+  // The function evaluated is the function trained: the same objective as Evaluator and HessianOperator.
+  const objective = modelObjective(description, loss, 'logits', data.sampleShape);
+  const { outputUnits } = objective;
   const targets = targetMatrix(loss, data, outputUnits, data.provenance.source);
   const sampleSize = data.sampleShape.reduce((a, b) => a * b, 1);
   const variables = layout.map((spec) => {
@@ -74,7 +76,7 @@ export function train(description: ModelDescription, initial: Float64Array, data
           const x = tf.tensor(xBatch, [indices.length, ...data.sampleShape]);
           const t = tf.tensor2d(tBatch, [indices.length, outputUnits]);
           const cost = optimizer.minimize(
-            () => tf.div(lossSum(loss, forward(description, variables, x, { stopBeforeFinalActivation: true }), t, 'logits'), indices.length) as tf.Scalar,
+            () => tf.div(lossSum(loss, objectiveOutput(objective, variables, x), t, objective.outputKind), indices.length) as tf.Scalar,
             true,
             trainable,
           );

@@ -11,8 +11,15 @@ export interface WeightSpec {
   shape: number[];
   size: number;
   offset: number;
-  /** Batch-norm moving statistics are not trainable: directions never move them. */
+  /**
+   * False for weights that directions, Hessians and training leave alone: BatchNorm moving statistics, weights of
+   * frozen (`trainable: false`) layers unless the spec includes them, and weights the chosen output does not use.
+   */
   trainable: boolean;
+  /** Axes indexing the weight's filters (filter normalization); [] = bias-like (the bias setting applies). */
+  filterAxes: number[];
+  /** int32 for weights a layer reads as integers; float32 otherwise. */
+  dtype: 'float32' | 'int32';
 }
 
 export type WeightLayout = readonly WeightSpec[];
@@ -22,11 +29,30 @@ export function layoutSize(layout: WeightLayout): number {
   return last ? last.offset + last.size : 0;
 }
 
-export function makeLayout(entries: { name: string; shape: number[]; trainable?: boolean }[]): WeightSpec[] {
+export interface LayoutEntry {
+  name: string;
+  shape: number[];
+  trainable?: boolean;
+  filterAxes?: number[];
+  dtype?: 'float32' | 'int32';
+}
+
+/** Default filter axes: the last axis of a kernel (rank ≥ 2), none for biases and other rank ≤ 1 weights. */
+export const defaultFilterAxes = (shape: readonly number[]): number[] => (shape.length >= 2 ? [shape.length - 1] : []);
+
+export function makeLayout(entries: LayoutEntry[]): WeightSpec[] {
   let offset = 0;
   return entries.map((entry) => {
     const size = entry.shape.reduce((a, b) => a * b, 1);
-    const spec = { name: entry.name, shape: [...entry.shape], size, offset, trainable: entry.trainable ?? true };
+    const spec: WeightSpec = {
+      name: entry.name,
+      shape: [...entry.shape],
+      size,
+      offset,
+      trainable: entry.trainable ?? true,
+      filterAxes: entry.filterAxes ?? defaultFilterAxes(entry.shape),
+      dtype: entry.dtype ?? 'float32',
+    };
     offset += size;
     return spec;
   });

@@ -26,7 +26,7 @@ export interface AutoencoderOptions {
 /** Upper bound on weights (×3 with Adam's moments, float32) so that a million-parameter model fails fast. */
 export const AUTOENCODER_MAX_WEIGHTS = 50_000_000;
 
-interface DenseLayer {
+export interface DenseLayer {
   inputs: number;
   outputs: number;
   kernel: Float32Array;
@@ -47,6 +47,8 @@ export interface Autoencoder {
   losses: number[];
   mean: Float64Array;
   scale: Float64Array;
+  /** Encoder then decoder layers, as trained. */
+  layers: DenseLayer[];
   /** Parameter vectors → latent points. */
   encode(rows: readonly Float64Array[]): number[][];
   /** Latent points → parameter vectors (in the checkpoints' units). */
@@ -81,8 +83,8 @@ function forward(input: tf.Tensor2D, layers: readonly { kernel: tf.Tensor2D; bia
   }, input);
 }
 
-export function trainAutoencoder(rows: readonly Float64Array[], options: AutoencoderOptions = {}): Autoencoder {
-  const { n, p } = checkCheckpoints(rows);
+/** The layer widths and settings a fit of `n` × `p` checkpoints uses, checked before anything is allocated. */
+export function autoencoderSettings(n: number, p: number, options: AutoencoderOptions) {
   const hidden = (options.hidden ?? [32]).map((width, i) => positiveInteger(width, `hidden.${i}`));
   const latent = positiveInteger(options.latent ?? 2, 'latent');
   const epochs = positiveInteger(options.epochs ?? 300, 'epochs');
@@ -100,6 +102,12 @@ export function trainAutoencoder(rows: readonly Float64Array[], options: Autoenc
       'hidden',
     );
   }
+  return { hidden, latent, epochs, batchSize, learningRate, seed, widths };
+}
+
+export function trainAutoencoder(rows: readonly Float64Array[], options: AutoencoderOptions = {}): Autoencoder {
+  const { n, p } = checkCheckpoints(rows);
+  const { hidden, latent, epochs, batchSize, learningRate, seed, widths } = autoencoderSettings(n, p, options);
 
   const mean = new Float64Array(p);
   const scale = new Float64Array(p);
@@ -158,6 +166,43 @@ export function trainAutoencoder(rows: readonly Float64Array[], options: Autoenc
     }
   }
 
+  return restoreAutoencoder({
+    hidden,
+    latent,
+    epochs,
+    learningRate,
+    batchSize,
+    seed,
+    backend: tf.getBackend(),
+    losses,
+    mean: Array.from(mean),
+    scale: Array.from(scale),
+    layers: plainLayers(trained),
+  });
+}
+
+const plainLayers = (layers: readonly DenseLayer[]): AutoencoderState['layers'] =>
+  layers.map((layer) => ({ ...layer, kernel: Array.from(layer.kernel), bias: Array.from(layer.bias) }));
+
+/** A trained autoencoder as plain JSON (float32 weights as numbers: exact), so it can travel as a unit result. */
+export type AutoencoderState = Omit<Autoencoder, 'encode' | 'decode' | 'mean' | 'scale' | 'layers'> & {
+  mean: number[];
+  scale: number[];
+  layers: (Omit<DenseLayer, 'kernel' | 'bias'> & { kernel: number[]; bias: number[] })[];
+};
+
+export function autoencoderState(autoencoder: Autoencoder): AutoencoderState {
+  const { encode: _encode, decode: _decode, mean, scale, ...rest } = autoencoder;
+  return { ...rest, mean: Array.from(mean), scale: Array.from(scale), layers: plainLayers(autoencoder.layers) };
+}
+
+/** The encoder and decoder of a trained state: the same float32 weights give the same codes and vectors. */
+export function restoreAutoencoder(state: AutoencoderState): Autoencoder {
+  const { hidden, latent } = state;
+  const p = state.mean.length;
+  const mean = Float64Array.from(state.mean);
+  const scale = Float64Array.from(state.scale);
+  const trained: DenseLayer[] = state.layers.map((layer) => ({ ...layer, kernel: Float32Array.from(layer.kernel), bias: Float32Array.from(layer.bias) }));
   const encoderLayers = trained.slice(0, hidden.length + 1);
   const decoderLayers = trained.slice(hidden.length + 1);
   const run = (layers: DenseLayer[], input: Float32Array, count: number, width: number): Float32Array => {
@@ -176,16 +221,10 @@ export function trainAutoencoder(rows: readonly Float64Array[], options: Autoenc
   };
 
   return {
-    hidden,
-    latent,
-    epochs,
-    learningRate,
-    batchSize,
-    seed,
-    backend: tf.getBackend(),
-    losses,
+    ...state,
     mean,
     scale,
+    layers: trained,
     encode(input) {
       if (input.length === 0) return [];
       checkCheckpoints(input, 'rows', 1);

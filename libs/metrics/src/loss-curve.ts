@@ -1,7 +1,7 @@
 // The shared SVG pieces of the core's plots (scales, ticks, axes); core's index does not re-export them.
-import { axis, escapeXml, linearScale, linearTicks, logTicks, padDomain, px, svgDocument, titleBlock, viridis } from '@landscape/core';
+import { axis, escapeXml, legend, linearScale, linearTicks, logTicks, padDomain, px, svgDocument, SWATCH, titleBlock, viridis } from '@landscape/core';
 
-const MARGIN = { left: 76, right: 30, top: 66, bottom: 58 };
+const MARGIN = { left: 76, right: 30, top: 84, bottom: 58 };
 const WIDTH = 600;
 const HEIGHT = 320;
 
@@ -34,6 +34,17 @@ export function renderLossCurveSvg(steps: readonly number[], losses: readonly nu
     `<g class="loss-points" fill="${colour}">${shown.map(([s, l]) => `<circle cx="${px(X(s))}" cy="${px(Y(l))}" r="2.5"/>`).join('')}</g>`,
     axis('bottom', { scale: X, ...linearTicks(xDomain, 8), at: top + HEIGHT, from: left, to: left + WIDTH, title: 'optimizer step' }),
     axis('left', { scale: Y, ...yTicks, at: left, from: top, to: top + HEIGHT, title: logScale ? 'training loss (log scale)' : 'training loss' }),
+    legend(
+      [
+        {
+          swatch: `${SWATCH.line(colour)}<circle r="2.5" fill="${colour}"/>`,
+          label: 'training loss at each checkpoint (step 0: the initial weights)',
+        },
+      ],
+      left - 12,
+      56,
+      totalWidth,
+    ).svg,
   ];
   if (!shown.length)
     body.push(`<text x="${px(left + WIDTH / 2)}" y="${px(top + HEIGHT / 2)}" text-anchor="middle" fill="#555">${escapeXml('no finite loss recorded')}</text>`);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InputError, layoutSize, loadModel, parseJobSpec, runEmbedded, type TrainSpec } from '@landscape/core';
+import { buildModel, InputError, layoutSize, loadModel, parseJobSpec, runEmbedded, type Architecture, type TrainSpec } from '@landscape/core';
 import { trainHandler, type TrainResult, type TrajectoryFile } from './train-job';
 import { readTrajectoryFile } from './trajectory-input';
 
@@ -33,10 +33,12 @@ async function run(input: object, dir: string): Promise<{ result: TrainResult; t
 describe('train job', () => {
   it('records seeded, reproducible checkpoints every k steps and writes the trajectory, model and loss curve', async () => {
     const a = await run(builtIn, 'a');
-    // 120 samples / batch 32 = 4 steps per epoch, 16 steps, a checkpoint every 2
-    expect(a.result.steps).toEqual([2, 4, 6, 8, 10, 12, 14, 16]);
+    // 120 samples / batch 32 = 4 steps per epoch, 16 steps, a checkpoint every 2, after the initial weights at step 0
+    expect(a.result.steps).toEqual([0, 2, 4, 6, 8, 10, 12, 14, 16]);
     expect(a.trajectory.steps).toEqual(a.result.steps);
-    expect(a.trajectory.checkpoints).toHaveLength(8);
+    expect(a.trajectory.checkpoints).toHaveLength(9);
+    // Checkpoint 0 is the seeded architecture's initial weights, built again here.
+    expect(a.trajectory.checkpoints[0]).toEqual(Array.from(buildModel(builtIn.model as Architecture, builtIn.seed).weights));
     expect(a.trajectory.losses.at(-1)!).toBeLessThan(a.trajectory.losses[0]!);
     const model = loadModel(join(out, 'a'));
     const parameters = layoutSize(model.description.layout);
@@ -49,7 +51,7 @@ describe('train job', () => {
     expect(readFileSync(join(out, 'a', 'loss.svg'), 'utf8')).toContain('class="loss"');
     expect(existsSync(join(out, 'a', 'result.csv'))).toBe(true);
     expect(a.result.seeds).toEqual({ init: 5, order: 5 });
-    expect(a.result.pointsComputed).toBe(8);
+    expect(a.result.pointsComputed).toBe(9);
 
     const tensors = tf.memory().numTensors;
     const again = await run(builtIn, 'b');
@@ -75,7 +77,12 @@ describe('train job', () => {
       'adam',
     );
     expect(result.epochs).toBe(3);
-    expect(trajectory.epochs).toEqual([1, 2, 3]);
+    expect(trajectory.epochs).toEqual([0, 1, 2, 3]);
+    // The trajectory starts at the model file's weights, with their loss on the whole set: PyTorch's float64 value.
+    expect(trajectory.checkpoints[0]).toEqual(Array.from(loadModel(join(REFERENCE, 'm1_mlp/model_init')).weights));
+    const reference = JSON.parse(readFileSync(join(REFERENCE, 'm1_mlp/ref_loss.json'), 'utf8')) as { weights_init: { loss_f64: number } };
+    expect(trajectory.losses[0]).toBeCloseTo(reference.weights_init.loss_f64, 5);
+    expect(result.model.name).toBe('model_init');
     expect(result.optimizer).toEqual({ type: 'adam', learningRate: 0.01 });
     expect(result.model.ref).toBe('m1_mlp/model_init');
     expect(result.seeds).toEqual({ order: 0 });

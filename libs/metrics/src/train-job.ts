@@ -2,10 +2,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   buildModel,
+  Evaluator,
   InputError,
   layoutSize,
   loadData,
   loadModelRef,
+  modelOptionsOf,
+  checkSampleShape,
+  modelObjective,
   PACKAGE_VERSION,
   saveModel,
   selectBackend,
@@ -14,6 +18,7 @@ import {
   TileCancelled,
   train,
   type BackendInfo,
+  type Checkpoint,
   type Dataset,
   type DataProvenance,
   type JobHandler,
@@ -29,7 +34,9 @@ import { flatOrder, type FlatOrderEntry } from './trajectory-input';
 /**
  * Job kind `train`: minibatch SGD (with momentum) or Adam from a model's weights or a seeded built-in
  * architecture, recording a checkpoint every epoch or every k steps. One unit: training is sequential.
- * Writes trajectory.json (the input format of the `trajectory` kind), the final model, a loss-curve SVG.
+ * Writes trajectory.json (the input format of the `trajectory` kind), the final model, a loss-curve SVG. The
+ * trajectory starts with the initial weights as checkpoint 0 (step 0, epoch 0, its loss over the whole training
+ * set), so every path drawn from it begins where training began.
  */
 export interface PreparedTrain {
   model: LoadedModel;
@@ -90,19 +97,17 @@ const MAX_CHECKPOINT_NUMBERS = 20_000_000;
 
 export function prepareTrain(spec: TrainSpec, resolve: RefResolver): PreparedTrain {
   const architecture = typeof spec.model === 'string' ? undefined : spec.model;
-  const model = architecture ? buildModel(architecture, spec.seed) : loadModelRef(spec.model as string, 'model', resolve);
+  const model = architecture ? buildModel(architecture, spec.seed) : loadModelRef(spec.model as string, 'model', resolve, modelOptionsOf(spec));
   const data = loadData(spec.data, resolve);
-  const { inputShape, layout, layers } = model.description;
-  if (data.sampleShape.join(',') !== inputShape.join(',')) {
-    throw new InputError(`samples have shape [${data.sampleShape.join(', ')}] but the model expects [${inputShape.join(', ')}]`, 'data');
-  }
-  // The same output-width rule as training; checks the labels/targets fit the model before anything runs.
-  const last = [...layers].reverse().find((layer) => layer.kind === 'dense' || layer.kind === 'conv2d');
-  targetMatrix(spec.loss, data, last ? layout[last.kernel]!.shape.at(-1)! : 1, 'data');
+  const { layout } = model.description;
+  checkSampleShape(model.description, data.sampleShape);
+  // The objective training uses; checks the labels/targets fit the model before anything runs.
+  targetMatrix(spec.loss, data, modelObjective(model.description, spec.loss, 'logits', data.sampleShape).outputUnits, 'data');
   const stepsPerEpoch = Math.ceil(data.n / spec.batchSize);
   const totalSteps = stepsPerEpoch * spec.epochs;
-  const checkpointCount = spec.checkpointEvery === 'epoch' ? spec.epochs : Math.floor(totalSteps / spec.checkpointEvery);
-  if (checkpointCount < 1) throw new InputError(`is more than the ${totalSteps} training steps: no checkpoint would be recorded`, 'checkpointEvery');
+  const recorded = spec.checkpointEvery === 'epoch' ? spec.epochs : Math.floor(totalSteps / spec.checkpointEvery);
+  if (recorded < 1) throw new InputError(`is more than the ${totalSteps} training steps: no checkpoint would be recorded`, 'checkpointEvery');
+  const checkpointCount = recorded + 1;
   const parameters = layoutSize(layout);
   if (checkpointCount * parameters > MAX_CHECKPOINT_NUMBERS) {
     throw new InputError(`${checkpointCount} checkpoints × ${parameters} parameters is too much to record; checkpoint less often`, 'checkpointEvery');
@@ -111,7 +116,7 @@ export function prepareTrain(spec: TrainSpec, resolve: RefResolver): PreparedTra
     model,
     data,
     modelRecord: architecture
-      ? { ref: `built-in ${architecture.type} (seed ${spec.seed})`, name: model.description.name, parameters, architecture }
+      ? { ref: `built-in ${architecture.type} (seed ${spec.seed})`, name: `built-in ${architecture.type}`, parameters, architecture }
       : { ref: spec.model as string, name: model.description.name, parameters },
     stepsPerEpoch,
     checkpointCount,
@@ -126,6 +131,7 @@ export async function runTraining(
 ): Promise<TrainUnitResult> {
   const started = performance.now();
   const info = await selectBackend(backend);
+  const initial = initialCheckpoint(prepared, spec.loss);
   const checkpoints = train(prepared.model.description, prepared.model.weights, prepared.data, spec.loss, {
     optimizer: spec.optimizer,
     learningRate: spec.learningRate,
@@ -140,6 +146,7 @@ export async function runTraining(
       if (onWork?.(epoch * prepared.stepsPerEpoch) === false) throw new TileCancelled(UNIT);
     },
   });
+  checkpoints.unshift(initial);
   return {
     steps: checkpoints.map((c) => c.step),
     epochs: checkpoints.map((c) => c.epoch),
@@ -150,10 +157,21 @@ export async function runTraining(
   };
 }
 
+/** Checkpoint 0: the initial weights and their loss over the training set, by the model objective training uses. */
+function initialCheckpoint(prepared: PreparedTrain, loss: LossName): Checkpoint {
+  const { description, weights } = prepared.model;
+  const evaluator = new Evaluator({ model: description, data: prepared.data, loss, output: 'logits', batchSize: 1024 });
+  try {
+    return { step: 0, epoch: 0, loss: evaluator.evaluate(weights).loss, weights: Float64Array.from(weights) };
+  } finally {
+    evaluator.dispose();
+  }
+}
+
 export const trainHandler: JobHandler<TrainSpec, PreparedTrain, TrainUnitResult> = {
-  kind: 'train',
+  // prepareTrain reads and checks the inputs (plain JavaScript); training happens in the unit.
+  plan: (spec, resolve) => [{ id: UNIT, work: prepareTrain(spec, resolve).stepsPerEpoch * spec.epochs }],
   prepare: (spec, resolve) => prepareTrain(spec, resolve),
-  units: (spec, prepared) => [{ id: UNIT, work: prepared.stepsPerEpoch * spec.epochs }],
   async runUnit(spec, prepared, unitId, context) {
     if (unitId !== UNIT) throw new Error(`no unit ${unitId} in this job`);
     return runTraining(spec, prepared, context.onWork, context.backend);
@@ -173,7 +191,7 @@ export const trainHandler: JobHandler<TrainSpec, PreparedTrain, TrainUnitResult>
     writeFileSync(join(outDir, 'trajectory.json'), JSON.stringify(trajectory));
     // The output directory is itself a model directory: result files are flat (distributed result stores keep no folders).
     saveModel(outDir, prepared.model, Float64Array.from(run.checkpoints[run.checkpoints.length - 1]!));
-    const title = spec.label ?? `${prepared.model.description.name}: training loss`;
+    const title = `${spec.label ?? prepared.model.description.name} — training loss`;
     const subtitle = `${spec.optimizer} lr ${spec.learningRate}${spec.optimizer === 'sgd' ? ` momentum ${spec.momentum}` : ''} · batch ${spec.batchSize} · ${spec.epochs} epochs · seed ${spec.seed}`;
     writeFileSync(join(outDir, 'loss.svg'), renderLossCurveSvg(run.steps, run.losses, { title, subtitle }));
     writeFileSync(

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { flatToWeightSet, InputError, loadModel, parseJobSpec, runEmbedded, type TrajectorySpec } from '@landscape/core';
-import { releaseTrajectory, trajectoryHandler, type PreparedTrajectory, type TrajectoryResult } from './trajectory-job';
+import { flatToWeightSet, formatValue, InputError, loadModel, parseJobSpec, runEmbedded, type TrajectorySpec } from '@landscape/core';
+import { trajectoryHandler, type TrajectoryResult } from './trajectory-job';
 
 const REFERENCE = join(__dirname, '../../../test/fixtures/reference');
 const out = mkdtempSync(join(tmpdir(), 'trajectory-job-'));
@@ -27,15 +27,9 @@ function specFor(model: string, extra: object): TrajectorySpec {
 
 const resolve = (ref: string): string => (isAbsolute(ref) ? ref : join(out, ref));
 
-/** `landscape run`'s path: prepare, every unit, assemble; the prepared job is freed afterwards. */
+/** `landscape run`'s path: plan, prepare, every unit, assemble; the prepared job is freed afterwards. */
 async function run(spec: TrajectorySpec, dir: string): Promise<TrajectoryResult> {
-  let prepared: PreparedTrajectory | undefined;
-  const handler = { ...trajectoryHandler, prepare: async (s: TrajectorySpec, r: typeof resolve) => (prepared = await trajectoryHandler.prepare(s, r)) };
-  try {
-    return (await runEmbedded(handler, spec, resolve, join(out, dir), { threads: 1, backend: 'cpu' })) as TrajectoryResult;
-  } finally {
-    if (prepared) releaseTrajectory(prepared);
-  }
+  return (await runEmbedded(trajectoryHandler, spec, resolve, join(out, dir), { threads: 1, backend: 'cpu' })) as TrajectoryResult;
 }
 
 /** Equal up to one sign flip per axis. */
@@ -106,12 +100,29 @@ describe('trajectory job, all methods on the M1 reference trajectory', () => {
     const dir = join(out, 'm1-a');
     const saved = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8'));
     expect(saved.methods.umap.coords).toEqual(first.methods.umap!.coords);
-    for (const name of Object.keys(first.methods)) {
+    // One colour scale for every panel: the same thresholds and fills in each contour, spanning every method's
+    // grid, and the same colour range in each 3-D view.
+    const allLosses = Object.values(first.methods).flatMap((method) => method.grid.loss.flat() as number[]);
+    const scales = Object.keys(first.methods).map((name) => {
       const svg = readFileSync(join(dir, `${name}-contour.svg`), 'utf8');
       expect(svg).toContain('class="path"');
       expect(svg).toContain('>start<');
-      expect(readFileSync(join(dir, `${name}-surface.html`), 'utf8')).toContain('"name":"training trajectory"');
-    }
+      expect(svg).toContain('loss (levels shared by all panels)');
+      const html = readFileSync(join(dir, `${name}-surface.html`), 'utf8');
+      expect(html).toContain('"name":"training trajectory"');
+      const levels = [...svg.matchAll(/<path class="level"[^>]*data-threshold="([^"]*)" fill="([^"]*)"/g)].map((m) => [Number(m[1]), m[2]]);
+      const page = JSON.parse(/<script id="landscape-data" type="application\/json">(.*?)<\/script>/s.exec(html)![1]!);
+      const { scale, labels, max } = page.colour as { scale: [number, string][]; labels: string[]; max: number };
+      return { levels, colour: { scale, labels, max } };
+    });
+    for (const scale of scales) expect(scale).toEqual(scales[0]);
+    expect(scales[0]!.levels[0]![0]).toBe(Math.min(...allLosses));
+    // The 3-D views colour each band as the contours do, and their colour bars end at the lowest and highest loss of all grids.
+    expect(scales[0]!.colour.scale.filter((_, i) => i % 2 === 0).map(([, colour]) => colour)).toEqual(scales[0]!.levels.map(([, fill]) => fill));
+    expect(scales[0]!.colour.labels[0]).toBe(formatValue(Math.min(...allLosses)));
+    expect(scales[0]!.colour.labels.at(-1)).toBe(formatValue(Math.max(...allLosses)));
+    // This trajectory file has no step 0, so its first point is named as what it is.
+    expect(readFileSync(join(dir, 'pca-contour.svg'), 'utf8')).toContain(`>first checkpoint (step ${first.steps![0]})<`);
     expect(readFileSync(join(dir, 'pca-directions-contour.svg'), 'utf8')).toContain('PC1 of θ_i − θ_final');
     const report = readFileSync(join(dir, 'report.html'), 'utf8');
     expect(report).toContain('trustworthiness (k = 5)');
@@ -127,20 +138,24 @@ describe('trajectory job, all methods on the M1 reference trajectory', () => {
     expect(tf.memory().numTensors).toBe(tensors);
     expect(second.methods).toEqual(first.methods);
     expect(second.checkpointLoss).toEqual(first.checkpointLoss);
-    // Workers each prepare the job in their own process: a fresh process must derive the same embeddings.
+    // Any worker may run an embedding unit, in its own process: a fresh process must derive the same embeddings.
     const script = `
-      const { prepareTrajectory } = require('@landscape/metrics');
-      const { parseJobSpec } = require('@landscape/core');
-      prepareTrajectory(parseJobSpec(${JSON.stringify(specFor('m1_mlp', ALL))}), (r) => r).then((p) =>
-        process.stdout.write(JSON.stringify(p.methods.map((m) => [m.method, m.coords, m.grid]))));`;
+      const { trajectoryHandler } = require('@landscape/metrics');
+      const { parseJobSpec, selectBackend } = require('@landscape/core');
+      (async () => {
+        await selectBackend('cpu');
+        const spec = parseJobSpec(${JSON.stringify(specFor('m1_mlp', ALL))});
+        const prepared = trajectoryHandler.prepare(spec, (r) => r);
+        const embeddings = [];
+        for (const method of spec.methods)
+          embeddings.push(await trajectoryHandler.runUnit(spec, prepared, 'embed:' + method, { backend: 'cpu', inputs: new Map() }));
+        process.stdout.write(JSON.stringify(embeddings.map((e) => [e.method, e.coords])));
+      })();`;
     const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: join(__dirname, '..') });
     expect(child.stderr).toBe('');
-    const methods = JSON.parse(child.stdout) as [string, number[][], unknown][];
-    for (const [name, coords, grid] of methods) {
-      expect(coords, name).toEqual(first.methods[name as keyof TrajectoryResult['methods']]!.coords);
-      const { x, y } = first.methods[name as keyof TrajectoryResult['methods']]!.grid;
-      expect(grid, name).toEqual({ x, y });
-    }
+    const methods = JSON.parse(child.stdout) as [string, number[][]][];
+    expect(methods.map(([name]) => name)).toEqual(Object.keys(first.methods));
+    for (const [name, coords] of methods) expect(coords, name).toEqual(first.methods[name as keyof TrajectoryResult['methods']]!.coords);
   });
 });
 
@@ -174,7 +189,8 @@ describe('trajectory inputs', () => {
     const rows: number[][] = load('m1_mlp', 'trajectory.json').checkpoints;
     const short = join(out, 'short.json');
     writeFileSync(short, JSON.stringify({ checkpoints: rows.map((row, i) => (i === 3 ? row.slice(1) : row)) }));
-    const prepare = (extra: object) => trajectoryHandler.prepare(specFor('m1_mlp', { methods: ['pca'], ...extra }), resolve);
+    // Every one of these is known at planning (a 400 at submit), before anything is fitted.
+    const prepare = async (extra: object) => trajectoryHandler.plan(specFor('m1_mlp', { methods: ['pca'], ...extra }), resolve);
     await expect(prepare({ trajectory: short })).rejects.toThrow(InputError);
     await expect(prepare({ trajectory: short })).rejects.toThrow(/^trajectory: checkpoint 3 has 222 numbers but the model has 223 parameters/);
 

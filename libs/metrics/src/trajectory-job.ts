@@ -9,9 +9,10 @@ import {
   linspace,
   loadData,
   loadModelRef,
+  modelOptionsOf,
+  checkSampleShape,
   evaluationProvenance,
   planTiles,
-  selectBackend,
   stringifyResult,
   TileCancelled,
   tilePoints,
@@ -30,32 +31,43 @@ import {
   type Timings,
   type TrajectoryMethod,
   type TrajectorySpec,
+  type UnitRef,
 } from '@landscape/core';
-import { trainAutoencoder } from './autoencoder';
-import { idwLeaveOneOut } from './inverse-map';
+import { autoencoderSettings, autoencoderState, restoreAutoencoder, trainAutoencoder, type Autoencoder, type AutoencoderState } from './autoencoder';
+import { idwInverseMap, idwLeaveOneOut } from './inverse-map';
 import { distancesFromGram, squaredDistances, type DistanceMatrix } from './neighbours';
 import { fitPca, pcaInverseTransform, type PcaModel } from './pca';
 import { continuity, reconstructionMse, relativeLossError, trustworthiness } from './quality';
 import { writeTrajectoryOutputs } from './trajectory-report';
 import { loadTrajectory } from './trajectory-input';
-import { fitUmap } from './umap';
+import { fitUmap, umapSettings } from './umap';
 
 /**
  * Job kind `trajectory`: embedding landscapes of a training trajectory. For each method (pca, pca-directions,
  * umap, autoencoder) the checkpoints are embedded in 2-D, a grid is laid over the embedding's bounding box
- * plus a margin, every grid point is mapped back to parameter space and evaluated. Units are the tiles of each
- * method's grid (`umap:r0c1`), the checkpoints (`checkpoints`) and each method's reconstructions
- * (`pca:reconstructions`), so the job runs distributed like a surface. Everything in prepare() is seeded:
- * every process (CLI, API, each worker) derives the same embeddings, grids and units.
+ * plus a margin, every grid point is mapped back to parameter space and evaluated. Units: one embedding per
+ * method (`embed:umap`: the fit, its quality metrics, and for the autoencoder its weights), computed once;
+ * the tiles of each method's grid (`umap:r0c1`) and its reconstructions (`umap:reconstructions`), which need
+ * that embedding; and the checkpoints (`checkpoints`). Every fit is seeded, so the numbers do not depend on
+ * where a unit runs.
  */
-export interface MethodEmbedding {
+export interface PreparedTrajectory {
+  setup: EvaluationSetup;
+  model: LoadedModel;
+  checkpoints: Float64Array[];
+  steps?: number[];
+  /** One PCA serves both PCA methods (a linear fit: cheap next to evaluating a grid). */
+  pca?: PcaModel;
+  pcaSeconds: number;
+  /** Pairwise distances of the checkpoints, for trustworthiness and continuity. */
+  distances: DistanceMatrix;
+}
+
+/** An `embed:<method>` unit's result: plain JSON. */
+export interface EmbeddingResult {
   method: TrajectoryMethod;
   /** One 2-D point per checkpoint, in training order. */
   coords: number[][];
-  /** Plot coordinates → parameter vectors. */
-  inverse: (points: readonly ArrayLike<number>[]) => Float64Array[];
-  /** θ̂_i for the given checkpoints (built on demand: n × P vectors per method would not fit for large models). */
-  reconstruct: (indices: readonly number[]) => Float64Array[];
   /** How θ̂_i is obtained (for the result). */
   reconstruction: string;
   /** θ̂_i = inverse(coords_i): the path's loss is L(θ̂_i). Else (UMAP's IDW map returns θ_i there) it is L(θ_i). */
@@ -67,16 +79,14 @@ export interface MethodEmbedding {
   trustworthiness: number;
   continuity: number;
   reconstructionMse: number;
-  grid: { x: number[]; y: number[] };
-  tiles: Tile[];
+  /** The trained autoencoder: its decoder is the inverse map. */
+  autoencoder?: AutoencoderState;
 }
 
-export interface PreparedTrajectory {
-  setup: EvaluationSetup;
-  model: LoadedModel;
-  checkpoints: Float64Array[];
-  steps?: number[];
-  methods: MethodEmbedding[];
+/** Plot coordinates → parameter vectors, and θ̂_i for given checkpoints (built on demand: n × P vectors per method would not fit for large models). */
+interface EmbeddingMaps {
+  inverse: (points: readonly ArrayLike<number>[]) => Float64Array[];
+  reconstruct: (indices: readonly number[]) => Float64Array[];
 }
 
 export interface MethodResult {
@@ -128,6 +138,7 @@ export interface TrajectoryResult {
 
 const CHECKPOINT_UNIT = 'checkpoints';
 const RECONSTRUCTIONS = 'reconstructions';
+const embedUnit = (method: TrajectoryMethod): string => `embed:${method}`;
 /** Parameter vectors built at once when evaluating a unit (bounds memory for large models). */
 const CHUNK = 16;
 
@@ -155,7 +166,7 @@ function embeddingGrid(coords: number[][], steps: readonly [number, number], mar
   return { x: x!, y: y! };
 }
 
-type Embedder = Omit<MethodEmbedding, 'method' | 'seconds' | 'trustworthiness' | 'continuity' | 'reconstructionMse' | 'grid' | 'tiles'>;
+type Embedder = EmbeddingMaps & Pick<EmbeddingResult, 'coords' | 'reconstruction' | 'pathOnReconstructions' | 'explainedVarianceRatio' | 'axes' | 'settings'>;
 
 function embedPca(method: 'pca' | 'pca-directions', pca: PcaModel, rows: Float64Array[]): Embedder {
   const ratios = pca.explainedVarianceRatio;
@@ -189,16 +200,27 @@ function embedPca(method: 'pca' | 'pca-directions', pca: PcaModel, rows: Float64
   };
 }
 
-function embedUmap(spec: TrajectorySpec, rows: Float64Array[]): Embedder {
-  const n = rows.length;
+/** UMAP's inverse map: inverse-distance weighting among the embedded checkpoints (inverse-map.ts). */
+function umapMaps(spec: TrajectorySpec, rows: Float64Array[], coords: number[][]): EmbeddingMaps {
+  const k = spec.umap.inverseK;
+  return {
+    inverse: idwInverseMap(coords, rows, { k }),
+    // The IDW map returns each checkpoint exactly at its own point, so each is rebuilt from its neighbours instead.
+    reconstruct: (indices) => idwLeaveOneOut(coords, rows, { k }, indices),
+  };
+}
+
+function umapOptions(spec: TrajectorySpec, n: number) {
   const { inverseK, nNeighbors = Math.min(15, n - 1), ...options } = spec.umap;
-  if (inverseK > n - 1) throw new InputError(`must be below the number of checkpoints (${n}), got ${inverseK}`, 'umap.inverseK');
-  const umap = underField('umap', () => fitUmap(rows, { ...options, nNeighbors, inverse: { k: inverseK } }));
+  return { ...options, nNeighbors, inverse: { k: inverseK } };
+}
+
+function embedUmap(spec: TrajectorySpec, rows: Float64Array[]): Embedder {
+  const umap = underField('umap', () => fitUmap(rows, umapOptions(spec, rows.length)));
+  const { inverseK } = spec.umap;
   return {
     coords: umap.embedding,
-    inverse: umap.inverse,
-    // The IDW map returns each checkpoint exactly at its own point, so each is rebuilt from its neighbours instead.
-    reconstruct: (indices) => idwLeaveOneOut(umap.embedding, rows, { k: inverseK }, indices),
+    ...umapMaps(spec, rows, umap.embedding),
     reconstruction: `leave-one-out inverse-distance interpolation among the ${inverseK} nearest other embedded checkpoints`,
     pathOnReconstructions: false,
     axes: { x: 'UMAP 1', y: 'UMAP 2' },
@@ -206,13 +228,18 @@ function embedUmap(spec: TrajectorySpec, rows: Float64Array[]): Embedder {
   };
 }
 
-function embedAutoencoder(spec: TrajectorySpec, rows: Float64Array[]): Embedder {
-  const autoencoder = underField('autoencoder', () => trainAutoencoder(rows, spec.autoencoder));
+function autoencoderMaps(autoencoder: Autoencoder, coords: number[][]): EmbeddingMaps {
+  return {
+    inverse: (points) => autoencoder.decode(points),
+    reconstruct: (indices) => autoencoder.decode(indices.map((i) => coords[i]!)),
+  };
+}
+
+function embedAutoencoder(spec: TrajectorySpec, autoencoder: Autoencoder, rows: Float64Array[]): Embedder {
   const coords = autoencoder.encode(rows);
   return {
     coords,
-    inverse: (points) => autoencoder.decode(points),
-    reconstruct: (indices) => autoencoder.decode(indices.map((i) => coords[i]!)),
+    ...autoencoderMaps(autoencoder, coords),
     reconstruction: 'decoder(encoder(θ_i))',
     pathOnReconstructions: true,
     axes: { x: 'latent 1', y: 'latent 2' },
@@ -220,58 +247,114 @@ function embedAutoencoder(spec: TrajectorySpec, rows: Float64Array[]): Embedder 
   };
 }
 
-export async function prepareTrajectory(spec: TrajectorySpec, resolve: RefResolver): Promise<PreparedTrajectory> {
-  const model = loadModelRef(spec.model, 'model', resolve);
+const usesPca = (spec: TrajectorySpec): boolean => spec.methods.some((method) => method === 'pca' || method === 'pca-directions');
+
+/** Reads and checks every input (plain JavaScript, no fit): what planning needs, and the start of preparing. */
+function loadTrajectoryInputs(
+  spec: TrajectorySpec,
+  resolve: RefResolver,
+): { model: LoadedModel; data: EvaluationSetup['data'] } & ReturnType<typeof loadTrajectory> {
+  const model = loadModelRef(spec.model, 'model', resolve, modelOptionsOf(spec));
   const data = loadData(spec.data, resolve);
-  if (data.sampleShape.join(',') !== model.description.inputShape.join(',')) {
-    throw new InputError(`samples have shape [${data.sampleShape.join(', ')}] but the model expects [${model.description.inputShape.join(', ')}]`, 'data');
-  }
-  const { checkpoints, steps } = loadTrajectory(spec.trajectory, resolve, model.description.layout);
-  const n = checkpoints.length;
+  checkSampleShape(model.description, data.sampleShape);
+  const trajectory = loadTrajectory(spec.trajectory, resolve, model.description.layout);
+  const n = trajectory.checkpoints.length;
   if (spec.neighbors >= n / 2) throw new InputError(`must be below half the number of checkpoints (${n}), got ${spec.neighbors}`, 'neighbors');
-  // The autoencoder trains on the job's backend: its numbers are reproducible per backend.
-  if (spec.methods.includes('autoencoder')) await selectBackend(spec.backend);
+  if (spec.methods.includes('umap')) {
+    if (spec.umap.inverseK > n - 1) throw new InputError(`must be below the number of checkpoints (${n}), got ${spec.umap.inverseK}`, 'umap.inverseK');
+    underField('umap', () => umapSettings(n, umapOptions(spec, n)));
+  }
+  if (spec.methods.includes('autoencoder')) underField('autoencoder', () => autoencoderSettings(n, trajectory.checkpoints[0]!.length, spec.autoencoder));
+  return { model, data, ...trajectory };
+}
 
-  // One PCA serves both PCA methods, and its Gram matrix gives the checkpoints' pairwise distances for free.
-  const usesPca = spec.methods.some((method) => method === 'pca' || method === 'pca-directions');
+/** A method's grid tiling: it depends on the grid's size only, so it is known before the embedding. */
+function methodTiles(spec: TrajectorySpec): Tile[] {
+  const [nx, ny] = spec.grid.steps;
+  const grid = { x: new Array<number>(nx).fill(0), y: new Array<number>(ny).fill(0) };
+  return planTiles(grid, spec.tiles ?? defaultTileSize(grid, 8));
+}
+
+function trajectoryUnits(spec: TrajectorySpec, checkpoints: number): UnitRef[] {
+  return [
+    { id: CHECKPOINT_UNIT, work: checkpoints },
+    ...spec.methods.flatMap((method) => {
+      const needs = [embedUnit(method)];
+      return [
+        { id: embedUnit(method), work: checkpoints },
+        { id: `${method}:${RECONSTRUCTIONS}`, work: checkpoints, needs },
+        ...methodTiles(spec).map((tile) => ({ id: `${method}:${tile.id}`, work: tilePoints(tile), needs })),
+      ];
+    }),
+  ];
+}
+
+export function prepareTrajectory(spec: TrajectorySpec, resolve: RefResolver): PreparedTrajectory {
+  const { model, data, checkpoints, steps } = loadTrajectoryInputs(spec, resolve);
+  // The PCA's Gram matrix gives the checkpoints' pairwise distances for free.
   const pcaStart = performance.now();
-  const pca = usesPca ? underField('trajectory', () => fitPca(checkpoints)) : undefined;
+  const pca = usesPca(spec) ? underField('trajectory', () => fitPca(checkpoints)) : undefined;
   const pcaSeconds = (performance.now() - pcaStart) / 1000;
-  const distances: DistanceMatrix = pca ? distancesFromGram(pca.centredGram, n) : squaredDistances(checkpoints, 'trajectory');
-
-  const methods = spec.methods.map((method): MethodEmbedding => {
-    const started = performance.now();
-    const embedded =
-      method === 'pca' || method === 'pca-directions'
-        ? embedPca(method, pca!, checkpoints)
-        : method === 'umap'
-          ? embedUmap(spec, checkpoints)
-          : embedAutoencoder(spec, checkpoints);
-    const seconds = (performance.now() - started) / 1000 + (method === 'pca' || method === 'pca-directions' ? pcaSeconds : 0);
-    if (!embedded.coords.flat().every(Number.isFinite)) throw new InputError(`the ${method} embedding has non-finite coordinates`, 'methods');
-    const grid = embeddingGrid(embedded.coords, spec.grid.steps, spec.grid.margin);
-    return {
-      method,
-      ...embedded,
-      seconds,
-      trustworthiness: trustworthiness(distances, embedded.coords, spec.neighbors),
-      continuity: continuity(distances, embedded.coords, spec.neighbors),
-      reconstructionMse: chunkedReconstructionMse(checkpoints, embedded.reconstruct),
-      grid,
-      tiles: planTiles(grid, spec.tiles ?? defaultTileSize(grid, 8)),
-    };
-  });
   return {
     setup: { model: model.description, data, loss: spec.loss, output: spec.output, batchSize: spec.evaluation.batchSize },
     model,
     checkpoints,
     ...(steps ? { steps } : {}),
-    methods,
+    ...(pca ? { pca } : {}),
+    pcaSeconds,
+    distances: pca ? distancesFromGram(pca.centredGram, checkpoints.length) : squaredDistances(checkpoints, 'trajectory'),
   };
 }
 
+/** The `embed:<method>` unit: the fit (UMAP and the autoencoder train here, once per job) and its quality. */
+function embedMethod(spec: TrajectorySpec, prepared: PreparedTrajectory, method: TrajectoryMethod): EmbeddingResult {
+  const { checkpoints } = prepared;
+  const started = performance.now();
+  let autoencoder: Autoencoder | undefined;
+  let embedded: Embedder;
+  if (method === 'pca' || method === 'pca-directions') embedded = embedPca(method, prepared.pca!, checkpoints);
+  else if (method === 'umap') embedded = embedUmap(spec, checkpoints);
+  else {
+    autoencoder = underField('autoencoder', () => trainAutoencoder(checkpoints, spec.autoencoder));
+    embedded = embedAutoencoder(spec, autoencoder, checkpoints);
+  }
+  const seconds = (performance.now() - started) / 1000 + (prepared.pca && method.startsWith('pca') ? prepared.pcaSeconds : 0);
+  if (!embedded.coords.flat().every(Number.isFinite)) throw new InputError(`the ${method} embedding has non-finite coordinates`, 'methods');
+  const { inverse: _inverse, reconstruct, ...described } = embedded;
+  return {
+    method,
+    ...described,
+    seconds,
+    trustworthiness: trustworthiness(prepared.distances, embedded.coords, spec.neighbors),
+    continuity: continuity(prepared.distances, embedded.coords, spec.neighbors),
+    reconstructionMse: chunkedReconstructionMse(checkpoints, reconstruct),
+    ...(autoencoder ? { autoencoder: autoencoderState(autoencoder) } : {}),
+  };
+}
+
+/** A method's maps rebuilt from its embedding unit's result, once per prepared job. */
+const mapsCache = new WeakMap<PreparedTrajectory, Map<TrajectoryMethod, EmbeddingMaps>>();
+
+function mapsFor(spec: TrajectorySpec, prepared: PreparedTrajectory, embedding: EmbeddingResult): EmbeddingMaps {
+  let cache = mapsCache.get(prepared);
+  if (!cache) mapsCache.set(prepared, (cache = new Map()));
+  let maps = cache.get(embedding.method);
+  if (!maps) {
+    const { method, coords } = embedding;
+    const rows = prepared.checkpoints;
+    maps =
+      method === 'pca' || method === 'pca-directions'
+        ? embedPca(method, prepared.pca!, rows)
+        : method === 'umap'
+          ? umapMaps(spec, rows, coords)
+          : autoencoderMaps(restoreAutoencoder(embedding.autoencoder!), coords);
+    cache.set(method, maps);
+  }
+  return maps;
+}
+
 /** Mean of (θ_i − θ̂_i)² over all entries, building CHUNK reconstructions at a time. */
-function chunkedReconstructionMse(checkpoints: Float64Array[], reconstruct: MethodEmbedding['reconstruct']): number {
+function chunkedReconstructionMse(checkpoints: Float64Array[], reconstruct: EmbeddingMaps['reconstruct']): number {
   let sum = 0;
   for (let start = 0; start < checkpoints.length; start += CHUNK) {
     const indices = range(start, Math.min(checkpoints.length, start + CHUNK));
@@ -290,40 +373,47 @@ const range = (start: number, end: number): number[] => Array.from({ length: end
 /** Per process, one evaluator per prepared trajectory (the data is uploaded once for all units). */
 const evaluators = new WeakMap<PreparedTrajectory, Evaluator>();
 
-/** Frees the evaluator kept for a prepared trajectory (call when the job is done). */
-export function releaseTrajectory(prepared: PreparedTrajectory): void {
-  evaluators.get(prepared)?.dispose();
-  evaluators.delete(prepared);
-}
-
-/** The parameter vectors of a unit, built CHUNK at a time from `start`. */
-function unitVectors(prepared: PreparedTrajectory, unitId: string): { count: number; build: (start: number, end: number) => Float64Array[] } {
+/** The parameter vectors of an evaluation unit, built CHUNK at a time from `start`. */
+function unitVectors(
+  spec: TrajectorySpec,
+  prepared: PreparedTrajectory,
+  unitId: string,
+  inputs: ReadonlyMap<string, unknown>,
+): { count: number; build: (start: number, end: number) => Float64Array[] } {
   if (unitId === CHECKPOINT_UNIT) return { count: prepared.checkpoints.length, build: (start, end) => prepared.checkpoints.slice(start, end) };
   const colon = unitId.lastIndexOf(':');
-  const embedding = prepared.methods.find((m) => m.method === unitId.slice(0, colon));
+  const method = spec.methods.find((m) => m === unitId.slice(0, colon));
+  const embedding = method && (inputs.get(embedUnit(method)) as EmbeddingResult | undefined);
+  if (!embedding) throw new Error(`no unit ${unitId} in this job, or it was given no embedding`);
+  const maps = mapsFor(spec, prepared, embedding);
   const part = unitId.slice(colon + 1);
-  if (embedding && part === RECONSTRUCTIONS) {
-    return { count: prepared.checkpoints.length, build: (start, end) => embedding.reconstruct(range(start, end)) };
-  }
-  const tile = embedding?.tiles.find((t) => t.id === part);
-  if (!embedding || !tile) throw new Error(`no unit ${unitId} in this job`);
+  if (part === RECONSTRUCTIONS) return { count: prepared.checkpoints.length, build: (start, end) => maps.reconstruct(range(start, end)) };
+  const tile = methodTiles(spec).find((t) => t.id === part);
+  if (!tile) throw new Error(`no unit ${unitId} in this job`);
   const width = tile.x1 - tile.x0;
-  const { x, y } = embedding.grid;
+  const { x, y } = embeddingGrid(embedding.coords, spec.grid.steps, spec.grid.margin);
   return {
     count: tilePoints(tile),
     build: (start, end) =>
-      embedding.inverse(Array.from({ length: end - start }, (_, k) => [x[tile.x0 + ((start + k) % width)]!, y[tile.y0 + Math.floor((start + k) / width)]!])),
+      maps.inverse(Array.from({ length: end - start }, (_, k) => [x[tile.x0 + ((start + k) % width)]!, y[tile.y0 + Math.floor((start + k) / width)]!])),
   };
 }
 
-function methodResult(embedding: MethodEmbedding, results: ReadonlyMap<string, TileResult>, checkpointLoss: number[]): MethodResult {
-  const reconstructedLoss = results.get(`${embedding.method}:${RECONSTRUCTIONS}`)?.loss ?? [];
-  const prefix = `${embedding.method}:`;
-  const tileResults = embedding.tiles.flatMap((tile) => {
-    const result = results.get(prefix + tile.id);
+function methodResult(
+  spec: TrajectorySpec,
+  embedding: EmbeddingResult,
+  results: ReadonlyMap<string, TrajectoryUnitResult>,
+  checkpointLoss: number[],
+): MethodResult {
+  const tileResult = (id: string): TileResult | undefined => results.get(id) as TileResult | undefined;
+  const reconstructedLoss = tileResult(`${embedding.method}:${RECONSTRUCTIONS}`)?.loss ?? [];
+  const tiles = methodTiles(spec);
+  const grid = embeddingGrid(embedding.coords, spec.grid.steps, spec.grid.margin);
+  const tileResults = tiles.flatMap((tile) => {
+    const result = tileResult(`${embedding.method}:${tile.id}`);
     return result ? [{ ...result, tileId: tile.id }] : [];
   });
-  const surface = assembleTiles(embedding.grid, embedding.tiles, tileResults);
+  const surface = assembleTiles(grid, tiles, tileResults);
   const complete = reconstructedLoss.length === checkpointLoss.length && checkpointLoss.length > 0;
   const relative =
     !complete || !checkpointLoss.every((loss) => loss > 0 && Number.isFinite(loss))
@@ -344,29 +434,26 @@ function methodResult(embedding: MethodEmbedding, results: ReadonlyMap<string, T
     pathLoss: embedding.pathOnReconstructions ? reconstructedLoss : checkpointLoss,
     settings: embedding.settings,
     grid: {
-      x: embedding.grid.x,
-      y: embedding.grid.y,
+      x: grid.x,
+      y: grid.y,
       loss: surface.loss,
       accuracy: surface.accuracy,
-      points: embedding.grid.x.length * embedding.grid.y.length,
+      points: grid.x.length * grid.y.length,
       pointsComputed: surface.pointsComputed,
     },
   };
 }
 
-export const trajectoryHandler: JobHandler<TrajectorySpec, PreparedTrajectory, TileResult> = {
-  kind: 'trajectory',
+/** What a unit returns: an embedding (`embed:<method>`) or evaluated points. */
+export type TrajectoryUnitResult = EmbeddingResult | TileResult;
+
+export const trajectoryHandler: JobHandler<TrajectorySpec, PreparedTrajectory, TrajectoryUnitResult> = {
+  plan: (spec, resolve) => trajectoryUnits(spec, loadTrajectoryInputs(spec, resolve).checkpoints.length),
   prepare: (spec, resolve) => prepareTrajectory(spec, resolve),
-  units: (_spec, prepared) => [
-    { id: CHECKPOINT_UNIT, work: prepared.checkpoints.length },
-    ...prepared.methods.flatMap((m) => [
-      { id: `${m.method}:${RECONSTRUCTIONS}`, work: prepared.checkpoints.length },
-      ...m.tiles.map((tile) => ({ id: `${m.method}:${tile.id}`, work: tilePoints(tile) })),
-    ]),
-  ],
-  async runUnit(_spec, prepared, unitId, context) {
-    const { count, build } = unitVectors(prepared, unitId);
-    await selectBackend(context.backend);
+  async runUnit(spec, prepared, unitId, context) {
+    const embedded = spec.methods.find((method) => unitId === embedUnit(method));
+    if (embedded) return embedMethod(spec, prepared, embedded);
+    const { count, build } = unitVectors(spec, prepared, unitId, context.inputs);
     let evaluator = evaluators.get(prepared);
     if (!evaluator) {
       evaluator = new Evaluator(prepared.setup);
@@ -385,14 +472,19 @@ export const trajectoryHandler: JobHandler<TrajectorySpec, PreparedTrajectory, T
     return { tileId: unitId, loss, accuracy };
   },
   async assemble(spec, prepared, results, execution, outDir) {
-    const checkpointUnit = results.get(CHECKPOINT_UNIT);
+    const checkpointUnit = results.get(CHECKPOINT_UNIT) as TileResult | undefined;
     const checkpointLoss = checkpointUnit?.loss ?? [];
+    const embeddings = spec.methods.map((method) => {
+      const embedding = results.get(embedUnit(method)) as EmbeddingResult | undefined;
+      if (!embedding) throw new Error(`the ${method} embedding unit has no result`);
+      return embedding;
+    });
     const methods: TrajectoryResult['methods'] = {};
-    for (const embedding of prepared.methods) methods[embedding.method] = methodResult(embedding, results, checkpointLoss);
+    for (const embedding of embeddings) methods[embedding.method] = methodResult(spec, embedding, results, checkpointLoss);
     const all = Object.values(methods);
     const points = all.reduce((sum, m) => sum + m.grid.points, 0);
     const pointsComputed = all.reduce((sum, m) => sum + m.grid.pointsComputed, 0);
-    const evaluated = [...results.values()].reduce((sum, r) => sum + r.loss.length, 0);
+    const evaluated = [...results.values()].reduce((sum, r) => sum + ('loss' in r ? r.loss.length : 0), 0);
     const provenance = evaluationProvenance(spec.model, prepared.model.description.name, prepared.setup, execution, evaluated);
     const result: TrajectoryResult = {
       kind: 'trajectory',
@@ -411,11 +503,15 @@ export const trajectoryHandler: JobHandler<TrajectorySpec, PreparedTrajectory, T
       },
       files: {},
       ...provenance,
-      timings: { ...provenance.timings, embeddingSeconds: Object.fromEntries(prepared.methods.map((m) => [m.method, m.seconds])) },
+      timings: { ...provenance.timings, embeddingSeconds: Object.fromEntries(embeddings.map((m) => [m.method, m.seconds])) },
     };
     mkdirSync(outDir, { recursive: true });
     result.files = await writeTrajectoryOutputs(result, outDir);
     writeFileSync(join(outDir, 'result.json'), stringifyResult(result));
     return result;
+  },
+  release(prepared) {
+    evaluators.get(prepared)?.dispose();
+    evaluators.delete(prepared);
   },
 };

@@ -1,12 +1,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  levelScale,
+  DEFAULT_CONTOUR_LEVELS,
   escapeXml,
   FONT,
   formatValue,
   renderContourSvg,
   renderSurfaceHtml,
   type ContourOptions,
+  type LevelScale,
   type LandscapeResult,
   type TrajectoryMethod,
 } from '@landscape/core';
@@ -38,16 +41,47 @@ function asSurface(result: TrajectoryResult, name: TrajectoryMethod, method: Met
   };
 }
 
-function plotOptions(result: TrajectoryResult, name: TrajectoryMethod, method: MethodResult): ContourOptions & { path: NonNullable<ContourOptions['path']> } {
+/** What the path's first point is: the initial weights when the trajectory starts at step 0 (a `train` job's does). */
+function startName(result: TrajectoryResult): string {
+  const first = result.steps?.[0];
+  return first === 0 ? 'initial weights (step 0)' : first !== undefined ? `first checkpoint (step ${first})` : 'first checkpoint';
+}
+
+/**
+ * One set of contour levels over every method's grid, for the contours and the 3-D views alike: one colour means
+ * one loss in every panel (panels are compared side by side; a scale each would mislead).
+ */
+export function sharedLevels(result: TrajectoryResult): LevelScale {
+  return levelScale(
+    Object.values(result.methods).flatMap((method) => method.grid.loss.flat()),
+    DEFAULT_CONTOUR_LEVELS,
+  );
+}
+
+function plotOptions(
+  result: TrajectoryResult,
+  name: TrajectoryMethod,
+  method: MethodResult,
+  levels: LevelScale,
+): ContourOptions & { path: NonNullable<ContourOptions['path']> } {
   const quality = `T(${result.neighbors}) ${method.trustworthiness.toFixed(3)} · C(${result.neighbors}) ${method.continuity.toFixed(3)}`;
+  const last = result.steps?.at(-1);
   return {
+    levels,
     title: METHOD_TITLES[name],
-    subtitle: `${result.model.name} · loss: ${result.lossFunction} · ${result.data.n} samples · ${result.checkpoints} checkpoints · ${quality}`,
+    subtitle: `${result.label ?? result.model.name} · loss: ${result.lossFunction} · ${result.data.n} samples · ${result.checkpoints} checkpoints · ${quality}`,
     xLabel: method.axes.x,
     yLabel: method.axes.y,
     // (0, 0) means θ_final for the Li directions (the path's end marks it); elsewhere it is no particular point.
     markOrigin: false,
-    path: { x: method.coords.map((p) => p[0]!), y: method.coords.map((p) => p[1]!), z: method.pathLoss, name: 'training trajectory' },
+    path: {
+      x: method.coords.map((p) => p[0]!),
+      y: method.coords.map((p) => p[1]!),
+      z: method.pathLoss,
+      name: 'training trajectory',
+      startName: startName(result),
+      endName: last !== undefined ? `last checkpoint (step ${last})` : 'last checkpoint',
+    },
   };
 }
 
@@ -112,10 +146,11 @@ export function renderTrajectoryReport(result: TrajectoryResult, contours: Parti
 </head>
 <body>
 <h1>${escapeXml(title)}</h1>
-<p>Model ${escapeXml(result.model.ref)} (${result.model.parameters} parameters), loss ${escapeXml(result.lossFunction)} on ${result.data.n} samples.
+<p>Model ${escapeXml(result.model.name)} (${result.model.parameters} parameters), loss ${escapeXml(result.lossFunction)} on ${result.data.n} samples.
 Trustworthiness: no false neighbours in the embedding (1 = none); continuity: no checkpoint neighbours lost.
 Reconstruction MSE: mean squared difference between each checkpoint and its reconstruction θ̂; relative loss error:
-mean |L(θ̂) − L(θ)| / L(θ). The red line is the training path (start ○, end ☆).</p>
+mean |L(θ̂) − L(θ)| / L(θ). The red line is the training path (${escapeXml(startName(result))} ○, last checkpoint ☆).
+Every panel uses the same contour levels, so one colour is one loss across panels.</p>
 ${table}
 <div class="figures">
 ${figures}
@@ -131,9 +166,10 @@ export async function writeTrajectoryOutputs(result: TrajectoryResult, outDir: s
   const files: Record<string, string> = { csv: 'result.csv', report: 'report.html' };
   writeFileSync(join(outDir, 'result.csv'), csv(result));
   const contours: Partial<Record<TrajectoryMethod, string>> = {};
+  const levels = sharedLevels(result);
   for (const [name, method] of Object.entries(result.methods) as [TrajectoryMethod, MethodResult][]) {
     const surface = asSurface(result, name, method);
-    const options = plotOptions(result, name, method);
+    const options = plotOptions(result, name, method, levels);
     contours[name] = await renderContourSvg(surface, options);
     // Flat names: distributed result stores keep no folders.
     writeFileSync(join(outDir, `${name}-contour.svg`), contours[name]!);

@@ -1,6 +1,7 @@
 import { benchNumpyBaseline } from './baseline';
 import { benchMatMul, benchSurface } from './core';
 import { benchCurvature } from './curvature';
+import { benchDataFormats } from './data';
 import { benchDistributed } from './distributed';
 import { benchPcaFit, benchTrajectoryJob } from './metrics';
 
@@ -21,6 +22,9 @@ export const BENCH_SUITES: Record<string, () => Promise<void>> = {
   async curvature() {
     for (const backend of ['wasm', 'cpu'] as const) await benchCurvature('m2_cnn', backend);
     await benchCurvature('m1_mlp', 'wasm');
+  },
+  async data() {
+    benchDataFormats(10_000);
   },
   async distributed() {
     await benchDistributed(51);

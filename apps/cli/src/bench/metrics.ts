@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseJobSpec, type BackendChoice } from '@landscape/core';
+import { parseJobSpec, runEmbedded, type BackendChoice } from '@landscape/core';
 import { benchPca, type PcaBenchmark, type TrajectoryResult } from '@landscape/metrics';
-import { runWithHandler } from '../run-job';
+import { jobKinds } from '@landscape/jobs';
 import { machine, REFERENCE_DIR } from './core';
 import { medianSeconds, report } from './measure';
 
@@ -34,7 +34,7 @@ export async function benchTrajectoryJob(backend: BackendChoice, repeats = 3): P
   let last: TrajectoryResult | undefined;
   try {
     const seconds = await medianSeconds(repeats, async () => {
-      last = (await runWithHandler(spec, (ref) => join(dir, ref), out, { threads: 1, backend })) as TrajectoryResult;
+      last = (await runEmbedded(jobKinds, spec, (ref) => join(dir, ref), out, { threads: 1, backend })) as TrajectoryResult;
     });
     report({
       case: 'trajectory-job',

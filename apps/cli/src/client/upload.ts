@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { resolveModelJsonPath, validateJobSpec, type ModelJson } from '@landscape/core';
+import { refName, resolveModelJsonPath, validateJobSpec, type ModelJson } from '@landscape/core';
 import { expectedKind } from '@landscape/jobs';
 import { ClientError, type ApiClient } from './http';
 
@@ -46,10 +46,12 @@ export function modelFiles(path: string, field: string): Map<string, Buffer> {
   return files;
 }
 
-export async function uploadModel(client: ApiClient, files: ReadonlyMap<string, Buffer>): Promise<ArtifactInfo> {
+/** `name`: what figures call the model (refName of its local path), recorded as the artifact's file name. */
+export async function uploadModel(client: ApiClient, files: ReadonlyMap<string, Buffer>, name?: string): Promise<ArtifactInfo> {
   const form = new FormData();
-  for (const [name, bytes] of files) form.append('files', new Blob([bytes]), name);
-  const response = await client.request('POST', '/v1/artifacts?kind=model', { body: form });
+  for (const [file, bytes] of files) form.append('files', new Blob([bytes]), file);
+  const query = new URLSearchParams({ kind: 'model', ...(name ? { filename: name } : {}) });
+  const response = await client.request('POST', `/v1/artifacts?${query}`, { body: form });
   return (await response.json()) as ArtifactInfo;
 }
 
@@ -96,7 +98,9 @@ export async function uploadSpecRefs(client: ApiClient, input: unknown, baseDir:
     let id = uploaded.get(key);
     if (!id) {
       const info =
-        kind === 'model' ? await uploadModel(client, modelFiles(local, field)) : await uploadFile(client, kind, fileBytes(local, field), basename(local));
+        kind === 'model'
+          ? await uploadModel(client, modelFiles(local, field), refName(local))
+          : await uploadFile(client, kind, fileBytes(local, field), basename(local));
       id = info.id;
       uploaded.set(key, id);
     }

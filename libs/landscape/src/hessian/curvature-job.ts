@@ -7,7 +7,8 @@ import type { ExecutionRecord, JobHandler } from '../handler';
 import { prepareLandscape, type DirectionRecord, type PreparedLandscape } from '../prepare';
 import { evaluationProvenance, stringifyResult, type Provenance } from '../result';
 import type { CurvatureSpec, SurfaceSpec } from '../spec';
-import { defaultTileSize, emptyValues, planTiles, tilePoints, type GridValues, type Tile } from '../tiles';
+import { landscapeTiles, tileUnits } from '../landscape-job';
+import { emptyValues, tilePoints, type GridValues, type Tile } from '../tiles';
 import { combine } from '../weights';
 import { operatorFor, releaseOperator, type HessianOperator } from './hvp';
 import { lanczos } from './lanczos';
@@ -49,10 +50,6 @@ export interface CurvatureResult extends Provenance {
 function asSurface(spec: CurvatureSpec): SurfaceSpec {
   const { kind: _kind, curvature: _curvature, seed: _seed, ...surface } = spec;
   return { ...surface, kind: 'surface' };
-}
-
-export function curvatureTiles(spec: CurvatureSpec, prepared: PreparedLandscape): Tile[] {
-  return planTiles(prepared.plan.grid, spec.tiles ?? defaultTileSize(prepared.plan.grid, 16));
 }
 
 /** λmax and λmin at every point of a tile: one Lanczos run (both ends of the spectrum) per point. */
@@ -125,7 +122,7 @@ export function curvatureResult(
   execution: ExecutionRecord,
 ): CurvatureResult {
   const { grid } = prepared.plan;
-  const placed = place(grid, curvatureTiles(spec, prepared), results.values());
+  const placed = place(grid, landscapeTiles(spec, grid), results.values());
   const first = prepared.directions[0]!;
   return {
     kind: 'curvature',
@@ -148,11 +145,10 @@ export function curvatureResult(
 }
 
 export const curvatureHandler: JobHandler<CurvatureSpec, PreparedLandscape, CurvatureTileResult> = {
-  kind: 'curvature',
+  plan: (spec, resolve) => tileUnits(landscapeTiles(spec, prepareLandscape(asSurface(spec), resolve).plan.grid)),
   prepare: (spec, resolve) => prepareLandscape(asSurface(spec), resolve),
-  units: (spec, prepared) => curvatureTiles(spec, prepared).map((tile) => ({ id: tile.id, work: tilePoints(tile) })),
   async runUnit(spec, prepared, unitId, context) {
-    const tile = curvatureTiles(spec, prepared).find((t) => t.id === unitId);
+    const tile = landscapeTiles(spec, prepared.plan.grid).find((t) => t.id === unitId);
     if (!tile) throw new Error(`no tile ${unitId} in this job`);
     await selectBackend(context.backend);
     const hessian = operatorFor(prepared, prepared.setup, prepared.plan.origin);
@@ -162,7 +158,7 @@ export const curvatureHandler: JobHandler<CurvatureSpec, PreparedLandscape, Curv
     const result = curvatureResult(spec, prepared, results, execution);
     mkdirSync(outDir, { recursive: true });
     writeFileSync(join(outDir, 'result.json'), stringifyResult(result));
-    const subtitle = `${result.model.name} · ${result.y.length}×${result.x.length} points · Lanczos tol ${spec.curvature.tol}, ≤ ${spec.curvature.maxSteps} steps`;
+    const subtitle = `${spec.label ?? result.model.name} · ${result.y.length}×${result.x.length} points · Lanczos tol ${spec.curvature.tol}, ≤ ${spec.curvature.maxSteps} steps`;
     const maps = [
       ['curvature_lambda_max.svg', 'Largest Hessian eigenvalue λmax', result.lambdaMax, 'λmax'],
       ['curvature_lambda_min.svg', 'Smallest Hessian eigenvalue λmin', result.lambdaMin, 'λmin'],
@@ -171,9 +167,5 @@ export const curvatureHandler: JobHandler<CurvatureSpec, PreparedLandscape, Curv
     for (const [file, title, values, label] of maps) writeFileSync(join(outDir, file), heatmapSvg(result.x, result.y, values, { title, subtitle, label }));
     return result;
   },
+  release: (prepared) => releaseOperator(prepared),
 };
-
-/** Frees the tensors held for a prepared curvature job. */
-export function releaseCurvature(prepared: PreparedLandscape): void {
-  releaseOperator(prepared);
-}

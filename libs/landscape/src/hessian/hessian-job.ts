@@ -5,7 +5,8 @@ import { InputError } from '../errors';
 import { TileCancelled, type EvaluationSetup } from '../evaluate';
 import type { ExecutionRecord, JobHandler, UnitContext, UnitRef } from '../handler';
 import type { LoadedModel } from '../model';
-import { loadData, loadModelRef, type RefResolver } from '../prepare';
+import { checkSampleShape } from '../model';
+import { loadData, loadModelRef, modelOptionsOf, type RefResolver } from '../prepare';
 import { evaluationProvenance, stringifyResult, type Provenance } from '../result';
 import type { HessianSpec } from '../spec';
 import { layoutSize, writeWeightSetFile, type WeightLayout } from '../weights';
@@ -85,11 +86,9 @@ const DEFAULT_LANCZOS_STEPS = 300;
 const MAX_EXACT_DIMENSION = 5000;
 
 export function prepareHessian(spec: HessianSpec, resolve: RefResolver): PreparedHessian {
-  const model = loadModelRef(spec.model, 'model', resolve);
+  const model = loadModelRef(spec.model, 'model', resolve, modelOptionsOf(spec));
   const data = loadData(spec.data, resolve);
-  if (data.sampleShape.join(',') !== model.description.inputShape.join(',')) {
-    throw new InputError(`samples have shape [${data.sampleShape.join(', ')}] but the model expects [${model.description.inputShape.join(', ')}]`, 'data');
-  }
+  checkSampleShape(model.description, data.sampleShape);
   const dimension = trainableDimension(model.description.layout);
   for (const [field, part] of [
     ['top', spec.top],
@@ -305,9 +304,9 @@ export function hessianResult(
 }
 
 export const hessianHandler: JobHandler<HessianSpec, PreparedHessian, HessianUnitResult> = {
-  kind: 'hessian',
+  // prepareHessian reads and checks the inputs only (plain JavaScript); products build their tensors lazily.
+  plan: (spec, resolve) => hessianUnits(spec, prepareHessian(spec, resolve).dimension),
   prepare: (spec, resolve) => prepareHessian(spec, resolve),
-  units: (spec, prepared) => hessianUnits(spec, prepared.dimension),
   async runUnit(spec, prepared, unitId, context) {
     if (!hessianUnits(spec, prepared.dimension).some((unit) => unit.id === unitId)) throw new Error(`no unit ${unitId} in this job`);
     await selectBackend(context.backend);
@@ -356,17 +355,18 @@ export const hessianHandler: JobHandler<HessianSpec, PreparedHessian, HessianUni
     const result = hessianResult(spec, prepared, results, execution, outDir);
     writeFileSync(join(outDir, 'result.json'), stringifyResult(result));
     if (result.density) {
-      const subtitle = `${result.model.name} · ${result.density.runs} SLQ runs × ${result.density.steps} steps · σ = ${result.density.sigma.toPrecision(3)}`;
+      const subtitle = `${spec.label ?? result.model.name} · ${result.density.runs} SLQ runs × ${result.density.steps} steps · σ = ${result.density.sigma.toPrecision(3)}`;
       writeFileSync(
         join(outDir, 'density.svg'),
-        densitySvg(result.density.grid, result.density.values, { title: 'Hessian spectral density', subtitle, marks: result.eigenvalues.top }),
+        densitySvg(result.density.grid, result.density.values, {
+          title: 'Hessian spectral density',
+          subtitle,
+          marks: result.eigenvalues.top,
+          marksLabel: 'top eigenvalues',
+        }),
       );
     }
     return result;
   },
+  release: (prepared) => releaseOperator(prepared),
 };
-
-/** Frees the tensors held for a prepared hessian job. */
-export function releaseHessian(prepared: PreparedHessian): void {
-  releaseOperator(prepared);
-}

@@ -2,8 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { subsetDataset } from '../data';
 import { InputError } from '../errors';
 import type { EvaluationSetup } from '../evaluate';
-import { lossSum, targetMatrix, type OutputKind } from '../losses';
-import { forward, type ModelDescription } from '../model';
+import { lossSum, targetMatrix } from '../losses';
+import type { ModelDescription } from '../model';
+import { modelObjective, objectiveOutput, type ModelObjective } from '../objective';
 import { layoutSize, type WeightLayout } from '../weights';
 import { installSecondOrderGradients } from './second-order';
 
@@ -53,7 +54,7 @@ interface Batch {
 
 /**
  * The Hessian of the mean loss over the evaluation set (or a seeded subset) at a parameter vector θ, applied
- * by double backpropagation through the pure `forward(description, params, x)`. Batches are summed (each batch
+ * by double backpropagation through the pure model objective (objective.ts). Batches are summed (each batch
  * contributes its loss sum, the total is divided by n), computed in float32 by tfjs and accumulated in float64.
  *
  * Vectors are flat parameter vectors (weights.ts order). Non-trainable weights (BN moving statistics) are
@@ -73,8 +74,7 @@ export class HessianOperator {
   private readonly coordinates: TrainableCoordinates;
   private readonly trainableWeights: number[];
   private readonly batches: Batch[] = [];
-  private readonly fromLogits: boolean;
-  private readonly stopBeforeFinalActivation: boolean;
+  private readonly objective: ModelObjective;
   private params: tf.Tensor[] = [];
 
   constructor(
@@ -97,12 +97,8 @@ export class HessianOperator {
       throw new Error(`sample range [${rangeStart}, ${rangeEnd}) is not inside the ${data.n} samples`);
     }
     this.sampleCount = rangeEnd - rangeStart;
-    const last = [...this.model.layers].reverse().find((layer) => layer.kind === 'dense' || layer.kind === 'conv2d');
-    const kernelShape = last ? layout[last.kernel]!.shape : [];
-    const outputUnits = kernelShape[kernelShape.length - 1] ?? 1;
-    // As in Evaluator: a final softmax/sigmoid is skipped and the loss computed from its input (exact, stable).
-    this.fromLogits = setup.output === 'logits' || this.model.finalActivation === 'softmax' || this.model.finalActivation === 'sigmoid';
-    this.stopBeforeFinalActivation = this.fromLogits && setup.output === 'probabilities';
+    this.objective = modelObjective(this.model, setup.loss, setup.output, data.sampleShape);
+    const { outputUnits } = this.objective;
     const targets = targetMatrix(setup.loss, data, outputUnits, data.provenance.source);
     const sampleSize = data.sampleShape.reduce((a, b) => a * b, 1);
     // Batches start at the range start, so a batch-aligned shard repeats the whole set's float32 batch products.
@@ -129,9 +125,7 @@ export class HessianOperator {
     return (...trainable) => {
       const params = [...this.params];
       this.trainableWeights.forEach((weight, i) => (params[weight] = trainable[i]!));
-      const output = forward(this.model, params, batch.x, { stopBeforeFinalActivation: this.stopBeforeFinalActivation });
-      const kind: OutputKind = this.fromLogits ? 'logits' : 'probabilities';
-      return lossSum(this.setup.loss, output, batch.target, kind) as tf.Scalar;
+      return lossSum(this.setup.loss, objectiveOutput(this.objective, params, batch.x), batch.target, this.objective.outputKind) as tf.Scalar;
     };
   }
 

@@ -30,14 +30,5 @@ export {
   type SampleRange,
 } from './sharded';
 export { densitySvg, heatmapSvg } from './plots';
-export {
-  hessianHandler,
-  releaseHessian,
-  prepareHessian,
-  hessianUnits,
-  type PreparedHessian,
-  type HessianResult,
-  type HessianUnitResult,
-  type EigenPairs,
-} from './hessian-job';
-export { curvatureHandler, releaseCurvature, type CurvatureResult, type CurvatureTileResult } from './curvature-job';
+export { hessianHandler, prepareHessian, hessianUnits, type PreparedHessian, type HessianResult, type HessianUnitResult, type EigenPairs } from './hessian-job';
+export { curvatureHandler, type CurvatureResult, type CurvatureTileResult } from './curvature-job';

@@ -9,7 +9,7 @@ import { prepareLandscape } from '../prepare';
 import { parseJobSpec, validateJobSpec, type CurvatureSpec, type HessianSpec, type SurfaceSpec } from '../spec';
 import { readWeightSetFile } from '../weights';
 import { curvatureHandler, type CurvatureResult } from './curvature-job';
-import { hessianHandler, releaseHessian, type HessianResult, type HessianUnitResult } from './hessian-job';
+import { hessianHandler, type HessianResult, type HessianUnitResult } from './hessian-job';
 import { HessianOperator } from './hvp';
 import { REFERENCE, referenceCase, relativeError } from './fixtures.test-util';
 
@@ -146,12 +146,13 @@ describe('hessian job (m1_mlp, wasm)', () => {
 
   it('gives the same result with its units run separately, in any order', async () => {
     const prepared = await hessianHandler.prepare(spec, resolve);
-    const units = hessianHandler.units(spec, prepared);
+    const units = await hessianHandler.plan(spec, resolve);
     expect(units.map((u) => u.id)).toEqual(['lanczos', 'trace-0', 'trace-1', 'trace-2', 'density-0', 'density-1', 'density-2']);
     const results = new Map<string, HessianUnitResult>();
-    for (const unit of [...units].reverse()) results.set(unit.id, await hessianHandler.runUnit(spec, prepared, unit.id, { backend: 'wasm' }));
-    await expect(hessianHandler.runUnit(spec, prepared, 'trace-3', { backend: 'wasm' })).rejects.toThrow(/no unit trace-3/);
-    releaseHessian(prepared);
+    for (const unit of [...units].reverse())
+      results.set(unit.id, await hessianHandler.runUnit(spec, prepared, unit.id, { backend: 'wasm', inputs: new Map() }));
+    await expect(hessianHandler.runUnit(spec, prepared, 'trace-3', { backend: 'wasm', inputs: new Map() })).rejects.toThrow(/no unit trace-3/);
+    hessianHandler.release!(prepared);
     const execution: ExecutionRecord = { startedAt: new Date(), prepareSeconds: 0, evaluateSeconds: 1, backend: await selectBackend('wasm'), threads: 1 };
     const again = (await hessianHandler.assemble(spec, prepared, results, execution, join(out, 'hessian-units'))) as HessianResult;
     expect(again.trace).toEqual(result.trace);
@@ -161,10 +162,12 @@ describe('hessian job (m1_mlp, wasm)', () => {
 
   it('stops a unit when the job is cancelled', async () => {
     const prepared = await hessianHandler.prepare(spec, resolve);
-    await expect(hessianHandler.runUnit(spec, prepared, 'density-0', { backend: 'wasm', onWork: (done) => done < 3 })).rejects.toMatchObject({
-      name: 'TileCancelled',
-    });
-    releaseHessian(prepared);
+    await expect(hessianHandler.runUnit(spec, prepared, 'density-0', { backend: 'wasm', inputs: new Map(), onWork: (done) => done < 3 })).rejects.toMatchObject(
+      {
+        name: 'TileCancelled',
+      },
+    );
+    hessianHandler.release!(prepared);
   });
 
   it('exact mode: the whole spectrum, its extremes and the trace', async () => {

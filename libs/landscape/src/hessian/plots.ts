@@ -1,12 +1,32 @@
-import { axis, escapeXml, formatValue, linearScale, linearTicks, padDomain, px, svgDocument, titleBlock, viridis } from '../output/plot';
+import {
+  axis,
+  escapeXml,
+  formatValue,
+  legend,
+  linearScale,
+  linearTicks,
+  padDomain,
+  px,
+  svgDocument,
+  SWATCH,
+  titleBlock,
+  viridis,
+  type LegendItem,
+} from '../output/plot';
 
 const MARGIN = { left: 76, right: 40, top: 66, bottom: 58 };
+const DENSITY_TOP = 84;
 
 /** The SLQ spectral density as a filled curve, with markers at the given eigenvalues (e.g. the computed top-k). */
-export function densitySvg(grid: readonly number[], values: readonly number[], options: { title: string; subtitle: string; marks?: number[] }): string {
+export function densitySvg(
+  grid: readonly number[],
+  values: readonly number[],
+  options: { title: string; subtitle: string; marks?: number[]; marksLabel?: string },
+): string {
   const width = 600;
   const height = 320;
-  const { left, top } = MARGIN;
+  const { left } = MARGIN;
+  const top = DENSITY_TOP;
   const xDomain = padDomain([grid[0]!, grid[grid.length - 1]!]);
   const yDomain = padDomain([0, Math.max(...values) * 1.05]);
   const X = linearScale(xDomain, [left, left + width]);
@@ -27,6 +47,14 @@ export function densitySvg(grid: readonly number[], values: readonly number[], o
     axis('bottom', { scale: X, ...xt, at: top + height, from: left, to: left + width, title: 'eigenvalue λ' }),
     axis('left', { scale: Y, ...yt, at: left, from: top + height, to: top, title: 'density' }),
   ];
+  const items: LegendItem[] = [
+    {
+      swatch: `<rect x="-12" y="-6" width="24" height="12" fill="${viridis(0.35)}" fill-opacity="0.35"/>${SWATCH.line(viridis(0.15), 1.5)}`,
+      label: 'spectral density (SLQ)',
+    },
+  ];
+  if (options.marks?.length) items.push({ swatch: SWATCH.line('#c0392b', 1, '4 3'), label: options.marksLabel ?? 'computed eigenvalues' });
+  body.push(legend(items, left - 12, 56, left + width).svg);
   return svgDocument(left + width + MARGIN.right, top + height + MARGIN.bottom, body);
 }
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend';
 import { createRng } from '../random';
-import { convFilterGradient, installSecondOrderGradients } from './second-order';
+import { convFilterGradient, installSecondOrderGradients, SecondOrderUnsupportedError } from './second-order';
 
 beforeAll(async () => {
   await selectBackend('cpu');
@@ -121,6 +121,10 @@ describe.each(['cpu', 'wasm'] as const)('second derivatives on %s', (backend) =>
     expect(() => hvp((y) => tf.sum(tf.logSoftmax(y)), x, ones)).toThrow(/second derivative through 'logSoftmax' is not supported/);
     const lrn = (y: tf.Tensor) => tf.sum(tf.localResponseNormalization(tf.reshape(y, [1, 1, 1, 3]) as tf.Tensor4D));
     expect(() => hvp(lrn, x, ones)).toThrow(/second derivative through 'LRN' is not supported/);
+    // Unpack saves nothing, but its double backprop was found silently wrong.
+    const unstacked = (y: tf.Tensor) => tf.addN(tf.unstack(tf.reshape(y, [3, 1])).map((row) => tf.sum(tf.square(row))));
+    expect(() => hvp(unstacked, x, ones)).toThrow(SecondOrderUnsupportedError);
+    expect(() => hvp(unstacked, x, ones)).toThrow(/second derivative through 'Unpack' is not supported/);
     // First derivatives through the same ops still work.
     expect(values(tf.grad((y: tf.Tensor) => tf.sum(tf.logSoftmax(y)))(x)).every(Number.isFinite)).toBe(true);
     expect(values(tf.grad(lrn)(x)).every(Number.isFinite)).toBe(true);

@@ -28,6 +28,9 @@ const GUARD = 'LandscapeSecondOrderGuard';
 /** Gradients that reuse a saved output but stay exact to second order (the output only feeds a comparison mask). */
 const SAFE_OUTPUT_SAVERS = new Set(['Max', 'Min']);
 
+/** Gradients that save no output yet give silently wrong second derivatives: Unpack (tf.unstack). */
+const WRONG_SECOND_ORDER = new Set(['Unpack']);
+
 type Pad = 'valid' | 'same' | number | [[number, number], [number, number], [number, number], [number, number]];
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -439,7 +442,7 @@ export function installSecondOrderGradients(): void {
   const registry = (globalThis as { _tfGlobals?: Map<string, unknown> })._tfGlobals?.get('gradRegistry') as Map<string, tf.GradConfig> | undefined;
   for (const config of registry?.values() ?? []) {
     if (fixedNames.has(config.kernelName) || SAFE_OUTPUT_SAVERS.has(config.kernelName)) continue;
-    if (config.outputsToSave?.some(Boolean)) tf.registerGradient(guarded(config));
+    if (config.outputsToSave?.some(Boolean) || WRONG_SECOND_ORDER.has(config.kernelName)) tf.registerGradient(guarded(config));
   }
   for (const config of fixed) tf.registerGradient(config);
   tf.registerGradient({

@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
+import type { ActivationDialect, ActivationName } from './activations';
 
 /**
  * The contract of one layer kind in the model graph. The graph reader (model graph IR) parses each Keras/tfjs
@@ -19,6 +20,12 @@ export interface WeightDeclaration {
   shape: number[];
   /** dtype the layer needs (default float32); e.g. int32 for lookup tables. */
   dtype?: 'float32' | 'int32';
+  /**
+   * The axes that index this weight's filters (output units) for filter normalization, read together as one
+   * index. Default: the last axis of a rank ≥ 2 weight, none for rank ≤ 1. [] marks a bias-like weight (handled by
+   * the bias setting), e.g. PReLU's slopes.
+   */
+  filterAxes?: number[];
 }
 
 export interface LayerContext {
@@ -26,6 +33,8 @@ export interface LayerContext {
   layerName: string;
   /** The model file, for error messages. */
   source: string;
+  /** Whose formulas the file's activations follow (default tfjs: tfjs-layers' and Keras 2's). */
+  dialect?: ActivationDialect;
 }
 
 export interface ApplyContext {
@@ -51,9 +60,20 @@ export interface LayerDefinition<Config = unknown> {
   readonly kernels: readonly string[];
   /** Exact second derivatives through this layer, or the reason a Hessian through it raises SecondOrderUnsupportedError. */
   readonly secondOrder: 'exact' | { unsupported: string };
+  /**
+   * The activation this layer ends with, and its config without it. Lets the model objective compute the loss
+   * from the input of a final softmax/sigmoid (exact and stable). Absent: the layer ends in no such activation.
+   */
+  finalActivation?(config: Config): { activation: ActivationName; withoutActivation: Config } | undefined;
+  /** True when evaluation passes the input through unchanged (dropout, noise): the objective looks through it. */
+  readonly identity?: boolean;
 }
 
 /** Typed identity: lets each family file declare entries with their own Config type. */
 export function defineLayer<Config>(definition: LayerDefinition<Config>): LayerDefinition<Config> {
   return definition;
 }
+
+/** A registry entry of any config type: each family's array mixes entries with different configs. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyLayerDefinition = LayerDefinition<any>;

@@ -9,16 +9,49 @@ import { renderLineSvg } from './line-svg';
 import { renderSurfaceHtml } from './surface-html';
 import { renderVtp } from './vtp';
 
-export { renderContourSvg, DEFAULT_CONTOUR_LEVELS, type ContourOptions } from './contour-svg';
+export { renderContourSvg, surfaceLosses, DEFAULT_CONTOUR_LEVELS, type ContourOptions, type PlotPath } from './contour-svg';
+// The level rule of every contour (static or in a browser): one source of truth.
+export {
+  basinEpsilon,
+  contourLevels,
+  finiteExtent,
+  formatLevel,
+  LEVEL_SCHEMES,
+  levelColourPosition,
+  levelCoordinate,
+  levelScale,
+  levelTicks,
+  type LevelScale,
+  type LevelScheme,
+} from './levels';
 export { renderCsv } from './csv';
+// Checked numbers of a line or surface result in one shape (also for summaries and other readers).
+export { landscapeData, type LandscapeData } from './landscape-data';
 export { writeHdf5 } from './hdf5';
 export { renderLineSvg, type LinePlotOptions } from './line-svg';
 export { renderSurfaceHtml, type SurfaceHtmlOptions } from './surface-html';
 export { renderVtp } from './vtp';
 // SVG primitives, shared by the plots of other packages (loss curves, trajectory reports).
-export { axis, escapeXml, FONT, formatValue, linearScale, linearTicks, logTicks, padDomain, px, svgDocument, titleBlock, viridis } from './plot';
+export {
+  axis,
+  escapeXml,
+  FONT,
+  formatValue,
+  legend,
+  linearScale,
+  linearTicks,
+  logTicks,
+  padDomain,
+  px,
+  svgDocument,
+  SWATCH,
+  titleBlock,
+  viridis,
+  type LegendItem,
+} from './plot';
 
-export type LandscapeOutputOptions = ContourOptions;
+/** `logScale`: the loss axis of the line plot and the 3-D view (contour levels follow `levelScheme`). */
+export type LandscapeOutputOptions = ContourOptions & { logScale?: boolean };
 
 /**
  * Writes every output file of a line or surface job into `outDir` (created if needed) and returns the file

@@ -1,4 +1,6 @@
 import { InputError } from '../errors';
+import { refName } from '../names';
+import { finiteExtent } from './levels';
 import type { LandscapeResult } from '../result';
 
 /**
@@ -59,18 +61,6 @@ export function landscapeData(result: LandscapeResult): LandscapeData {
   return { kind: result.kind, x, y, nx, ny, loss, accuracy, hasAccuracy: accuracy.some((row) => row.some((v) => v !== null)) };
 }
 
-/** Smallest and largest finite value, or undefined when there is none. */
-export function finiteExtent(values: Iterable<number | null>): [number, number] | undefined {
-  let min = Infinity;
-  let max = -Infinity;
-  for (const v of values) {
-    if (v === null || !Number.isFinite(v)) continue;
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
-  return min <= max ? [min, max] : undefined;
-}
-
 /**
  * The `logScale` default: on when the loss spans more than two decades (max/min > 100), which only makes
  * sense for positive losses.
@@ -80,25 +70,20 @@ export function defaultLogScale(values: Iterable<number | null>): boolean {
   return extent !== undefined && extent[0] > 0 && extent[1] / extent[0] > 100;
 }
 
-/** Display names of the direction sources, e.g. "random (seed 1)" or "model b.json". */
+/** Display names of the direction sources, e.g. "random direction (seed 1)" or "direction d1.json" (names.ts). */
 export function directionLabel(result: LandscapeResult, axis: 0 | 1): string {
-  const source = result.directions?.[axis]?.source;
+  const record = result.directions?.[axis];
+  const source = record?.source;
   if (!source) return axis === 0 ? 'x' : 'y';
   if ('seed' in source) return `random direction (seed ${source.seed})`;
-  if ('file' in source) return `direction ${baseName(source.file)}`;
-  return `towards ${baseName(source.model)}`;
+  if ('file' in source) return `direction ${record.name ?? refName(source.file)}`;
+  return `towards ${record.name ?? refName(source.model)}`;
 }
 
 /** The model a direction points to (θ_model − θ_origin), when it is one. */
 export function directionModel(result: LandscapeResult, axis: 0 | 1): string | undefined {
-  const source = result.directions?.[axis]?.source;
-  return source && 'model' in source ? baseName(source.model) : undefined;
-}
-
-export function baseName(ref: string): string {
-  if (/^sha256:[0-9a-f]+$/i.test(ref)) return ref.slice(0, 19);
-  const trimmed = ref.replace(/[/\\]+(model\.json)?$/, '');
-  return trimmed.slice(Math.max(trimmed.lastIndexOf('/'), trimmed.lastIndexOf('\\')) + 1) || ref;
+  const record = result.directions?.[axis];
+  return record && 'model' in record.source ? (record.name ?? refName(record.source.model)) : undefined;
 }
 
 export function resultTitle(result: LandscapeResult): string {

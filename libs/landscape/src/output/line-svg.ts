@@ -1,7 +1,23 @@
 import { InputError } from '../errors';
 import type { LandscapeResult } from '../result';
-import { baseName, defaultLogScale, directionLabel, directionModel, finiteExtent, landscapeData, resultSubtitle, resultTitle } from './landscape-data';
-import { axis, escapeXml, linearScale, linearTicks, logTicks, padDomain, px, svgDocument, titleBlock, viridis, type Scale } from './plot';
+import { defaultLogScale, directionLabel, directionModel, landscapeData, resultSubtitle, resultTitle } from './landscape-data';
+import { finiteExtent } from './levels';
+import {
+  axis,
+  escapeXml,
+  legend,
+  linearScale,
+  linearTicks,
+  logTicks,
+  padDomain,
+  px,
+  svgDocument,
+  SWATCH,
+  titleBlock,
+  viridis,
+  type LegendItem,
+  type Scale,
+} from './plot';
 
 export interface LinePlotOptions {
   /** Loss axis in log10. Default: on when the finite loss spans max/min > 100 (and is positive). */
@@ -59,7 +75,6 @@ export function renderLineSvg(result: LandscapeResult, options: LinePlotOptions 
   const diverged = losses.map((v, i) => (v !== null && !Number.isFinite(v) ? i : -1)).filter((i) => i >= 0);
   const missing = losses.some((v) => v === null);
   const notes: string[] = [];
-  if (diverged.length) notes.push('red ×: diverged (NaN or ±∞)');
   if (missing) notes.push('gaps: not computed');
   const totalWidth = left + WIDTH + MARGIN.right;
   const totalHeight = top + HEIGHT + MARGIN.bottom + (notes.length ? 18 : 0);
@@ -76,7 +91,7 @@ export function renderLineSvg(result: LandscapeResult, options: LinePlotOptions 
   const target = directionModel(result, 0);
   const marks: [number, string][] = target
     ? [
-        [0, `α = 0 (${baseName(result.model?.ref ?? 'origin')})`],
+        [0, `α = 0 (${result.model?.name ?? 'origin'})`],
         [1, `α = 1 (${target})`],
       ]
     : [[0, 'origin']];
@@ -139,19 +154,16 @@ export function renderLineSvg(result: LandscapeResult, options: LinePlotOptions 
       axis('right', { scale: A, ...linearTicks([0, 100], 5), at: left + WIDTH, from: top, to: top + HEIGHT, title: 'accuracy (%)', colour: ACCURACY_COLOUR }),
     );
 
-  // Legend between the subtitle and the plot.
-  const legendY = 66;
-  const legend = [
-    `<g class="legend" font-size="12" fill="#222">`,
-    `<line x1="${left}" x2="${left + 24}" y1="${legendY}" y2="${legendY}" stroke="${LOSS_COLOUR}" stroke-width="2"/><circle cx="${left + 12}" cy="${legendY}" r="2.8" fill="${LOSS_COLOUR}"/><text x="${left + 30}" y="${legendY}" dy="0.35em">loss</text>`,
-  ];
-  if (data.hasAccuracy) {
-    legend.push(
-      `<line x1="${left + 80}" x2="${left + 104}" y1="${legendY}" y2="${legendY}" stroke="${ACCURACY_COLOUR}" stroke-width="1.8" stroke-dasharray="6 3"/><rect x="${left + 89.5}" y="${legendY - 2.5}" width="5" height="5" fill="#fff" stroke="${ACCURACY_COLOUR}"/><text x="${left + 110}" y="${legendY}" dy="0.35em">accuracy</text>`,
-    );
-  }
-  legend.push('</g>');
-  body.push(legend.join(''));
+  // Legend between the subtitle and the plot: every line and marker drawn.
+  const items: LegendItem[] = [{ swatch: `${SWATCH.line(LOSS_COLOUR)}<circle r="2.8" fill="${LOSS_COLOUR}"/>`, label: 'loss' }];
+  if (data.hasAccuracy)
+    items.push({
+      swatch: `${SWATCH.line(ACCURACY_COLOUR, 1.8, '6 3')}<rect x="-2.5" y="-2.5" width="5" height="5" fill="#fff" stroke="${ACCURACY_COLOUR}"/>`,
+      label: 'accuracy',
+    });
+  if (markLabels.length) items.push({ swatch: SWATCH.line('#555', 1, '4 3'), label: target ? 'the two models (α = 0, 1)' : 'origin' });
+  if (diverged.length) items.push({ swatch: `<path d="M-4,-4l8,8M4,-4l-8,8" stroke="#d62728" stroke-width="2"/>`, label: 'diverged (NaN or ±∞)' });
+  body.push(legend(items, left - 12, 57, left + WIDTH).svg);
   if (notes.length) body.push(`<text x="${left}" y="${px(totalHeight - 10)}" font-size="11" fill="#555">${escapeXml(notes.join(' · '))}</text>`);
   return svgDocument(totalWidth, totalHeight, body);
 }

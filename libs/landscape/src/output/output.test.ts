@@ -9,6 +9,7 @@ import { runEmbedded } from '../embedded';
 import type { LandscapeResult } from '../result';
 import { parseJobSpec, type SurfaceSpec } from '../spec';
 import { requireEsm } from './esm';
+import { provenance } from './fixtures.test-util';
 import { renderContourSvg, writeLandscapeOutputs } from './index';
 import { niceTicks } from './plot';
 
@@ -33,25 +34,6 @@ const f = (x: number, y: number): number => x * x + 3 * y * y + 1;
 const accuracyOf = (x: number, y: number): number => 1 - f(x, y) / 20;
 const NULL_AT = { ix: 2, iy: 5 };
 const NAN_AT = { ix: 6, iy: 2 };
-
-function provenance(): Omit<LandscapeResult, 'kind' | 'x' | 'y' | 'loss' | 'accuracy' | 'directions' | 'points' | 'pointsComputed'> {
-  return {
-    label: 'synthetic bowl',
-    normalization: 'filter',
-    bias: 'ignore',
-    version: '0.1.0',
-    backend: 'cpu',
-    backendDetail: { name: 'cpu' } as LandscapeResult['backendDetail'],
-    threads: 1,
-    dtype: 'float32',
-    model: { ref: 'models/bowl/model.json', name: 'bowl', parameters: 2 },
-    data: { source: 'synthetic', total: 10, n: 10 },
-    lossFunction: 'sparse_categorical_crossentropy',
-    output: 'logits',
-    batchSize: 10,
-    timings: { startedAt: '', finishedAt: '', prepareSeconds: 0, evaluateSeconds: 1, totalSeconds: 1, pointsPerSecond: 63 },
-  };
-}
 
 function surface(scale = 1): LandscapeResult {
   const loss = Y.map((y, iy) =>
@@ -169,7 +151,7 @@ describe('landscape outputs: surface', () => {
     for (const tag of levels) expect(attribute(tag, 'fill')).toMatch(/^#[0-9a-f]{6}$/);
     // The null and NaN points are holes in the lowest level: outer ring plus two hole rings.
     expect(attribute(levels[0]!, 'd').match(/M/g)).toHaveLength(3);
-    expect(svg).toContain('hatched: not computed or NaN');
+    expect(svg).toMatch(/<g class="legend-item"[^>]*><rect[^>]*url\(#ll-missing\)[^>]*\/><text[^>]*>not computed or NaN</);
     expect(svg).toContain('synthetic bowl — loss surface');
     expect(svg).toContain('normalization: filter');
     expect(svg).toContain('class="colour-bar"');
@@ -193,18 +175,20 @@ describe('landscape outputs: surface', () => {
     expect(height! / width!).toBeCloseTo(0.75, 5);
   });
 
-  it('contour levels switch to log10 when the loss spans more than two decades', async () => {
+  it('contour levels follow the chosen scheme: log10-spaced and linear', async () => {
     const steep = surface();
     steep.loss = (steep.loss as (number | null)[][]).map((row) => row.map((v) => (v === null || Number.isNaN(v) ? v : 10 ** (v - 1))));
-    const svg = await renderContourSvg(steep, { levels: 5 });
-    const thresholds = [...svg.matchAll(/data-threshold="([^"]*)"/g)].map((m) => Number(m[1]));
-    expect(thresholds).toHaveLength(5);
-    expect(thresholds[0]).toBeCloseTo(0, 12); // log10(min loss = 1)
-    expect(thresholds[4]).toBeCloseTo((4 / 5) * 10.75, 10); // log10(max loss = 10^10.75)
-    expect(svg).toContain('loss (log scale)');
-    const linear = await renderContourSvg(steep, { levels: 5, logScale: false });
-    const second = Number(/data-threshold="([^"]*)"/.exec(linear.split('data-level="1"')[1]!)![1]);
-    expect(second / (1 + (10 ** 10.75 - 1) / 5)).toBeCloseTo(1, 12);
+    const thresholds = (svg: string): number[] => [...svg.matchAll(/data-threshold="([^"]*)"/g)].map((m) => Number(m[1]));
+    const log = thresholds(await renderContourSvg(steep, { levels: 5, levelScheme: 'log' }));
+    expect(log).toHaveLength(5);
+    expect(log[0]).toBe(1); // min loss = 10^0
+    // 10^(k · 10.75 / 5), rounded by at most 5 % of the gap to the level beneath.
+    log.forEach(
+      (t, k) => k > 0 && expect(Math.abs(t - 10 ** ((k * 10.75) / 5))).toBeLessThanOrEqual(0.05 * (10 ** ((k * 10.75) / 5) - 10 ** (((k - 1) * 10.75) / 5))),
+    );
+    const linear = thresholds(await renderContourSvg(steep, { levels: 5, levelScheme: 'linear' }));
+    const gap = (10 ** 10.75 - 1) / 5;
+    linear.forEach((t, k) => expect(Math.abs(t - (1 + k * gap))).toBeLessThanOrEqual(0.05 * gap));
     await expect(renderContourSvg(surface(), { levels: 0 })).rejects.toThrow(InputError);
   });
 
@@ -281,7 +265,7 @@ describe('landscape outputs: surface', () => {
     expect(data.loss[6][1]).toBe(f(-1.5, 1.5));
     expect(data.loss[NAN_AT.iy][NAN_AT.ix]).toBeNull();
     expect(data.accuracy[6][1]).toBeCloseTo(100 * accuracyOf(-1.5, 1.5), 12);
-    // The page script builds the loss surface, the hidden accuracy surface and the origin marker.
+    // The page script builds the loss surface with its iso-lines, the hidden accuracy surface and an origin marker on each.
     const script = /<script>\s*(\(function \(\) \{[\s\S]*?\}\)\(\);)\s*<\/script>\s*<\/body>/.exec(html)![1]!;
     const calls: unknown[][] = [];
     runInNewContext(script, {
@@ -297,11 +281,38 @@ describe('landscape outputs: surface', () => {
     expect(target).toBe('plot');
     expect(traces.map((t) => [t.name, t.type, t.visible])).toEqual([
       ['loss', 'surface', undefined],
+      ['iso-loss lines (contour levels)', 'scatter3d', undefined],
+      ['iso-line values', 'scatter3d', undefined],
       ['accuracy', 'surface', false],
-      ['origin', 'scatter3d', undefined],
+      ['origin (the model’s weights)', 'scatter3d', true],
+      ['origin (the model’s weights)', 'scatter3d', false],
     ]);
     expect(traces[0]!.z).toEqual(data.loss);
-    expect(traces[2]!.z).toEqual([f(0, 0)]);
+    expect(traces[4]!.z).toEqual([f(0, 0)]);
+    expect(traces[5]!.z).toEqual([100 * accuracyOf(0, 0)]);
+    // Colours follow contour.svg's levels; each iso-line point lies where the analytic loss equals its level (up to
+    // linear interpolation on this coarse grid: |f''| h² / 8 ≤ 6 · 0.25 / 8); the rims of the two holes are no iso-lines.
+    const contour = readFileSync(join(dir, 'contour.svg'), 'utf8');
+    const thresholds = [...contour.matchAll(/data-threshold="([^"]*)"/g)].map((m) => Number(m[1]));
+    expect(data.colour.scale.filter((_: unknown, i: number) => i % 2 === 0).map((stop: [number, string]) => stop[1])).toEqual(
+      [...contour.matchAll(/<path class="level"[^>]*fill="([^"]*)"/g)].map((m) => m[1]),
+    );
+    const iso = traces[1] as unknown as { x: (number | null)[]; y: (number | null)[]; z: (number | null)[] };
+    let checked = 0;
+    iso.z.forEach((z, i) => {
+      if (z === null) return;
+      expect(thresholds).toContain(z);
+      expect(Math.abs(f(iso.x[i]!, iso.y[i]!) - z)).toBeLessThanOrEqual(0.19);
+      checked++;
+    });
+    expect(checked).toBeGreaterThan(20);
+    const labels = traces[2] as unknown as { text: string[]; z: number[] };
+    labels.z.forEach((z, i) => expect(Number(labels.text[i])).toBe(z));
+    const buttons = layout.updatemenus[0]!.buttons as { args: [{ visible: boolean[] }] }[];
+    expect(buttons.map((b) => b.args[0].visible)).toEqual([
+      [true, true, true, false, true, false],
+      [false, false, false, true, false, true],
+    ]);
     expect(layout.updatemenus[0]!.buttons).toHaveLength(2);
   });
 });

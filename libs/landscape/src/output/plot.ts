@@ -204,3 +204,42 @@ function starPath(cx: number, cy: number, outer: number, inner: number): string 
   }
   return `M${points.join('L')}Z`;
 }
+
+/** One legend entry: a swatch drawn around (0, 0) in a 24 × 12 box, and its text. */
+export interface LegendItem {
+  swatch: string;
+  label: string;
+}
+
+/** Swatches shared by the plots, so a marker looks the same in every legend. */
+export const SWATCH = {
+  line: (colour: string, width = 2, dash?: string): string =>
+    `<line x1="-12" x2="12" y1="0" y2="0" stroke="${colour}" stroke-width="${width}"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`,
+  star: (): string => `<path d="${starPath(0, 0, 6.5, 2.8)}" fill="#ffffff" stroke="#111" stroke-width="1.2"/>`,
+  circle: (): string => `<circle r="4.5" fill="#ffffff" stroke="#111" stroke-width="1.2"/>`,
+};
+
+/**
+ * A legend that flows left to right from (x, y), wrapping before `right`; entries are about 7 px per character at
+ * 12 px. Returns the SVG and the height it takes.
+ */
+export function legend(items: readonly LegendItem[], x: number, y: number, right: number): { svg: string; height: number } {
+  if (items.length === 0) return { svg: '', height: 0 };
+  const rowHeight = 18;
+  let cx = x;
+  let cy = y + rowHeight / 2;
+  const parts = [`<g class="legend" font-size="12" fill="#222">`];
+  for (const item of items) {
+    const width = 30 + item.label.length * 6.6 + 16;
+    if (cx > x && cx + width > right) {
+      cx = x;
+      cy += rowHeight;
+    }
+    parts.push(
+      `<g class="legend-item" transform="translate(${px(cx + 12)},${px(cy)})">${item.swatch}<text x="18" dy="0.35em">${escapeXml(item.label)}</text></g>`,
+    );
+    cx += width;
+  }
+  parts.push('</g>');
+  return { svg: parts.join(''), height: cy - y + rowHeight / 2 };
+}

@@ -1,6 +1,7 @@
 import { InputError } from '../errors';
 import type { LandscapeResult } from '../result';
-import { finiteExtent, landscapeData } from './landscape-data';
+import { landscapeData } from './landscape-data';
+import { finiteExtent } from './levels';
 
 /**
  * The loss surface as VTK XML PolyData (ParaView), like h5_to_vtp of Li et al.'s loss-landscape: one point

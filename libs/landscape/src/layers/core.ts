@@ -1,0 +1,81 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ACTIVATION_KERNELS, applyActivation, fusedActivation, parseActivation, type ActivationName } from './activations';
+import { boolField, intField, known, numberField, single } from './config';
+import { defineLayer, type AnyLayerDefinition } from './layer';
+
+interface DenseConfig {
+  units: number;
+  activation: ActivationName;
+  useBias: boolean;
+}
+
+/** y = activation(x · kernel + bias) over the last axis; inputs of rank > 2 are flattened to rows and back, as tfjs does. */
+const dense = defineLayer<DenseConfig>({
+  classNames: ['Dense'],
+  parse: (config, context) => ({
+    units: intField(config, 'units', context),
+    activation: parseActivation(config.activation, context),
+    useBias: boolField(config, 'use_bias', true),
+  }),
+  outputShape: (config, inputs, context) => [...single(inputs, context).slice(0, -1), config.units],
+  weights: (config, inputs, context) => {
+    const features = known(single(inputs, context).at(-1), context, 'input feature count');
+    return [
+      { name: 'kernel', trainable: true, shape: [features, config.units] },
+      ...(config.useBias ? [{ name: 'bias', trainable: true, shape: [config.units] }] : []),
+    ];
+  },
+  apply: (config, [x], weights, { fused }) => {
+    const rows = x!.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x!, [-1, x!.shape.at(-1)!]);
+    const kernel = weights.kernel as tf.Tensor2D;
+    const fusable = fused ? fusedActivation(config.activation) : undefined;
+    let y: tf.Tensor;
+    if (fused) {
+      y = tf.fused.matMul({ a: rows as tf.Tensor2D, b: kernel, bias: weights.bias, activation: fusable ?? 'linear' });
+    } else {
+      y = tf.matMul(rows, kernel);
+      if (weights.bias) y = tf.add(y, weights.bias);
+    }
+    if (x!.rank !== 2) y = tf.reshape(y, [...x!.shape.slice(0, -1), config.units]);
+    return fusable ? y : applyActivation(config.activation, y);
+  },
+  kernels: ['BatchMatMul', '_FusedMatMul', 'Reshape', ...ACTIVATION_KERNELS],
+  secondOrder: 'exact',
+  finalActivation: (config) => ({ activation: config.activation, withoutActivation: { ...config, activation: 'linear' } }),
+});
+
+const activation = defineLayer<{ activation: ActivationName }>({
+  classNames: ['Activation'],
+  parse: (config, context) => ({ activation: parseActivation(config.activation, context) }),
+  outputShape: (_config, inputs, context) => single(inputs, context),
+  weights: () => [],
+  apply: (config, [x]) => applyActivation(config.activation, x!),
+  kernels: ACTIVATION_KERNELS,
+  secondOrder: 'exact',
+  finalActivation: (config) => ({ activation: config.activation, withoutActivation: { activation: 'linear' } }),
+});
+
+/** Layers that only act in training (dropout, noise): the identity at evaluation, which is what landscapes measure. */
+const inferenceIdentity = defineLayer<Record<string, never>>({
+  classNames: ['Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout'],
+  parse: () => ({}),
+  outputShape: (_config, inputs, context) => single(inputs, context),
+  weights: () => [],
+  apply: (_config, [x]) => x!,
+  kernels: [],
+  secondOrder: 'exact',
+  identity: true,
+});
+
+/** x · scale + offset (Keras' preprocessing Rescaling). */
+const rescaling = defineLayer<{ scale: number; offset: number }>({
+  classNames: ['Rescaling'],
+  parse: (config, context) => ({ scale: numberField(config, 'scale', context), offset: numberField(config, 'offset', context, 0) }),
+  outputShape: (_config, inputs, context) => single(inputs, context),
+  weights: () => [],
+  apply: (config, [x]) => tf.add(tf.mul(x!, config.scale), config.offset),
+  kernels: ['Multiply', 'Add'],
+  secondOrder: 'exact',
+});
+
+export const coreLayers: AnyLayerDefinition[] = [dense, activation, inferenceIdentity, rescaling];

@@ -1,0 +1,37 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../backend';
+import { SecondOrderUnsupportedError } from '../hessian/second-order';
+import { modelObjective } from '../objective';
+import { LAYER_REGISTRY } from './registry';
+import { allLayerCases, forwardError, hvpError, loadCase, seededDataset } from './layer-check.test-util';
+
+const cases = await allLayerCases();
+
+beforeAll(async () => {
+  await selectBackend('cpu');
+});
+
+describe.each(cases)('$name', (layerCase) => {
+  it('evaluates like tfjs-layers predict (fused and plain kernels, 1e-5 relative)', async () => {
+    const loaded = await loadCase(layerCase);
+    expect(forwardError(loaded, layerCase.input, true, layerCase.vocabulary)).toBeLessThan(1e-5);
+    expect(forwardError(loaded, layerCase.input, false, layerCase.vocabulary)).toBeLessThan(1e-5);
+    loaded.reference.dispose();
+  });
+
+  it('has Hessian-vector products that match central differences of the gradient (or the typed error)', async () => {
+    const loaded = await loadCase(layerCase);
+    loaded.reference.dispose();
+    const { outputUnits } = modelObjective(loaded.description, 'mse', 'logits', layerCase.input);
+    const data = seededDataset(layerCase.input, outputUnits, undefined, undefined, undefined, layerCase.vocabulary);
+    const unsupported = layerCase.covers.filter((name) => LAYER_REGISTRY.get(name)!.secondOrder !== 'exact');
+    if (unsupported.length) {
+      expect(() => hvpError(loaded.description, loaded.weights, data)).toThrow(SecondOrderUnsupportedError);
+      return;
+    }
+    const before = tf.memory().numTensors;
+    expect(hvpError(loaded.description, loaded.weights, data)).toBeLessThan(2e-3);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
