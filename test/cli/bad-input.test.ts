@@ -111,3 +111,13 @@ describe('landscape run: bad input exits 2 with one clear line', () => {
     expect(result.stderr).toMatch(/--backend.*tpu/);
   });
 });
+
+describe('landscape bench: bad input exits 2 with one clear line', () => {
+  it('unknown --only case', () => {
+    const result = runCli(['bench', '--only', 'hvp,surfaces']);
+    expect(result.status).toBe(2);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/unknown case 'surfaces'/);
+  });
+});

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseJobSpec, type SurfaceSpec } from '@landscape/core';
 
 /** The PyTorch float64 reference fixtures (test/fixtures/reference/README.md states every convention). */
 export const REFERENCE_DIR = join(__dirname, '..', 'fixtures', 'reference');
@@ -28,3 +29,15 @@ export function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<
 
 /** NumPy-written data files and NumPy's float32 view of them (test/fixtures/data/generate.py). */
 export const DATA_FIXTURES_DIR = join(__dirname, '..', 'fixtures', 'data');
+
+/** The surface of ref_surface2d.json: the raw directions filter-normalized (bias ignored) on a 9×7 grid. */
+export function referenceSurfaceSpec(): SurfaceSpec {
+  return parseJobSpec({
+    kind: 'surface',
+    model: 'model_trained',
+    data: 'dataset.json',
+    loss: 'sparse_categorical_crossentropy',
+    directions: { x: { file: 'direction_d1_raw.json' }, y: { file: 'direction_d2_raw.json' }, normalization: 'filter', bias: 'ignore' },
+    grid: { x: [-1, 1, 9], y: [-0.5, 0.5, 7] },
+  }) as SurfaceSpec;
+}

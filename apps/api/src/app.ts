@@ -8,16 +8,20 @@ import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { createJobSystem, OPEN_OWNER, type JobSystem, type JobSystemOptions } from '@landscape/jobs';
 import pino, { type Logger } from 'pino';
 import { ArtifactsController, isMultipart } from './artifacts.controller';
-import { bearerAuth, type AuthenticatedRequest } from './auth';
+import type { AuthenticatedRequest } from './auth';
 import { DEFAULT_SETTINGS, type ApiSettings } from './config';
 import { ApiExceptionFilter } from './errors';
 import { HealthController, type ReadinessCheck } from './health.controller';
 import { JobsController } from './jobs.controller';
 import { PinoNestLogger, requestLogger } from './logging';
 import { setupOpenApi } from './openapi';
-import { limitJsonDepth, securityHeaders } from './security';
+import { CSP, limitJsonDepth, securityHeaders } from './security';
+import { SessionController } from './session.controller';
+import { browserAuth, SessionStore } from './session';
 import { RequestTimeoutInterceptor, withTimeout } from './timeout';
-import { API_SETTINGS, ARTIFACT_STORE, JOB_SERVICE, READINESS, WORKER_REGISTRY } from './tokens';
+import { API_SETTINGS, ARTIFACT_STORE, JOB_SERVICE, READINESS, SESSION_STORE, WORKER_REGISTRY } from './tokens';
+import { ValidateController } from './validate.controller';
+import { isPublicPath, mountBrowserApps, QUEUE_DASHBOARD_PATH } from './web';
 import { WorkersController } from './workers.controller';
 
 export interface ApiConfig extends Partial<ApiSettings> {
@@ -46,7 +50,7 @@ function rateLimitTracker(req: Record<string, unknown>): string {
 
 @Module({})
 class ApiModule {
-  static forRoot(system: JobSystem, settings: Required<ApiSettings>, ready: ReadinessCheck): DynamicModule {
+  static forRoot(system: JobSystem, settings: Required<ApiSettings>, ready: ReadinessCheck, sessions: SessionStore): DynamicModule {
     const limited = settings.rateLimitPerMinute > 0;
     const rateLimit: Provider[] = limited ? [{ provide: APP_GUARD, useClass: ThrottlerGuard }] : [];
     return {
@@ -58,7 +62,7 @@ class ApiModule {
         }),
         ThrottlerModule.forRoot({ throttlers: [{ ttl: 60_000, limit: Math.max(1, settings.rateLimitPerMinute) }], getTracker: rateLimitTracker }),
       ],
-      controllers: [JobsController, ArtifactsController, WorkersController, HealthController],
+      controllers: [ValidateController, JobsController, ArtifactsController, WorkersController, HealthController, SessionController],
       providers: [
         ...rateLimit,
         { provide: JOB_SERVICE, useValue: system.service },
@@ -66,6 +70,7 @@ class ApiModule {
         { provide: WORKER_REGISTRY, useValue: system.workers },
         { provide: API_SETTINGS, useValue: settings },
         { provide: READINESS, useValue: ready },
+        { provide: SESSION_STORE, useValue: sessions },
       ],
     };
   }
@@ -112,6 +117,9 @@ class TimedExpressAdapter extends ExpressAdapter {
   }
 }
 
+/** Routes whose body is JSON (job specs, the spec check, sign-in). */
+const JSON_PATHS = new Set(['/v1/jobs', '/v1/jobs/validate', '/v1/session']);
+
 /** Builds the HTTP API around a job system (not listening yet: call listen). */
 export async function createApp(config: ApiConfig): Promise<ApiApp> {
   const logger = config.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info', base: { app: 'landscape-api' } });
@@ -124,7 +132,8 @@ export async function createApp(config: ApiConfig): Promise<ApiApp> {
     // The ping gets less time than a request, so /health reports an outage itself instead of timing out.
     const pingTimeoutMs = Math.min(2000, Math.ceil(settings.requestTimeoutMs / 2));
     const ready = async (): Promise<void> => void (await withTimeout(system.redis.ping(), pingTimeoutMs));
-    const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(system, settings, ready), new TimedExpressAdapter(settings), {
+    const sessions = new SessionStore(system.redis, system.config.prefix);
+    const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(system, settings, ready, sessions), new TimedExpressAdapter(settings), {
       bodyParser: false,
       logger: new PinoNestLogger(logger),
       abortOnError: false,
@@ -133,16 +142,17 @@ export async function createApp(config: ApiConfig): Promise<ApiApp> {
     app.useGlobalInterceptors(new RequestTimeoutInterceptor(settings.requestTimeoutMs));
     const express = app.getHttpAdapter().getInstance() as { disable(name: string): void };
     express.disable('x-powered-by');
-    // Order matters: request id + log first, then auth (before any body is read), then the body parsers.
+    // Order matters: request id + log first, then auth (before any body is read), then the web app and the body parsers.
     app.use(requestLogger(logger));
-    app.use(securityHeaders());
-    app.use(bearerAuth({ keys: settings.apiKeys, adminKeys: settings.adminKeys }));
+    app.use(securityHeaders({ '/docs': CSP.docs, [QUEUE_DASHBOARD_PATH]: CSP.docs }));
+    app.use(browserAuth({ keys: settings.apiKeys, adminKeys: settings.adminKeys }, sessions, isPublicPath));
+    mountBrowserApps(app, system, logger);
     app.use('/v1/artifacts', multipartLengthLimit(settings.maxArtifactBytes));
     // Raw uploads: any content type but multipart (multer takes those in the route).
     app.useBodyParser('raw', { type: (req: IncomingMessage) => pathOf(req) === '/v1/artifacts' && !isMultipart(req), limit: settings.maxArtifactBytes });
     // Job specs are JSON whatever the content type says (curl -d sends form encoding by default).
     app.useBodyParser('json', {
-      type: (req: IncomingMessage) => pathOf(req) === '/v1/jobs',
+      type: (req: IncomingMessage) => JSON_PATHS.has(pathOf(req)),
       limit: settings.maxBodyBytes,
       verify: limitJsonDepth(settings.maxJsonDepth),
     });

@@ -28,32 +28,45 @@ export interface KeySet {
   adminKeys: readonly string[];
 }
 
+/** Whether the API has keys at all (without any, every caller is the open owner with full access). */
+export const hasKeys = ({ keys, adminKeys }: KeySet): boolean => keys.length + adminKeys.length > 0;
+
 /**
- * Express middleware run before any body is read, so unauthenticated clients cannot make the server buffer
- * uploads. Keys are compared as SHA-256 digests with timingSafeEqual (equal lengths, no early exit). Sets
- * `req.principal` (and keeps one an earlier middleware set).
+ * The caller a key is, or undefined for no known key. Keys are compared as SHA-256 digests with timingSafeEqual,
+ * every key checked (no early exit), so timing does not reveal which key came close; an admin entry wins.
  */
-export function bearerAuth({ keys, adminKeys }: KeySet): (req: AuthenticatedRequest, res: ServerResponse, next: (error?: unknown) => void) => void {
+export function keyMatcher({ keys, adminKeys }: KeySet): (given: string) => Principal | undefined {
   const known = [...keys.map((key) => ({ key, admin: false })), ...adminKeys.map((key) => ({ key, admin: true }))].map(({ key, admin }) => ({
     digest: digest(key),
     principal: { owner: keyIdOf(key), admin },
   }));
+  return (given) => {
+    const candidate = digest(given);
+    let found: Principal | undefined;
+    for (const entry of known) if (timingSafeEqual(entry.digest, candidate) && (!found || entry.principal.admin)) found = entry.principal;
+    return found;
+  };
+}
+
+/**
+ * Express middleware run before any body is read, so unauthenticated clients cannot make the server buffer
+ * uploads. Sets `req.principal` (and keeps one an earlier authenticator, e.g. a browser session, set).
+ */
+export function bearerAuth(keySet: KeySet): (req: AuthenticatedRequest, res: ServerResponse, next: (error?: unknown) => void) => void {
+  const match = keyMatcher(keySet);
+  const open = !hasKeys(keySet);
   return (req, _res, next) => {
-    // Another authenticator that ran first (e.g. a browser session cookie) already named the caller.
     if (req.principal) return next();
-    if (known.length === 0) {
+    if (open) {
       req.principal = FULL_ACCESS;
       return next();
     }
     const path = (req.url ?? '/').split('?')[0]!;
     if (OPEN_PATHS.has(path)) return next();
     const header = req.headers.authorization ?? '';
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match) return next(new UnauthorizedException('missing "Authorization: Bearer <key>" header'));
-    const given = digest(match[1]!);
-    // Check every key (no early exit) so timing does not reveal which key came close; an admin entry wins.
-    let found: Principal | undefined;
-    for (const entry of known) if (timingSafeEqual(entry.digest, given) && (!found || entry.principal.admin)) found = entry.principal;
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!bearer) return next(new UnauthorizedException('missing "Authorization: Bearer <key>" header'));
+    const found = match(bearer[1]!);
     if (!found) return next(new UnauthorizedException('invalid API key'));
     req.principal = found;
     next();

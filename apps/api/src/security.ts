@@ -12,6 +12,9 @@ export const CSP = {
   docs: "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
   resultHtml: "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; font-src data:; sandbox allow-scripts",
   resultSvg: "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+  /** The web app at `/`: its own bundled scripts only; plotly sets inline styles and draws into data:/blob: images. */
+  webApp:
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; frame-src 'self'; frame-ancestors 'none'",
 } as const;
 
 /** The policy of a job's result file, by its content type (undefined: the API default stays). */

@@ -4,3 +4,4 @@ export const ARTIFACT_STORE = Symbol('ArtifactStore');
 export const WORKER_REGISTRY = Symbol('WorkerRegistry');
 export const API_SETTINGS = Symbol('ApiSettings');
 export const READINESS = Symbol('Readiness');
+export const SESSION_STORE = Symbol('SessionStore');

@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKENDS, isInputError, PACKAGE_VERSION, type BackendChoice } from '@landscape/core';
 import pino, { type Logger } from 'pino';
-import { BENCH_SUITES, runBench } from './bench';
+import { BENCH_SUITES, PYTORCH_CASES, runBench } from './bench';
 import { registerClientCommands } from './client';
 import { runDemo } from './demo';
 import { readSpecFile, runJob } from './run-job';
@@ -73,8 +73,14 @@ export function buildProgram(): Command {
     .command('bench')
     .description(`print benchmark figures as JSON lines (suites: ${Object.keys(BENCH_SUITES).join(', ')})`)
     .argument('[suites...]', 'run only these suites')
-    .action(async (suites: string[]) => {
-      await runBench(suites);
+    .option('--only <cases>', `comma-separated PyTorch comparison cases (${PYTORCH_CASES.join(', ')}); implies the pytorch suite`, (value: string) => {
+      const cases = value.split(',').map((name) => name.trim());
+      const unknown = cases.find((name) => !(PYTORCH_CASES as readonly string[]).includes(name));
+      if (unknown !== undefined) throw new InvalidArgumentError(`unknown case '${unknown}'`);
+      return cases;
+    })
+    .action(async (suites: string[], options: { only?: string[] }) => {
+      await runBench(suites, options.only);
     });
 
   return program;

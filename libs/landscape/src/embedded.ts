@@ -56,6 +56,7 @@ async function runUnits(
   paths: Record<string, string>,
   units: readonly UnitRef[],
   options: EmbeddedOptions,
+  workUnit: string,
 ): Promise<Map<string, unknown>> {
   const results = new Map<string, unknown>();
   const total = units.reduce((sum, unit) => sum + unit.work, 0);
@@ -64,7 +65,7 @@ async function runUnits(
   const report = (unitId: string, value: number): void => {
     done += value - (doneByUnit.get(unitId) ?? 0);
     doneByUnit.set(unitId, value);
-    options.onProgress?.({ done, total, unit: 'work' });
+    options.onProgress?.({ done, total, unit: workUnit });
   };
   const waiting = [...units];
   const running = new Set<RunningUnit>();
@@ -138,7 +139,7 @@ export async function runEmbedded<Spec extends JobSpec, Prepared, UnitResult>(
     const prepared = await executor.prepare(jobId, spec, recorded.paths);
     const prepareSeconds = (Date.now() - startedAt.getTime()) / 1000;
     const evaluateStart = performance.now();
-    const results = await runUnits(executor, jobId, spec, recorded.paths, units, options);
+    const results = await runUnits(executor, jobId, spec, recorded.paths, units, options, handler.workUnit ?? 'work');
     const execution: ExecutionRecord = {
       startedAt,
       prepareSeconds,

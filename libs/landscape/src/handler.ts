@@ -40,6 +40,8 @@ export interface JobHandler<Spec extends JobSpec = JobSpec, Prepared = unknown, 
    * touches tfjs, trains or embeds nothing: the API calls it for every submitted job.
    */
   plan(spec: Spec, resolve: RefResolver): Promise<UnitRef[]> | UnitRef[];
+  /** What a unit's `work` counts, for progress bars ('points', 'steps'); default 'work'. */
+  workUnit?: string;
   /** Loads what the units need (model, data, directions); runs where units run. Cached per job by the executor. */
   prepare(spec: Spec, resolve: RefResolver): Promise<Prepared> | Prepared;
   runUnit(spec: Spec, prepared: Prepared, unitId: string, context: UnitContext): Promise<UnitResult>;

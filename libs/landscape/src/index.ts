@@ -29,3 +29,4 @@ export * from './executor/task';
 export * from './model-builder';
 export * from './train';
 export * from './hessian';
+export * from './subspace';

@@ -25,6 +25,7 @@ export function tileUnits(tiles: readonly Tile[]): UnitRef[] {
 const evaluators = new WeakMap<PreparedLandscape, Evaluator>();
 
 export const landscapeHandler: JobHandler<LineSpec | SurfaceSpec, PreparedLandscape, TileResult> = {
+  workUnit: 'points',
   // Preparing a landscape is plain JavaScript (files, directions); its evaluator (tfjs) starts with the first unit.
   plan: (spec, resolve) => tileUnits(landscapeTiles(spec, prepareLandscape(spec, resolve).plan.grid)),
   prepare: (spec, resolve) => prepareLandscape(spec, resolve),

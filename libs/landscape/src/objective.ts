@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InputError } from './errors';
 import { inferShapes } from './graph/build';
 import { definitionOf, type ModelGraph } from './graph/ir';
-import { runGraph } from './graph/run';
+import { runGraph, type RunOptions } from './graph/run';
 import type { ActivationName } from './layers/activations';
 import { product } from './layers/config';
 import type { LossName, OutputKind } from './losses';
@@ -50,7 +50,7 @@ export function modelObjective(model: ModelDescription, loss: LossName, output: 
 }
 
 /** The objective's output as [batch, outputUnits] rows (what the losses read). Call inside tf.tidy or a gradient. */
-export function objectiveOutput(objective: ModelObjective, params: readonly tf.Tensor[], x: tf.Tensor, options: { fused?: boolean } = {}): tf.Tensor2D {
+export function objectiveOutput(objective: ModelObjective, params: readonly tf.Tensor[], x: tf.Tensor, options: RunOptions = {}): tf.Tensor2D {
   const y = runGraph(objective.graph, params, x, options);
   return (y.rank === 2 ? y : tf.reshape(y, [y.shape[0]!, objective.outputUnits])) as tf.Tensor2D;
 }

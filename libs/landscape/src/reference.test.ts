@@ -19,26 +19,14 @@ import {
   assembleTiles,
   type LandscapeResult,
   type LineSpec,
-  type SurfaceSpec,
   type TileResult,
 } from '@landscape/core';
-import { maxRelativeError, readReference, referencePath, REFERENCE_MODELS, type ReferenceModel } from '../../../test/support/fixtures';
+import { maxRelativeError, readReference, referencePath, referenceSurfaceSpec, REFERENCE_MODELS, type ReferenceModel } from '../../../test/support/fixtures';
 
 const resolverFor = (model: ReferenceModel) => (ref: string) => referencePath(model, ref);
 const BACKENDS = ['wasm', 'cpu'] as const;
 const out = mkdtempSync(join(tmpdir(), 'landscape-reference-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
-
-function surfaceSpec(): SurfaceSpec {
-  return parseJobSpec({
-    kind: 'surface',
-    model: 'model_trained',
-    data: 'dataset.json',
-    loss: 'sparse_categorical_crossentropy',
-    directions: { x: { file: 'direction_d1_raw.json' }, y: { file: 'direction_d2_raw.json' }, normalization: 'filter', bias: 'ignore' },
-    grid: { x: [-1, 1, 9], y: [-0.5, 0.5, 7] },
-  }) as SurfaceSpec;
-}
 
 describe.each(REFERENCE_MODELS)('reference %s', (name) => {
   const resolve = resolverFor(name);
@@ -91,7 +79,7 @@ describe.each(REFERENCE_MODELS)('reference %s', (name) => {
   });
 
   it('filter-normalizes the raw directions like the reference (1e-6 relative)', () => {
-    const prepared = prepareLandscape(surfaceSpec(), resolve);
+    const prepared = prepareLandscape(referenceSurfaceSpec(), resolve);
     const { layout } = prepared.model.description;
     expect(maxRelativeError(prepared.plan.directions[0]!, readWeightSetFile(referencePath(name, 'direction_n1_filternorm.json'), layout))).toBeLessThan(1e-6);
     expect(maxRelativeError(prepared.plan.directions[1]!, readWeightSetFile(referencePath(name, 'direction_n2_filternorm.json'), layout))).toBeLessThan(1e-6);
@@ -121,7 +109,7 @@ describe.each(REFERENCE_MODELS)('reference %s', (name) => {
 
   it.each(BACKENDS)('reproduces the non-square filter-normalized 2D surface (%s)', async (backend) => {
     const ref = readReference(name, 'ref_surface2d.json');
-    const spec = surfaceSpec();
+    const spec = referenceSurfaceSpec();
     const prepared = prepareLandscape(spec, resolve);
     const tiles = landscapeTiles(spec, prepared.plan.grid);
     const results = new Map<string, TileResult>();

@@ -7,6 +7,7 @@ import type { ExecutionRecord } from './handler';
 import { layoutSize } from './weights';
 import type { LossName, OutputKind } from './losses';
 import type { DirectionRecord } from './prepare';
+import type { SubspaceRecord } from './subspace';
 import type { GridValues } from './tiles';
 
 export const PACKAGE_VERSION: string = (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
@@ -80,6 +81,8 @@ export interface LandscapeResult extends Provenance {
   bias: string;
   points: number;
   pointsComputed: number;
+  /** How line and surface jobs evaluated the points: whether layers' work was shared between them (subspace.ts). */
+  evaluation?: { subspace: SubspaceRecord };
 }
 
 /** Where a result holds NaN or ±Infinity: counts by field path (array positions left out), and a warning. */

@@ -4,6 +4,8 @@ import type { PreparedLandscape } from './prepare';
 import { evaluationProvenance, type LandscapeResult } from './result';
 import type { LineSpec, SurfaceSpec } from './spec';
 import type { AssembledSurface } from './tiles';
+import { subspaceRecord } from './subspace';
+import { evaluationSubspace } from './evaluate';
 
 /** The result.json object of a line or surface job. */
 export function landscapeResult(
@@ -26,6 +28,7 @@ export function landscapeResult(
     bias: first.bias,
     points: gridSize(grid).points,
     pointsComputed: surface.pointsComputed,
+    evaluation: { subspace: subspaceRecord(evaluationSubspace(prepared.setup, prepared.plan.directions.length)) },
     ...evaluationProvenance(spec.model, prepared.model.description.name, prepared.setup, execution, surface.pointsComputed),
   };
 }

@@ -169,6 +169,7 @@ function initialCheckpoint(prepared: PreparedTrain, loss: LossName): Checkpoint 
 }
 
 export const trainHandler: JobHandler<TrainSpec, PreparedTrain, TrainUnitResult> = {
+  workUnit: 'steps',
   // prepareTrain reads and checks the inputs (plain JavaScript); training happens in the unit.
   plan: (spec, resolve) => [{ id: UNIT, work: prepareTrain(spec, resolve).stepsPerEpoch * spec.epochs }],
   prepare: (spec, resolve) => prepareTrain(spec, resolve),

@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { report } from './measure';
 
 /**
- * What users run today, on the same machine: the reference surfaces scripted in Python with numpy (float32, one
- * thread, apps/cli/bench-baselines/numpy_surface.py). PyTorch itself cannot be installed here (no PyPI); numpy's
- * BLAS is what PyTorch's CPU path is measured against anyway. Skipped, with a line saying so, without python3/numpy.
+ * The fallback when no python3 imports torch (see pytorch.ts): the reference surfaces scripted in Python with
+ * numpy (float32, one thread, apps/cli/bench-baselines/numpy_surface.py). Skipped, with a line saying so, without
+ * python3/numpy.
  */
 export function benchNumpyBaseline(steps: number): void {
   const script = join(__dirname, '..', '..', 'bench-baselines', 'numpy_surface.py');

@@ -4,12 +4,16 @@ import { benchCurvature } from './curvature';
 import { benchDataFormats } from './data';
 import { benchDistributed } from './distributed';
 import { benchPcaFit, benchTrajectoryJob } from './metrics';
+import { benchHvpProfile } from './profile';
+import { benchPytorch, PYTORCH_CASES } from './pytorch';
+
+export { PYTORCH_CASES };
 
 /**
  * `landscape bench`: JSON lines of throughput figures. The machines are shared and noisy, so every figure is a
  * median of repeats and ratios should be compared within one run.
  */
-export const BENCH_SUITES: Record<string, () => Promise<void>> = {
+export const BENCH_SUITES: Record<string, (only: readonly string[]) => Promise<void>> = {
   async core() {
     await benchMatMul('wasm', [256, 512, 1024]);
     await benchMatMul('cpu', [256]);
@@ -33,11 +37,18 @@ export const BENCH_SUITES: Record<string, () => Promise<void>> = {
     benchPcaFit(200, 100_000);
     await benchTrajectoryJob('wasm');
   },
+  /** Hessian-vector product time by kernel (docs/performance.md). */
+  async 'hvp-profile'() {
+    await benchHvpProfile();
+  },
+  /** Side by side with PyTorch; `only` picks cases (PYTORCH_CASES). */
+  async pytorch(only) {
+    await benchPytorch(only);
+  },
 };
 
-export async function runBench(only?: string[]): Promise<void> {
-  for (const [name, suite] of Object.entries(BENCH_SUITES)) {
-    if (only && only.length > 0 && !only.includes(name)) continue;
-    await suite();
-  }
+/** Runs the named suites (all when none); `cases` (`--only`) selects PyTorch comparison cases and implies that suite. */
+export async function runBench(suites: string[] = [], cases: string[] = []): Promise<void> {
+  const selected = suites.length > 0 ? suites : cases.length > 0 ? ['pytorch'] : Object.keys(BENCH_SUITES);
+  for (const [name, suite] of Object.entries(BENCH_SUITES)) if (selected.includes(name)) await suite(cases);
 }

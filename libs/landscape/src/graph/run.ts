@@ -8,6 +8,21 @@ export interface RunOptions {
    * intermediate, and fused kernels' gradients are not second-order safe).
    */
   fused?: boolean;
+  /**
+   * Node outputs computed elsewhere (subspace evaluation): used as those nodes' values. Only the nodes the output
+   * needs are run, so what feeds only given nodes is skipped.
+   */
+  given?: ReadonlyMap<number, tf.Tensor>;
+}
+
+/** Which nodes the output needs, walking back from it and stopping at given nodes. */
+function neededNodes(graph: ModelGraph, given: ReadonlyMap<number, tf.Tensor>): boolean[] {
+  const needed = new Array<boolean>(graph.nodes.length).fill(false);
+  needed[graph.output] = true;
+  for (let i = graph.output; i >= 0; i--) {
+    if (needed[i] && !given.has(i)) graph.nodes[i]!.inputs.forEach((read) => read !== MODEL_INPUT && (needed[read] = true));
+  }
+  return needed;
 }
 
 const weightsOf = (node: GraphNode, params: readonly tf.Tensor[]): Record<string, tf.Tensor> =>
@@ -19,24 +34,29 @@ const weightsOf = (node: GraphNode, params: readonly tf.Tensor[]): Record<string
  */
 export function runGraph(graph: ModelGraph, params: readonly tf.Tensor[], input: tf.Tensor, options: RunOptions = {}): tf.Tensor {
   const fused = options.fused === true;
+  const given = options.given ?? new Map<number, tf.Tensor>();
+  const needed = neededNodes(graph, given);
   const values: (tf.Tensor | undefined)[] = new Array(graph.nodes.length);
   const valueOf = (index: number): tf.Tensor => (index === MODEL_INPUT ? input : values[index]!);
   if (!fused) {
     graph.nodes.forEach((node, i) => {
-      values[i] = definitionOf(node).apply(node.config, node.inputs.map(valueOf), weightsOf(node, params), { fused: false });
+      if (!needed[i]) return;
+      values[i] = given.get(i) ?? definitionOf(node).apply(node.config, node.inputs.map(valueOf), weightsOf(node, params), { fused: false });
     });
     return values[graph.output]!;
   }
   // Readers left per node; the output is never freed. A tensor can be several nodes' value (identity layers).
   const readers = new Array<number>(graph.nodes.length).fill(0);
-  graph.nodes.forEach((node) => new Set(node.inputs).forEach((i) => i !== MODEL_INPUT && readers[i]!++));
+  graph.nodes.forEach((node, i) => needed[i] && !given.has(i) && new Set(node.inputs).forEach((read) => read !== MODEL_INPUT && readers[read]!++));
   readers[graph.output]!++;
   const holders = new Map<tf.Tensor, number>();
-  const kept = new Set<tf.Tensor>([input, ...params]);
+  const kept = new Set<tf.Tensor>([input, ...params, ...given.values()]);
   graph.nodes.forEach((node, i) => {
-    const output = tf.tidy(() => definitionOf(node).apply(node.config, node.inputs.map(valueOf), weightsOf(node, params), { fused: true }));
+    if (!needed[i]) return;
+    const output = given.get(i) ?? tf.tidy(() => definitionOf(node).apply(node.config, node.inputs.map(valueOf), weightsOf(node, params), { fused: true }));
     values[i] = output;
     holders.set(output, (holders.get(output) ?? 0) + 1);
+    if (given.has(i)) return;
     for (const read of new Set(node.inputs)) {
       if (read === MODEL_INPUT || --readers[read]! > 0) continue;
       const value = values[read]!;

@@ -145,6 +145,7 @@ export function curvatureResult(
 }
 
 export const curvatureHandler: JobHandler<CurvatureSpec, PreparedLandscape, CurvatureTileResult> = {
+  workUnit: 'points',
   plan: (spec, resolve) => tileUnits(landscapeTiles(spec, prepareLandscape(asSurface(spec), resolve).plan.grid)),
   prepare: (spec, resolve) => prepareLandscape(asSurface(spec), resolve),
   async runUnit(spec, prepared, unitId, context) {

@@ -132,27 +132,47 @@ describe.each(['cpu', 'wasm'] as const)('second derivatives on %s', (backend) =>
   });
 });
 
-describe('convolution and pooling gradients (im2col, no MaxPoolGrad/Conv2DBackpropFilter kernels)', () => {
+describe('convolution and pooling gradients (conv2d-based kernels, no MaxPoolGrad/AvgPoolGrad kernels)', () => {
   const configs = [
     { strides: [1, 1] as [number, number], pad: 'valid' as const },
     { strides: [2, 2] as [number, number], pad: 'same' as const },
     { strides: [2, 1] as [number, number], pad: 'valid' as const },
+    { strides: [1, 2] as [number, number], pad: 'same' as const },
   ];
 
-  it.each(configs)('conv weight gradient equals the cpu kernel ($strides, $pad)', async ({ strides, pad }) => {
+  // References: the cpu backend's own Conv2DBackpropFilter / Conv2DBackpropInput kernels.
+  it.each(configs)('conv weight and input gradients equal the cpu kernels on cpu and wasm ($strides, $pad)', async ({ strides, pad }) => {
     await selectBackend('cpu');
-    const x = random([2, 7, 6, 3], 1);
+    const xData = random([2, 7, 6, 3], 1);
     const filterShape = [3, 2, 3, 4];
-    const y = tf.conv2d(x as tf.Tensor4D, random(filterShape, 2) as tf.Tensor4D, strides, pad);
-    const dy = random(y.shape, 3);
-    const kernel = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides, pad, dataFormat: 'NHWC', filterShape }) as tf.Tensor;
-    expectClose(values(convFilterGradient(x, dy, filterShape, strides, pad)), values(kernel), 1e-5);
+    const filterData = random(filterShape, 2);
+    const y = tf.conv2d(xData as tf.Tensor4D, filterData as tf.Tensor4D, strides, pad);
+    const dyData = random(y.shape, 3);
+    const attrs = { strides, pad, dataFormat: 'NHWC', dimRoundingMode: undefined };
+    const filterReference = values(tf.engine().runKernel('Conv2DBackpropFilter', { x: xData, dy: dyData }, { ...attrs, filterShape }) as tf.Tensor);
+    const inputReference = values(
+      tf.engine().runKernel('Conv2DBackpropInput', { dy: dyData, filter: filterData }, { ...attrs, inputShape: xData.shape }) as tf.Tensor,
+    );
+    const [xs, filters, dys] = [xData, filterData, dyData].map((t) => t.dataSync());
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await selectBackend(backend);
+      const x = tf.tensor(xs!, xData.shape);
+      const filter = tf.tensor(filters!, filterShape);
+      const dy = tf.tensor(dys!, y.shape);
+      expectClose(values(convFilterGradient(x, dy, filterShape, strides, pad)), filterReference, 1e-5);
+      const viaGrad = values(tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(t as tf.Tensor4D, filter as tf.Tensor4D, strides, pad), dy)))(x));
+      expectClose(viaGrad, inputReference, 1e-5);
+      tf.dispose([x, filter, dy]);
+    }
   });
 
   const pools = [
     { filter: [2, 2] as [number, number], strides: [2, 2] as [number, number], pad: 'valid' as const },
     { filter: [3, 3] as [number, number], strides: [2, 2] as [number, number], pad: 'same' as const },
     { filter: [3, 2] as [number, number], strides: [1, 1] as [number, number], pad: 'valid' as const },
+    // Windows that tile the input (stride = window), with a padded column ('same') and uncovered rows ('valid').
+    { filter: [2, 2] as [number, number], strides: [2, 2] as [number, number], pad: 'same' as const },
+    { filter: [4, 3] as [number, number], strides: [4, 3] as [number, number], pad: 'valid' as const },
   ];
 
   it.each(pools)('max/avg pool gradients equal the cpu kernels on cpu and wasm ($filter, $strides, $pad)', async ({ filter, strides, pad }) => {

@@ -11,6 +11,11 @@ import * as tf from '@tensorflow/tfjs-core';
  * they recompute from the op's inputs with differentiable ops, and makes every remaining gradient that reuses
  * a saved output (or comes from customGrad) throw `SecondOrderUnsupportedError` when a second derivative is
  * taken through it. Registration is global and first-order results are unchanged (same formulas).
+ *
+ * Speed (docs/performance.md): convolution gradients are conv2d kernels (a Conv2DBackpropFilter kernel is
+ * registered where the backend has none), pooling windows that tile the input get a broadcast gradient, and matMul
+ * gradients avoid transposing the wide operand; wasm's slices, comparisons and host reads are avoided on the paths
+ * a Hessian-vector product takes.
  */
 export class SecondOrderUnsupportedError extends Error {
   constructor(readonly op: string) {
@@ -24,6 +29,9 @@ export class SecondOrderUnsupportedError extends Error {
 
 /** Identity kernel whose gradient throws: marks a first-order gradient that must not be differentiated again. */
 const GUARD = 'LandscapeSecondOrderGuard';
+
+/** Kernel giving the first-maximum mask of max-pool windows that tile the input (see `tiledMaxPoolGradient`). */
+const FIRST_MAXIMA = 'LandscapeMaxPoolFirstMaxima';
 
 /** Gradients that reuse a saved output but stay exact to second order (the output only feeds a comparison mask). */
 const SAFE_OUTPUT_SAVERS = new Set(['Max', 'Min']);
@@ -108,19 +116,23 @@ function extract(xp: tf.Tensor4D, g: Window, i: number, j: number): tf.Tensor4D 
   return tf.reshape(tf.slice(block, [0, 0, 0, 0], [n * outH, 1, outW, c]), [n, outH, outW, c]);
 }
 
+/** t [n, outH, outW, c] with t[p, q] moved to (p·sh, q·sw) and zeros between: [n, outH·sh, outW·sw, c]. */
+function spreadByStrides(t: tf.Tensor, [sh, sw]: [number, number]): tf.Tensor4D {
+  if (sh === 1 && sw === 1) return t as tf.Tensor4D;
+  const [n, outH, outW, c] = t.shape as [number, number, number, number];
+  const block = tf.pad(tf.reshape(t, [n * outH, 1, outW, c]), [
+    [0, 0],
+    [0, sh - 1],
+    [0, 0],
+    [0, (sw - 1) * c],
+  ]);
+  return tf.reshape(block, [n, outH * sh, outW * sw, c]);
+}
+
 /** The transpose of `extract`: scatters [n, outH, outW, c] back to window element (i, j) of the padded input. */
 function place(t: tf.Tensor, g: Window, i: number, j: number): tf.Tensor4D {
-  const { n, c, outH, outW, sh, sw } = g;
-  let spread = t as tf.Tensor4D;
-  if (sh !== 1 || sw !== 1) {
-    const block = tf.pad(tf.reshape(t, [n * outH, 1, outW, c]), [
-      [0, 0],
-      [0, sh - 1],
-      [0, 0],
-      [0, (sw - 1) * c],
-    ]);
-    spread = tf.reshape(block, [n, outH * sh, outW * sw, c]);
-  }
+  const { outH, outW, sh, sw } = g;
+  const spread = spreadByStrides(t, [sh, sw]);
   const r0 = i * g.dh;
   const c0 = j * g.dw;
   return tf.pad(spread, [
@@ -136,28 +148,196 @@ function crop(t: tf.Tensor4D, g: Window): tf.Tensor4D {
   return tf.slice(t, [0, g.top, g.left, 0], [g.n, g.h, g.w, g.c]);
 }
 
-/** dL/dW of a conv2d as patches(x)ᵀ · dy: one plain matMul, differentiable in both x and dy. */
-export function convFilterGradient(
-  x: tf.Tensor,
-  dy: tf.Tensor,
-  filterShape: number[],
-  strides: [number, number],
-  pad: Pad,
-  dilations: [number, number] = [1, 1],
-): tf.Tensor {
-  const [kh, kw, inC, outC] = filterShape as [number, number, number, number];
-  const g = windowOf(x.shape, [kh, kw], strides, dilations, pad);
-  const xp = padInput(x, g);
-  const columns: tf.Tensor4D[] = [];
-  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) columns.push(extract(xp, g, i, j));
-  // Channel order (i, j, c) matches the row-major [kh, kw, in, out] kernel layout.
-  const patches = tf.reshape(columns.length === 1 ? columns[0]! : tf.concat(columns, 3), [g.n * g.outH * g.outW, kh * kw * inC]);
-  const rows = tf.reshape(dy, [g.n * g.outH * g.outW, outC]);
-  return tf.reshape(tf.matMul(tf.transpose(patches), rows), filterShape);
+/** Adds (positive) or removes (negative) rows and columns at the edges of an NHWC tensor. */
+function reframe(t: tf.Tensor4D, [top, bottom]: [number, number], [left, right]: [number, number], value = 0): tf.Tensor4D {
+  let out = t;
+  if (top > 0 || bottom > 0 || left > 0 || right > 0) {
+    const grow = (k: number): number => Math.max(k, 0);
+    out = tf.pad(
+      out,
+      [
+        [0, 0],
+        [grow(top), grow(bottom)],
+        [grow(left), grow(right)],
+        [0, 0],
+      ],
+      value,
+    );
+  }
+  if (top < 0 || bottom < 0 || left < 0 || right < 0) {
+    const cut = (k: number): number => Math.max(-k, 0);
+    const [n, h, w, c] = out.shape;
+    out = tf.slice(out, [0, cut(top), cut(left), 0], [n, h - cut(top) - cut(bottom), w - cut(left) - cut(right), c]);
+  }
+  return out;
+}
+
+/** dL/dW of a conv2d (the Conv2DBackpropFilter kernel; backends without one get `conv2dBackpropFilterKernel`). */
+export function convFilterGradient(x: tf.Tensor, dy: tf.Tensor, filterShape: number[], strides: [number, number], pad: Pad): tf.Tensor {
+  return tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides, pad, dataFormat: 'NHWC', filterShape }) as tf.Tensor;
+}
+
+/**
+ * dL/dx of a conv2d as a stride-1 convolution of dy (spread by the strides, padded) with the flipped filter:
+ * conv2d is the fast kernel everywhere (wasm's Conv2DBackpropInput is a scalar loop, ~10x slower), and it is
+ * made of differentiable ops.
+ */
+function convInputGradient(dy: tf.Tensor, filter: tf.Tensor, xShape: number[], strides: [number, number], pad: Pad): tf.Tensor {
+  const [kh, kw] = filter.shape as [number, number, number, number];
+  const [, h, w] = xShape as [number, number, number, number];
+  const [, outH, outW] = dy.shape as [number, number, number, number];
+  const [sh, sw] = strides;
+  const rows = axisGeometry(h, kh, sh, 1, pad, 1);
+  const cols = axisGeometry(w, kw, sw, 1, pad, 2);
+  const spread = spreadByStrides(dy, strides);
+  // dx[r] = Σ_i spread[r + top − i]·W[i] = Σ_i' P[r + i']·W[kh − 1 − i'] with P = spread shifted by kh − 1 − top.
+  // Zeros are added by the convolution's own padding, not a pad op (whose gradient, a slice, is slow on wasm).
+  const [top, bottom, left, right] = [kh - 1 - rows.before, h + rows.before - outH * sh, kw - 1 - cols.before, w + cols.before - outW * sw];
+  const cropped = reframe(spread, [Math.min(top, 0), Math.min(bottom, 0)], [Math.min(left, 0), Math.min(right, 0)]);
+  const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+  const padding: Pad = [
+    [0, 0],
+    [Math.max(top, 0), Math.max(bottom, 0)],
+    [Math.max(left, 0), Math.max(right, 0)],
+    [0, 0],
+  ];
+  return tf.conv2d(cropped, flipped, 1, padding);
+}
+
+type KernelRun = (name: string, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap) => tf.TensorInfo;
+type KernelConstant = (values: Float32Array, shape: number[]) => tf.TensorInfo;
+
+/** Runs backend kernels directly on TensorInfos (invisible to the tape) and frees every intermediate. */
+function composite(backendName: string, backend: tf.KernelBackend, body: (run: KernelRun, constant: KernelConstant) => tf.TensorInfo): tf.TensorInfo {
+  const made: tf.TensorInfo[] = [];
+  const run: KernelRun = (name, inputs, attrs) => {
+    const kernel = tf.getKernel(name, backendName);
+    if (!kernel) throw new Error(`kernel '${name}' is not registered for backend '${backendName}'`);
+    const out = kernel.kernelFunc({ inputs, backend, attrs }) as tf.TensorInfo;
+    made.push(out);
+    return out;
+  };
+  const constant: KernelConstant = (values, shape) => {
+    const info = { dataId: backend.write(values, shape, 'float32'), shape, dtype: 'float32' as const };
+    made.push(info);
+    return info;
+  };
+  const result = body(run, constant);
+  for (const info of made) if (info !== result) backend.disposeData(info.dataId);
+  return result;
+}
+
+/**
+ * Conv2DBackpropFilter for backends without it (wasm). dW[i, j, c, o] = Σ_{n,p,q} x[n, p·sh + i, q·sw + j, c]·dy[n,
+ * p, q, o] is itself a convolution: x with batch and channels swapped, filtered by dy (batch as its input channels)
+ * dilated by the strides. One fast conv2d instead of im2col by slices (wasm's 4-D slice copies one row at a time).
+ */
+function conv2dBackpropFilterKernel(backendName: string): tf.KernelConfig {
+  return {
+    kernelName: 'Conv2DBackpropFilter',
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs = {} }) =>
+      composite(backendName, backend as tf.KernelBackend, (run) => {
+        const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+        if (attrs.dataFormat !== undefined && attrs.dataFormat !== 'NHWC')
+          throw new SecondOrderUnsupportedError(`Conv2DBackpropFilter with dataFormat ${String(attrs.dataFormat)}`);
+        const [kh, kw, inC, outC] = attrs.filterShape as [number, number, number, number];
+        const strides = pair(attrs.strides as number | [number, number]);
+        const pad = attrs.pad as Pad;
+        const rows = axisGeometry(x.shape[1]!, kh, strides[0], 1, pad, 1);
+        const cols = axisGeometry(x.shape[2]!, kw, strides[1], 1, pad, 2);
+        const paddings = [
+          [0, 0],
+          [rows.before, rows.after],
+          [cols.before, cols.after],
+          [0, 0],
+        ];
+        const padded = paddings.some(([before, after]) => before! > 0 || after! > 0) ? run('PadV2', { x }, { paddings, constantValue: 0 }) : x;
+        const images = run('Transpose', { x: padded }, { perm: [3, 1, 2, 0] });
+        const filter = run('Transpose', { x: dy }, { perm: [1, 2, 0, 3] });
+        let out = run('Conv2D', { x: images, filter }, { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: strides });
+        // 'valid' windows that leave rows at the end (stride > 1) give more than kh rows: the first kh are dW.
+        if (out.shape[1] !== kh || out.shape[2] !== kw) out = run('Slice', { x: out }, { begin: [0, 0, 0, 0], size: [inC, kh, kw, outC] });
+        return run('Transpose', { x: out }, { perm: [1, 2, 0, 3] });
+      }),
+  };
+}
+
+/**
+ * 1 at the first maximum (row-major) of every max-pool window, 0 elsewhere, for windows that tile the input
+ * (stride = window), laid out as the [n, outH·kh, outW·kw, c] frame of the windows. Backend kernels only (a host
+ * round trip of the activations costs more than the whole product): hits = (frame = window max); the first hit is
+ * the one with the highest rank kh·kw − (i·kw + j), found by a second max-pool over rank·hits. Its gradient is
+ * zero (the mask is piecewise constant).
+ */
+function firstMaximaKernel(backendName: string): tf.KernelConfig {
+  return {
+    kernelName: FIRST_MAXIMA,
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs = {} }) =>
+      composite(backendName, backend as tf.KernelBackend, (run, constant) => {
+        const x = inputs.x!;
+        const g = windowOf(x.shape, pair(attrs.filterSize as number), pair(attrs.strides as number), [1, 1], attrs.pad as Pad);
+        const { n, h, w, c, kh, kw, outH, outW, top, left } = g;
+        const frameShape = [n, outH * kh, outW * kw, c];
+        const windows = [n * outH, kh, outW, kw, c];
+        const perWindow = [n * outH, 1, outW, 1, c];
+        const pool = { filterSize: [kh, kw], strides: [kh, kw], pad: 'valid' };
+        // The frame: -∞ where a window reaches past the input, input rows/columns no window covers dropped.
+        const bottom = outH * kh - h - top;
+        const right = outW * kw - w - left;
+        let frame = x;
+        if (top > 0 || left > 0 || bottom > 0 || right > 0) {
+          const paddings = [
+            [0, 0],
+            [top, Math.max(bottom, 0)],
+            [left, Math.max(right, 0)],
+            [0, 0],
+          ];
+          frame = run('PadV2', { x: frame }, { paddings, constantValue: Number.NEGATIVE_INFINITY });
+        }
+        if (bottom < 0 || right < 0) frame = run('Slice', { x: frame }, { begin: [0, 0, 0, 0], size: frameShape });
+        const frame5 = run('Reshape', { x: frame }, { shape: windows });
+        const maxima = run('Reshape', { x: run('MaxPool', { x: frame }, pool) }, { shape: perWindow });
+        // Float ops only: wasm's comparison kernels are 10-100x slower than its arithmetic. For a ≤ b,
+        // 1 − step(b − a) is 1 exactly where a = b.
+        const one = constant(Float32Array.of(1), [1]);
+        const equalsAbove = (a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo =>
+          run('Sub', { a: one, b: run('Step', { x: run('Sub', { a: b, b: a }, {}) }, { alpha: 0 }) }, {});
+        const rank = constant(
+          Float32Array.from({ length: kh * kw }, (_, k) => kh * kw - k),
+          [1, kh, 1, kw, 1],
+        );
+        const ranked = run('Multiply', { a: equalsAbove(frame5, maxima), b: rank }, {});
+        const firstRank = run('MaxPool', { x: run('Reshape', { x: ranked }, { shape: frameShape }) }, pool);
+        const first = equalsAbove(ranked, run('Reshape', { x: firstRank }, { shape: perWindow }));
+        return run('Reshape', { x: first }, { shape: frameShape });
+      }),
+  };
+}
+
+/** Windows that tile the input: each input element is in at most one window, so a gradient is a broadcast. */
+function tiles(g: Window): boolean {
+  return g.sh === g.kh && g.sw === g.kw;
+}
+
+/** The window frame [n, outH·kh, outW·kw, c] of tiling windows back to the input's rows and columns. */
+function unframe(t: tf.Tensor, g: Window): tf.Tensor4D {
+  return reframe(t as tf.Tensor4D, [-g.top, g.top + g.h - g.outH * g.kh], [-g.left, g.left + g.w - g.outW * g.kw]);
+}
+
+/** Each window's value ([n, outH, outW, c]) times its cells' weights (broadcast to [n·outH, kh, outW, kw, c]), as the frame. */
+function spreadOverWindows(perWindow: tf.Tensor, cells: tf.Tensor, g: Window): tf.Tensor {
+  const { n, c, kh, kw, outH, outW } = g;
+  return tf.reshape(tf.mul(cells, tf.reshape(perWindow, [n * outH, 1, outW, 1, c])), [n, outH * kh, outW * kw, c]);
 }
 
 function maxPoolGradient(x: tf.Tensor4D, dy: tf.Tensor, filter: [number, number], strides: [number, number], pad: Pad): tf.Tensor {
   const g = windowOf(x.shape, filter, strides, [1, 1], pad);
+  if (tiles(g)) {
+    const firstMaxima = tf.engine().runKernel(FIRST_MAXIMA, { x }, { filterSize: filter, strides, pad }) as tf.Tensor;
+    return unframe(spreadOverWindows(dy, tf.reshape(firstMaxima, [g.n * g.outH, g.kh, g.outW, g.kw, g.c]), g), g);
+  }
   const xp = padInput(x, g, Number.NEGATIVE_INFINITY);
   const y = tf.maxPool(x, filter, strides, pad as 'valid' | 'same' | number);
   let taken: tf.Tensor | undefined;
@@ -183,6 +363,7 @@ function avgPoolGradient(x: tf.Tensor4D, dy: tf.Tensor, filter: [number, number]
   let count: tf.Tensor | undefined;
   for (let i = 0; i < g.kh; i++) for (let j = 0; j < g.kw; j++) count = count ? tf.add(count, extract(ones, one, i, j)) : extract(ones, one, i, j);
   const share = tf.div(dy, count!);
+  if (tiles(g)) return unframe(spreadOverWindows(share, tf.ones([1, g.kh, 1, g.kw, 1]), g), g);
   let sum: tf.Tensor4D | undefined;
   for (let i = 0; i < g.kh; i++) {
     for (let j = 0; j < g.kw; j++) {
@@ -287,7 +468,7 @@ function fixedGradients(matMulFallback: tf.GradConfig | undefined): tf.GradConfi
         const strides = pair(attrs.strides as number | [number, number]);
         const pad = attrs.pad as Pad;
         return {
-          x: () => tf.conv2dTranspose(single(dy) as tf.Tensor4D, filter as tf.Tensor4D, x!.shape as [number, number, number, number], strides, pad),
+          x: () => convInputGradient(single(dy), filter!, x!.shape, strides, pad),
           filter: () => convFilterGradient(x!, single(dy), filter!.shape, strides, pad),
         };
       },
@@ -311,7 +492,7 @@ function fixedGradients(matMulFallback: tf.GradConfig | undefined): tf.GradConfi
         const strides = pair(attrs.strides as number | [number, number]);
         const pad = attrs.pad as Pad;
         return {
-          x: () => tf.conv2dTranspose(dy as tf.Tensor4D, single(ddw) as tf.Tensor4D, x!.shape as [number, number, number, number], strides, pad),
+          x: () => convInputGradient(dy!, single(ddw), x!.shape, strides, pad),
           dy: () => tf.conv2d(x as tf.Tensor4D, single(ddw) as tf.Tensor4D, strides, pad),
         };
       },
@@ -332,7 +513,9 @@ function fixedGradients(matMulFallback: tf.GradConfig | undefined): tf.GradConfi
     },
     {
       // Same formulas as tfjs, with the transposes written out: on wasm a transposed matMul is 10-30x slower
-      // than transpose + plain matMul (tfjs-on-node.md), and a Hessian-vector product is mostly matMuls.
+      // than transpose + plain matMul (tfjs-on-node.md), and a Hessian-vector product is mostly matMuls. Each
+      // product op(x)·op(y) is computed directly or as (op(y)ᵀ·op(x)ᵀ)ᵀ, whichever transposes fewer elements:
+      // the wide operand (an MLP's input batch, [batch, 784]) is then never transposed.
       kernelName: 'BatchMatMul',
       inputsToSave: ['a', 'b'],
       gradFunc: (dy, saved, attrs) => {
@@ -343,7 +526,13 @@ function fixedGradients(matMulFallback: tf.GradConfig | undefined): tf.GradConfi
         }
         const d = single(dy) as tf.Tensor2D;
         const t = (m: tf.Tensor, transposed: boolean): tf.Tensor2D => (transposed ? tf.transpose(m as tf.Tensor2D) : (m as tf.Tensor2D));
-        const mm = (x: tf.Tensor, tx: boolean, y: tf.Tensor, ty: boolean): tf.Tensor2D => tf.matMul(t(x, tx), t(y, ty));
+        const mm = (x: tf.Tensor, tx: boolean, y: tf.Tensor, ty: boolean): tf.Tensor2D => {
+          const rows = x.shape[tx ? 1 : 0]!;
+          const columns = y.shape[ty ? 0 : 1]!;
+          const direct = (tx ? x.size : 0) + (ty ? y.size : 0);
+          const swapped = (tx ? 0 : x.size) + (ty ? 0 : y.size) + rows * columns;
+          return direct <= swapped ? tf.matMul(t(x, tx), t(y, ty)) : t(tf.matMul(t(y, !ty), t(x, !tx)), true);
+        };
         const ta = attrs.transposeA === true;
         const tb = attrs.transposeB === true;
         if (!ta && !tb) return { a: () => mm(d, false, b, true), b: () => mm(a, true, d, false) };
@@ -353,6 +542,7 @@ function fixedGradients(matMulFallback: tf.GradConfig | undefined): tf.GradConfi
       },
     },
     ...['Equal', 'NotEqual', 'Greater', 'GreaterEqual', 'Less', 'LessEqual', 'LogicalAnd', 'LogicalOr'].map((name) => zeroGradient(name, ['a', 'b'])),
+    zeroGradient(FIRST_MAXIMA, ['x']),
     ...['LogicalNot', 'IsNan', 'IsInf', 'IsFinite', 'Sign', 'Round', 'Floor', 'Ceil'].map((name) => zeroGradient(name, ['x'])),
   ];
 }
@@ -375,16 +565,20 @@ function guarded(config: tf.GradConfig): tf.GradConfig {
   };
 }
 
-function registerGuardKernels(): void {
+/** The guard, the first-maxima mask and (where the backend lacks it) Conv2DBackpropFilter, on every backend. */
+function registerKernels(): void {
   for (const backendName of tf.engine().backendNames()) {
-    if (tf.getKernel(GUARD, backendName)) continue;
     const identity = tf.getKernel('Identity', backendName);
     if (!identity) continue;
-    tf.registerKernel({
-      kernelName: GUARD,
-      backendName,
-      kernelFunc: ({ inputs, backend }) => identity.kernelFunc({ inputs: { x: inputs.x! }, backend, attrs: {} }),
-    });
+    if (!tf.getKernel(GUARD, backendName)) {
+      tf.registerKernel({
+        kernelName: GUARD,
+        backendName,
+        kernelFunc: ({ inputs, backend }) => identity.kernelFunc({ inputs: { x: inputs.x! }, backend, attrs: {} }),
+      });
+    }
+    if (!tf.getKernel(FIRST_MAXIMA, backendName)) tf.registerKernel(firstMaximaKernel(backendName));
+    if (!tf.getKernel('Conv2DBackpropFilter', backendName)) tf.registerKernel(conv2dBackpropFilterKernel(backendName));
   }
 }
 
@@ -426,7 +620,7 @@ function guardCustomGradients(engine: EngineInternals): void {
 let installed = false;
 
 /**
- * Installs the second-order-safe gradients (once per process) and the guard kernel on every backend registered
+ * Installs the second-order-safe gradients (once per process) and the kernels they use on every backend registered
  * so far (call again after registering a backend; the HVP code calls it before each use).
  */
 export function installSecondOrderGradients(): void {
@@ -434,7 +628,7 @@ export function installSecondOrderGradients(): void {
     // tfjs-core's node bundle registers no gradients; tfjs-layers' bundle registers the standard set (once).
     require('@tensorflow/tfjs-layers');
   }
-  registerGuardKernels();
+  registerKernels();
   if (installed) return;
   installed = true;
   const fixed = fixedGradients(tf.getGradient('BatchMatMul'));

@@ -116,6 +116,7 @@ const convolution = (rank: 1 | 2) =>
     kernels: CONV_KERNELS,
     secondOrder: 'exact',
     finalActivation,
+    linearInWeights: true,
   });
 
 const depthwiseConv2d = defineLayer<ConvConfig>({
@@ -155,6 +156,7 @@ const depthwiseConv2d = defineLayer<ConvConfig>({
   kernels: ['FusedDepthwiseConv2D', 'Conv2D', 'Eye', 'Multiply', 'Reshape', 'Add', ...ACTIVATION_KERNELS],
   secondOrder: 'exact',
   finalActivation,
+  linearInWeights: true,
 });
 
 /** Depthwise convolution, then a 1×1 pointwise convolution with bias and activation. */
@@ -223,6 +225,7 @@ const conv2dTranspose = defineLayer<ConvConfig>({
   kernels: ['Conv2DBackpropInput', 'Add', ...ACTIVATION_KERNELS],
   secondOrder: 'exact',
   finalActivation,
+  linearInWeights: true,
 });
 
 export const convLayers: AnyLayerDefinition[] = [convolution(1), convolution(2), depthwiseConv2d, separableConv2d, conv2dTranspose];

@@ -42,6 +42,7 @@ const dense = defineLayer<DenseConfig>({
   kernels: ['BatchMatMul', '_FusedMatMul', 'Reshape', ...ACTIVATION_KERNELS],
   secondOrder: 'exact',
   finalActivation: (config) => ({ activation: config.activation, withoutActivation: { ...config, activation: 'linear' } }),
+  linearInWeights: true,
 });
 
 const activation = defineLayer<{ activation: ActivationName }>({

@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+// Tests build tfjs-layers models at collection time, before any selectBackend: a backend must be registered.
+import '@tensorflow/tfjs-backend-cpu';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dataset } from '../data';

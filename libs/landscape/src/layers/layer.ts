@@ -67,6 +67,12 @@ export interface LayerDefinition<Config = unknown> {
   finalActivation?(config: Config): { activation: ActivationName; withoutActivation: Config } | undefined;
   /** True when evaluation passes the input through unchanged (dropout, noise): the objective looks through it. */
   readonly identity?: boolean;
+  /**
+   * True when the output, with `finalActivation` removed, is linear in all the layer's weights jointly (bias
+   * included) for a fixed input: f(x; W0 + Σ c_k·D_k) = f(x; W0) + Σ c_k·f(x; D_k). Lets evaluation share this
+   * layer's work between points of an affine subspace when its input does not depend on the weights (subspace.ts).
+   */
+  readonly linearInWeights?: boolean;
 }
 
 /** Typed identity: lets each family file declare entries with their own Config type. */

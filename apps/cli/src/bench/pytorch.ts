@@ -1,0 +1,350 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  buildModel,
+  createRng,
+  HessianOperator,
+  hutchinson,
+  loadDatasetFile,
+  loadModel,
+  powerIteration,
+  randomDirection,
+  saveModel,
+  selectBackend,
+  writeWeightSetFile,
+  type Architecture,
+  type ModelDescription,
+} from '@landscape/core';
+import { benchNumpyBaseline } from './baseline';
+import { machine, REFERENCE_DIR } from './core';
+import { medianSeconds, report } from './measure';
+
+/**
+ * Side by side with PyTorch (apps/cli/bench-baselines/torch_bench.py, 1 thread, the hand loop users write): the
+ * same models, data and directions, one JSON line per case with both timings and their ratio. Surfaces and lines
+ * are timed as whole processes (`landscape run` against `python3 torch_bench.py`, start-up and data loading
+ * included); products, eigenvalues and traces in-process. GFLOP/s are nominal (forward multiply-adds × 2; an HVP
+ * counts 4 forward passes) against the machine's measured matMul peak.
+ */
+export const PYTORCH_CASES = ['matmul', 'surface', 'line', 'hvp', 'eigen', 'trace'] as const;
+export type PytorchCase = (typeof PYTORCH_CASES)[number];
+
+const CLI = join(__dirname, '..', '..', 'bin', 'landscape.js');
+const TORCH_SCRIPT = join(__dirname, '..', '..', 'bench-baselines', 'torch_bench.py');
+
+export interface BenchCase {
+  name: string;
+  /** Scratch directory: spec.json, outputs, and the synthetic cases' files. */
+  dir: string;
+  /** model, data and the two raw directions, relative to `dir` or absolute. */
+  refs: { model: string; data: string; d1: string; d2: string };
+  description: ModelDescription;
+  samples: number;
+}
+
+interface Python {
+  command: string;
+  env: NodeJS.ProcessEnv;
+  record: Record<string, unknown>;
+}
+
+const SYNTHETIC: Record<string, { architecture: Architecture; samples: number }> = {
+  mlp784: {
+    architecture: {
+      type: 'mlp',
+      input: [784],
+      hidden: [
+        { units: 128, activation: 'relu' },
+        { units: 64, activation: 'relu' },
+      ],
+      outputs: 10,
+    },
+    samples: 2000,
+  },
+  cnn16: {
+    architecture: {
+      type: 'cnn',
+      input: [16, 16, 3],
+      conv: [
+        { filters: 16, kernel: 3, activation: 'relu', pool: true },
+        { filters: 32, kernel: 3, activation: 'relu', pool: true },
+      ],
+      hidden: [{ units: 32, activation: 'relu' }],
+      outputs: 10,
+    },
+    samples: 512,
+  },
+  tiny: {
+    architecture: {
+      type: 'mlp',
+      input: [2],
+      hidden: [
+        { units: 16, activation: 'tanh' },
+        { units: 16, activation: 'tanh' },
+      ],
+      outputs: 3,
+    },
+    samples: 300,
+  },
+};
+
+/** Seeded model, data (inputs on a 1/4 lattice in [0, 1]: exact and short in JSON) and two raw directions. */
+export function syntheticCase(root: string, name: string): BenchCase {
+  const { architecture, samples } = SYNTHETIC[name]!;
+  const dir = join(root, name);
+  mkdirSync(dir, { recursive: true });
+  const model = buildModel(architecture, 1);
+  saveModel(join(dir, 'model'), model);
+  const rng = createRng(2);
+  // Built-in architectures have no free input dimensions.
+  const inputShape = model.description.inputShape.map((size) => size ?? 1);
+  const sampleSize = inputShape.reduce((a, b) => a * b, 1);
+  const classes = architecture.outputs;
+  const nest = (flat: number[], shape: number[]): unknown =>
+    shape.length === 1
+      ? flat
+      : Array.from({ length: shape[0]! }, (_, i) => nest(flat.slice((i * flat.length) / shape[0]!, ((i + 1) * flat.length) / shape[0]!), shape.slice(1)));
+  const x = Array.from({ length: samples }, () =>
+    nest(
+      Array.from({ length: sampleSize }, () => Math.round(4 * rng.uniform()) / 4),
+      inputShape,
+    ),
+  );
+  const y = Array.from({ length: samples }, () => Math.floor(rng.uniform() * classes));
+  writeFileSync(join(dir, 'data.json'), JSON.stringify({ x, y }));
+  writeWeightSetFile(join(dir, 'd1.json'), randomDirection(model.description.layout, 11), model.description.layout);
+  writeWeightSetFile(join(dir, 'd2.json'), randomDirection(model.description.layout, 12), model.description.layout);
+  return { name, dir, refs: { model: 'model', data: 'data.json', d1: 'd1.json', d2: 'd2.json' }, description: model.description, samples };
+}
+
+function referenceCase(root: string, name: 'm1_mlp' | 'm2_cnn'): BenchCase {
+  const source = join(REFERENCE_DIR, name);
+  const dir = join(root, name);
+  mkdirSync(dir, { recursive: true });
+  const data = loadDatasetFile(join(source, 'dataset.json'));
+  // Absolute references: `landscape run` and the Python script both accept them.
+  const files = {
+    model: join(source, 'model_trained'),
+    data: join(source, 'dataset.json'),
+    d1: join(source, 'direction_d1_raw.json'),
+    d2: join(source, 'direction_d2_raw.json'),
+  };
+  return { name, dir, refs: files, description: loadModel(files.model).description, samples: data.n };
+}
+
+/**
+ * Multiply-adds × 2 of one sample's forward pass through its dense and convolution layers: each output value of
+ * such a layer takes (kernel size / output channels) multiply-adds.
+ */
+export function forwardFlops(description: ModelDescription): number {
+  let flops = 0;
+  for (const node of description.graph.nodes) {
+    if (!['Dense', 'Conv1D', 'Conv2D'].includes(node.className) || node.weights.kernel === undefined) continue;
+    const kernel = description.layout[node.weights.kernel]!.shape;
+    const outputs = node.shape.reduce<number>((a, b) => a * (b ?? 1), 1);
+    flops += (2 * outputs * kernel.reduce((a, b) => a * b, 1)) / kernel.at(-1)!;
+  }
+  return flops;
+}
+
+/** python3 (or Debian's /usr/bin/python3) that imports torch, with the faster correct OpenBLAS setting. */
+function findTorch(): Python | { missing: string } {
+  for (const command of ['python3', '/usr/bin/python3']) {
+    const found = spawnSync(command, ['-c', 'import torch'], { encoding: 'utf8' });
+    if (found.status !== 0) continue;
+    // OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (set on some machines for old OpenBLAS builds) are tried unset too, in
+    // this invocation only; the faster setting is kept when its matMul is still correct.
+    const base: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
+    const unset = { ...base };
+    delete unset.OPENBLAS_CORETYPE;
+    delete unset.OPENBLAS_L2_SIZE;
+    const variants = [{ env: base, openblasEnv: 'as set' }];
+    if (process.env.OPENBLAS_CORETYPE !== undefined || process.env.OPENBLAS_L2_SIZE !== undefined)
+      variants.push({ env: unset, openblasEnv: 'OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset' });
+    const probes = variants.map((variant) => {
+      const probe = spawnSync(command, [TORCH_SCRIPT, 'probe'], { encoding: 'utf8', env: variant.env });
+      const record: Record<string, unknown> =
+        probe.status === 0 ? (JSON.parse(probe.stdout.trim().split('\n').pop()!) as Record<string, unknown>) : { ok: false, gflops: 0 };
+      const tagged: Record<string, unknown> = { ...record, openblasEnv: variant.openblasEnv, OPENBLAS_CORETYPE: variant.env.OPENBLAS_CORETYPE ?? null };
+      return { ...variant, record: tagged };
+    });
+    const best = probes.filter((p) => p.record.ok === true).sort((a, b) => Number(b.record.gflops) - Number(a.record.gflops))[0];
+    if (!best) return { missing: `${command}: torch imports but its matMul probe failed` };
+    report({ case: 'pytorch-probe', python: command, chosen: best.record, tried: probes.map((p) => p.record), ...machine() });
+    return { command, env: best.env, record: best.record };
+  }
+  return { missing: "neither python3 nor /usr/bin/python3 can 'import torch'" };
+}
+
+function runPython(python: Python, args: string[]): { seconds: number; record: Record<string, unknown> } {
+  const started = performance.now();
+  const run = spawnSync(python.command, [TORCH_SCRIPT, ...args], { encoding: 'utf8', env: python.env, maxBuffer: 64 * 1024 * 1024, timeout: 1_200_000 });
+  const seconds = (performance.now() - started) / 1000;
+  if (run.status !== 0) throw new Error(`torch_bench.py ${args[0]} failed: ${run.stderr.trim().split('\n').slice(-3).join(' ')}`);
+  return { seconds, record: JSON.parse(run.stdout.trim().split('\n').pop()!) as Record<string, unknown> };
+}
+
+/** wasm's dense matMul rate (median of 5, n = 1024): the yardstick for the GFLOP/s figures. */
+async function wasmPeak(): Promise<number> {
+  await selectBackend('wasm');
+  const n = 1024;
+  const a = tf.randomNormal([n, n], 0, 1, 'float32', 1);
+  const b = tf.randomNormal([n, n], 0, 1, 'float32', 2);
+  const seconds = await medianSeconds(5, () => tf.tidy(() => void tf.matMul(a, b).dataSync()));
+  tf.dispose([a, b]);
+  return (2 * n ** 3) / seconds / 1e9;
+}
+
+function maxRelativeDifference(ours: number[], theirs: number[]): number {
+  let worst = 0;
+  ours.forEach((value, i) => (worst = Math.max(worst, Math.abs(value - theirs[i]!) / Math.max(Math.abs(theirs[i]!), 1e-12))));
+  return worst;
+}
+
+/** A surface or line through `landscape run` (whole process, 1 thread, wasm) and through torch_bench.py. */
+function landscapeCase(kind: 'surface' | 'line', c: BenchCase, steps: number, python: Python, peak: number): void {
+  const r = c.refs;
+  const spec = {
+    kind,
+    model: r.model,
+    data: r.data,
+    loss: 'sparse_categorical_crossentropy',
+    directions: kind === 'surface' ? { x: { file: r.d1 }, y: { file: r.d2 } } : { x: { file: r.d1 } },
+    grid: kind === 'surface' ? { x: [-1, 1, steps], y: [-1, 1, steps] } : { x: [-1, 1, steps] },
+  };
+  writeFileSync(join(c.dir, 'spec.json'), JSON.stringify(spec));
+  const out = join(c.dir, `out-${kind}`);
+  const started = performance.now();
+  const run = spawnSync(process.execPath, [CLI, 'run', join(c.dir, 'spec.json'), '--out', out, '--threads', '1', '--backend', 'wasm'], {
+    encoding: 'utf8',
+    env: { ...process.env, LOG_LEVEL: 'warn' },
+    timeout: 1_200_000,
+  });
+  const seconds = (performance.now() - started) / 1000;
+  if (run.status !== 0) throw new Error(`landscape run failed: ${run.stderr.trim().split('\n').pop()}`);
+  const result = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as { loss: unknown; timings: { evaluateSeconds: number }; points: number };
+  const torch = runPython(python, [kind, c.dir]);
+  const points = result.points;
+  const flops = forwardFlops(c.description) * c.samples * points;
+  report({
+    case: kind,
+    model: c.name,
+    points,
+    samples: c.samples,
+    parameters: c.description.layout.reduce((sum, spec) => sum + spec.size, 0),
+    landscapeSeconds: seconds,
+    torchSeconds: torch.seconds,
+    speedupVsTorch: torch.seconds / seconds,
+    landscapeEvaluateSeconds: result.timings.evaluateSeconds,
+    torchLoopSeconds: torch.record.loopSeconds,
+    gflops: flops / 1e9 / result.timings.evaluateSeconds,
+    torchGflops: flops / 1e9 / Number(torch.record.loopSeconds),
+    fractionOfWasmPeak: flops / 1e9 / result.timings.evaluateSeconds / peak,
+    maxRelativeDifference: maxRelativeDifference([result.loss].flat(2) as number[], torch.record.loss as number[]),
+    ...machine(),
+  });
+}
+
+/** One HVP, the top eigenvalue (power iteration) or a Hutchinson trace, in-process on both sides. */
+async function curvatureCase(kind: 'hvp' | 'eigen' | 'trace', c: BenchCase, python: Python, peak: number): Promise<void> {
+  const r = c.refs;
+  await selectBackend('wasm');
+  const loaded = loadModel(resolve(c.dir, r.model));
+  const data = loadDatasetFile(resolve(c.dir, r.data));
+  writeFileSync(join(c.dir, 'spec.json'), JSON.stringify({ model: r.model, data: r.data, directions: {} }));
+  const hessian = new HessianOperator(
+    { model: loaded.description, data, loss: 'sparse_categorical_crossentropy', output: 'logits', batchSize: 1024 },
+    loaded.weights,
+  );
+  const hvpFlops = 4 * forwardFlops(c.description) * c.samples;
+  const common = { model: c.name, samples: c.samples, parameters: loaded.weights.length };
+  try {
+    if (kind === 'hvp') {
+      const v = randomDirection(loaded.description.layout, 1);
+      const seconds = await medianSeconds(5, () => hessian.hvp(v));
+      const torch = runPython(python, ['hvp', c.dir, '5']);
+      const torchSeconds = Number(torch.record.seconds);
+      report({
+        case: 'hvp',
+        ...common,
+        seconds,
+        torchSeconds,
+        speedupVsTorch: torchSeconds / seconds,
+        gflops: hvpFlops / 1e9 / seconds,
+        fractionOfWasmPeak: hvpFlops / 1e9 / seconds / peak,
+        ...machine(),
+      });
+    } else if (kind === 'eigen') {
+      // PyHessian stops when the Rayleigh quotient moves by < 1e-3 relative; a residual ≤ √1e-3·|λ| bounds the
+      // eigenvalue error at about the same 1e-3 relative.
+      const started = performance.now();
+      const result = powerIteration(hessian.operator, { k: 1, tol: Math.sqrt(1e-3), maxIterations: 100, seed: 0 });
+      const seconds = (performance.now() - started) / 1000;
+      const torch = runPython(python, ['eigen', c.dir, '1e-3', '100']);
+      const torchSeconds = Number(torch.record.seconds);
+      report({
+        case: 'eigen',
+        ...common,
+        seconds,
+        hvps: result.hvps,
+        eigenvalue: result.eigenvalues[0],
+        torchSeconds,
+        torchHvps: torch.record.hvps,
+        torchEigenvalue: torch.record.eigenvalue,
+        speedupVsTorch: torchSeconds / seconds,
+        ...machine(),
+      });
+    } else {
+      const samples = 20;
+      const started = performance.now();
+      const result = hutchinson(hessian.operator, { samples, seed: 0 });
+      const seconds = (performance.now() - started) / 1000;
+      const torch = runPython(python, ['trace', c.dir, String(samples)]);
+      const torchSeconds = Number(torch.record.seconds);
+      report({
+        case: 'trace',
+        ...common,
+        samples,
+        seconds,
+        trace: result.value,
+        torchSeconds,
+        torchTrace: torch.record.trace,
+        speedupVsTorch: torchSeconds / seconds,
+        ...machine(),
+      });
+    }
+  } finally {
+    hessian.dispose();
+  }
+}
+
+export async function benchPytorch(only: readonly string[] = []): Promise<void> {
+  const wanted = (name: PytorchCase): boolean => only.length === 0 || only.includes(name);
+  const python = findTorch();
+  if ('missing' in python) {
+    report({ case: 'pytorch-probe', fallback: 'numpy (reference surfaces only)', reason: python.missing });
+    if (wanted('surface')) benchNumpyBaseline(21);
+    return;
+  }
+  const peak = await wasmPeak();
+  if (wanted('matmul')) report({ case: 'matmul-peak', wasmGflops: peak, torchGflops: python.record.gflops, ...machine() });
+  const root = mkdtempSync(join(tmpdir(), 'landscape-bench-torch-'));
+  try {
+    const cases: Record<string, BenchCase> = {};
+    const get = (name: string): BenchCase => (cases[name] ??= name === 'm1_mlp' || name === 'm2_cnn' ? referenceCase(root, name) : syntheticCase(root, name));
+    if (wanted('surface')) {
+      for (const name of ['m1_mlp', 'm2_cnn', 'mlp784', 'cnn16']) landscapeCase('surface', get(name), 21, python, peak);
+      landscapeCase('surface', get('tiny'), 101, python, peak);
+    }
+    if (wanted('line')) for (const name of ['m1_mlp', 'mlp784']) landscapeCase('line', get(name), 101, python, peak);
+    for (const kind of ['hvp', 'eigen', 'trace'] as const) {
+      if (!wanted(kind)) continue;
+      for (const name of ['mlp784', 'cnn16']) await curvatureCase(kind, get(name), python, peak);
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
