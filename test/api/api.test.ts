@@ -31,7 +31,8 @@ async function uploadRaw(kind: string, bytes: Buffer, filename?: string): Promis
 }
 
 beforeAll(async () => {
-  backing = await startRedisSystem();
+  // Tiny tiles keep these jobs small; the unit-size limit has tests of its own.
+  backing = await startRedisSystem({ limits: { minUnitPoints: 1 } });
   open = await startApi(backing.jobs, { maxBodyBytes: MAX_BODY, maxArtifactBytes: MAX_ARTIFACT });
   // A second API over the same job system, with keys.
   keyed = await startApi(open.system, { apiKeys: ['alpha-key', 'beta-key'] });

@@ -63,6 +63,8 @@ describe('uploadSpecRefs', () => {
       data: 'dataset.json',
       loss: 'sparse_categorical_crossentropy',
       trajectory: ['weights_init.json', 'weights_trained.json', sha(join(M1, 'weights_init.json'))],
+      // Below half of the 3 checkpoints (checked when the spec is validated).
+      neighbors: 1,
     };
     const rewritten = (await uploadSpecRefs(client, spec, M1)) as typeof spec;
     expect(rewritten.trajectory).toEqual([sha(join(M1, 'weights_init.json')), sha(join(M1, 'weights_trained.json')), sha(join(M1, 'weights_init.json'))]);

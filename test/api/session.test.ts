@@ -10,7 +10,7 @@ describe('browser sessions', () => {
   beforeAll(async () => {
     backing = await startRedisSystem();
     open = await startApi(backing.jobs);
-    keyed = await startApi(open.system, { apiKeys: ['alpha-key', 'beta-key'] });
+    keyed = await startApi(open.system, { apiKeys: ['alpha-key', 'beta-key'], adminKeys: ['admin-key'] });
   });
 
   afterAll(async () => {
@@ -65,6 +65,18 @@ describe('browser sessions', () => {
     expect((await call(keyed.url, 'GET', '/v1/jobs', { headers: { cookie: cookie! } })).status).toBe(401);
   });
 
+  it('acts as the key it signed in with: a session sees that key’s uploads and no other’s', async () => {
+    const upload = await call(keyed.url, 'POST', '/v1/artifacts?kind=data&filename=d.json', {
+      body: '{"x": [[1, 2]], "y": [0]}',
+      headers: { authorization: 'Bearer alpha-key', 'content-type': 'application/octet-stream' },
+    });
+    expect(upload.status).toBe(201);
+    const path = `/v1/artifacts/${upload.json.id}`;
+    expect((await call(keyed.url, 'GET', path, { headers: { cookie: (await signIn('alpha-key')).cookie! } })).status).toBe(200);
+    expect((await call(keyed.url, 'GET', path, { headers: { cookie: (await signIn('beta-key')).cookie! } })).status).toBe(404);
+    expect((await call(keyed.url, 'GET', path, { headers: { cookie: (await signIn('admin-key')).cookie! } })).status).toBe(200);
+  });
+
   it('serves the web app without a key, and nothing else', async () => {
     const page = await call(keyed.url, 'GET', '/');
     expect(page.status).toBe(200);
@@ -73,7 +85,11 @@ describe('browser sessions', () => {
     expect((await call(keyed.url, 'GET', asset)).status).toBe(200);
     expect((await call(keyed.url, 'GET', '/assets/missing.js')).status).toBe(404);
     expect((await call(keyed.url, 'GET', '/admin/queues')).status).toBe(401);
-    expect((await call(keyed.url, 'GET', '/admin/queues', { headers: { authorization: 'Bearer alpha-key' } })).status).toBe(200);
+    // The dashboard shows every owner's queue jobs: admin keys only, by Bearer header or by their session.
+    expect((await call(keyed.url, 'GET', '/admin/queues', { headers: { authorization: 'Bearer alpha-key' } })).status).toBe(403);
+    expect((await call(keyed.url, 'GET', '/admin/queues', { headers: { authorization: 'Bearer admin-key' } })).status).toBe(200);
+    const admin = await signIn('admin-key');
+    expect((await call(keyed.url, 'GET', '/admin/queues', { headers: { cookie: admin.cookie! } })).status).toBe(200);
     expect((await call(open.url, 'GET', '/v1/session')).json).toEqual({ authRequired: false, authenticated: true });
   });
 

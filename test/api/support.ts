@@ -26,12 +26,12 @@ export async function startApi(jobs: ApiConfig['jobs'], options: Omit<ApiConfig,
 }
 
 /** A private Redis plus a job system on it (artifacts and results in Redis), for tests of the HTTP layer. */
-export async function startRedisSystem(): Promise<{ redis: RedisServer; jobs: JobSystemOptions; close(): Promise<void> }> {
+export async function startRedisSystem(options: JobSystemOptions = {}): Promise<{ redis: RedisServer; jobs: JobSystemOptions; close(): Promise<void> }> {
   const redis = await RedisServer.start();
   const tmp = mkdtempSync(join(tmpdir(), 'landscape-api-'));
   return {
     redis,
-    jobs: { redisUrl: redis.url, prefix: 'apitest', cacheDir: join(tmp, 'cache'), artifacts: { maxBytes: 256 * 1024 } },
+    jobs: { redisUrl: redis.url, prefix: 'apitest', cacheDir: join(tmp, 'cache'), artifacts: { maxBytes: 256 * 1024 }, ...options },
     async close() {
       await redis.destroy();
       rmSync(tmp, { recursive: true, force: true });
@@ -50,9 +50,9 @@ export async function call(
   url: string,
   method: string,
   path: string,
-  init: { body?: RequestInit['body']; headers?: Record<string, string> } = {},
+  init: { body?: RequestInit['body']; headers?: Record<string, string>; signal?: AbortSignal } = {},
 ): Promise<Answer> {
-  const response = await fetch(`${url}${path}`, { method, body: init.body, headers: init.headers });
+  const response = await fetch(`${url}${path}`, { method, body: init.body, headers: init.headers, ...(init.signal ? { signal: init.signal } : {}) });
   const text = await response.text();
   let json: unknown;
   try {

@@ -36,6 +36,8 @@ export async function startCluster(options: { appendonly?: boolean; system?: Job
     queue: FAST_QUEUE,
     heartbeatMs: 500,
     workerTtlMs: 3000,
+    // Tiny tiles keep the fault tests fast; the unit-size limit has tests of its own (test/api/validation.test.ts).
+    limits: { minUnitPoints: 1 },
     ...options.system,
   });
   let workerCount = 0;

@@ -11,6 +11,8 @@ import { join } from 'node:path';
 export interface RedisServerOptions {
   /** Append-only file, so data survives a restart (appendfsync always: nothing acknowledged is lost). */
   appendonly?: boolean;
+  /** requirepass: clients must authenticate (the URL then carries the password). */
+  password?: string;
 }
 
 export function freePort(): Promise<number> {
@@ -43,7 +45,8 @@ export class RedisServer {
   }
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    const auth = this.options.password ? `:${encodeURIComponent(this.options.password)}@` : '';
+    return `redis://${auth}127.0.0.1:${this.port}`;
   }
 
   get running(): boolean {
@@ -53,6 +56,7 @@ export class RedisServer {
   private launch(): Promise<void> {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--daemonize', 'no', '--loglevel', 'warning'];
     if (this.options.appendonly) args.push('--appendonly', 'yes', '--appendfsync', 'always');
+    if (this.options.password) args.push('--requirepass', this.options.password);
     // loglevel warning still prints the "Ready to accept connections" line at notice level in 7.x, so poll.
     const child = spawn('redis-server', args, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -71,7 +75,7 @@ export class RedisServer {
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`redis-server exited: ${output()}`);
-      if (await ping(this.port)) return;
+      if (await ping(this.port, this.options.password)) return;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     throw new Error(`redis-server did not start on port ${this.port}: ${output()}`);
@@ -104,8 +108,8 @@ export class RedisServer {
   }
 }
 
-/** PING over a raw socket; true on +PONG. */
-function ping(port: number): Promise<boolean> {
+/** PING over a raw socket (after AUTH when there is a password); true on +PONG. */
+function ping(port: number, password?: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = new Socket();
     const done = (ok: boolean): void => {
@@ -114,7 +118,12 @@ function ping(port: number): Promise<boolean> {
     };
     socket.setTimeout(500, () => done(false));
     socket.once('error', () => done(false));
-    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
-    socket.connect(port, '127.0.0.1', () => socket.write('PING\r\n'));
+    let answer = '';
+    socket.on('data', (data) => {
+      answer += data.toString();
+      if (answer.includes('+PONG')) done(true);
+      else if (answer.includes('-')) done(false);
+    });
+    socket.connect(port, '127.0.0.1', () => socket.write(`${password ? `AUTH ${password}\r\n` : ''}PING\r\n`));
   });
 }

@@ -43,7 +43,7 @@ describe('web app in chromium', () => {
 
   beforeAll(async () => {
     cluster = await startCluster();
-    [server, browser] = await Promise.all([startApi(cluster.system, { apiKeys: [KEY] }), launchChromium(), cluster.startWorker()]).then(
+    [server, browser] = await Promise.all([startApi(cluster.system, { adminKeys: [KEY] }), launchChromium(), cluster.startWorker()]).then(
       ([api, chromium]) => [api, chromium] as const,
     );
     context = await browser.newContext({ viewport: { width: 1360, height: 900 } });

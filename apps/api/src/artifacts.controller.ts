@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   Controller,
+  Delete,
   Get,
   HttpCode,
   Inject,
@@ -16,13 +17,14 @@ import {
 } from '@nestjs/common';
 import { AnyFilesInterceptor } from '@nestjs/platform-express';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { ARTIFACT_KINDS, type ArtifactInfo, type ArtifactStore } from '@landscape/jobs';
+import { ARTIFACT_KINDS, hexOf, type ArtifactInfo, type ArtifactStore } from '@landscape/jobs';
+import { Caller, type Principal } from './auth';
 import type { ApiSettings } from './config';
 import { checkModelBundle, modelBundleFromParts, type UploadedPart } from './model-upload';
 import { ARTIFACT_SCHEMA, ERROR_RESPONSES } from './openapi';
 import { badParameter, checkArtifactId, queryEnum } from './params';
 import { API_SETTINGS, ARTIFACT_STORE } from './tokens';
-import { sendBytes, sendJson } from './respond';
+import { sendFile, sendJson } from './respond';
 
 export function isMultipart(req: IncomingMessage): boolean {
   return /^multipart\//i.test(req.headers['content-type'] ?? '');
@@ -51,7 +53,8 @@ export class ArtifactsController {
       '* multipart/form-data with one part per file, named by its file name (any field name). For `kind=model`: model.json and',
       '  every weight file its manifest lists, e.g. `curl -F files=@m/model.json -F files=@m/weights.bin "$API/v1/artifacts?kind=model"`.',
       '  For other kinds: exactly one file part.',
-      'The id is the SHA-256 of the stored bytes: uploading the same content again returns the same id.',
+      'The id is the SHA-256 of the stored bytes: uploading the same content again returns the same id. The bytes are stored once;',
+      'kind and file name are kept per uploader (each key sees its own).',
     ].join('\n'),
   })
   @ApiConsumes('application/octet-stream', 'multipart/form-data')
@@ -62,6 +65,7 @@ export class ArtifactsController {
   @ApiResponse(ERROR_RESPONSES.badRequest)
   @ApiResponse(ERROR_RESPONSES.tooLarge)
   async upload(
+    @Caller() caller: Principal,
     @Req() req: IncomingMessage & { body?: unknown },
     @Res({ passthrough: true }) res: ServerResponse,
     @Query('kind') rawKind: unknown,
@@ -81,7 +85,7 @@ export class ArtifactsController {
       if (total > this.settings.maxArtifactBytes)
         throw new PayloadTooLargeException(`upload of ${total} bytes exceeds the limit of ${this.settings.maxArtifactBytes} bytes`);
       if (kind === 'model') {
-        bytes = modelBundleFromParts(files);
+        bytes = await modelBundleFromParts(files);
       } else {
         if (files.length !== 1) throw badParameter('files', `a ${kind} upload takes exactly one file part (got ${files.length})`);
         bytes = files[0]!.buffer;
@@ -91,9 +95,9 @@ export class ArtifactsController {
       if (!Buffer.isBuffer(req.body) || req.body.length === 0)
         throw badParameter('(body)', 'is empty: send the file as the request body (or as multipart/form-data)');
       bytes = req.body;
-      if (kind === 'model') checkModelBundle(bytes);
+      if (kind === 'model') await checkModelBundle(bytes);
     }
-    const info = await this.artifacts.put(bytes, { kind, ...(filename ? { filename } : {}) });
+    const info = await this.artifacts.put(bytes, { kind, ...(filename ? { filename } : {}) }, caller.owner);
     res.setHeader('location', `/v1/artifacts/${info.id}`);
     return info;
   }
@@ -104,14 +108,41 @@ export class ArtifactsController {
   @ApiQuery({ name: 'download', required: false, enum: ['0', '1'] })
   @ApiOkResponse({ schema: ARTIFACT_SCHEMA })
   @ApiResponse(ERROR_RESPONSES.notFound)
-  async get(@Param('id') id: string, @Query('download') download: unknown, @Res() res: ServerResponse): Promise<void> {
+  async get(
+    @Caller() caller: Principal,
+    @Param('id') id: string,
+    @Query('download') download: unknown,
+    @Req() req: IncomingMessage,
+    @Res() res: ServerResponse,
+  ): Promise<void> {
     const wantBytes = queryEnum(download, 'download', ['0', '1', 'true', 'false']);
-    const info = await this.artifacts.info(checkArtifactId(id));
-    if (!info) throw new NotFoundException(`no artifact ${id}`);
+    const info = await this.visible(caller, checkArtifactId(id));
     if (wantBytes !== '1' && wantBytes !== 'true') return sendJson(res, info);
     const bytes = await this.artifacts.get(id);
     if (!bytes) throw new NotFoundException(`no artifact ${id}`);
     const name = info.filename ?? `${info.kind}-${id.slice(7, 19)}${info.kind === 'model' ? '.bundle.json' : ''}`;
-    sendBytes(res, bytes, 'application/octet-stream', { 'content-disposition': `attachment; filename="${name.replace(/[^\w.+-]/g, '_')}"` });
+    sendFile(
+      req,
+      res,
+      { bytes, contentType: 'application/octet-stream', sha256: hexOf(id) },
+      { 'content-disposition': `attachment; filename="${name.replace(/[^\w.+-]/g, '_')}"` },
+    );
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiOperation({ summary: "Delete the caller's upload of an artifact (the bytes go with the last upload); admins delete every upload" })
+  @ApiParam({ name: 'id' })
+  @ApiResponse({ status: 204, description: 'Deleted.' })
+  @ApiResponse(ERROR_RESPONSES.notFound)
+  async remove(@Caller() caller: Principal, @Param('id') id: string): Promise<void> {
+    if (!(await this.artifacts.remove(checkArtifactId(id), caller.admin ? undefined : caller.owner))) throw new NotFoundException(`no artifact ${id}`);
+  }
+
+  /** The caller's upload of an artifact (anyone's, for admins); 404 otherwise, as if it did not exist. */
+  private async visible(caller: Principal, id: string): Promise<ArtifactInfo> {
+    const info = await this.artifacts.info(id, caller.admin ? undefined : caller.owner);
+    if (!info) throw new NotFoundException(`no artifact ${id}`);
+    return info;
   }
 }

@@ -60,6 +60,8 @@ export function toErrorBody(error: unknown): { body: Omit<ErrorBody, 'requestId'
     return { body: { statusCode: 400, error: 'Bad Request', message: error.message, issues: [{ field: field ?? '(body)', reason }] }, internal: false };
   }
   if (error instanceof HttpException) return { body: fromHttpException(error), internal: false };
+  if (error instanceof Error && error.name === 'IdempotencyConflictError')
+    return { body: { statusCode: 409, error: 'Conflict', message: error.message }, internal: false };
   if (artifactTooLarge(error)) return { body: { statusCode: 413, error: 'Payload Too Large', message: (error as Error).message }, internal: false };
   const parsed = parserError(error);
   if (parsed) {

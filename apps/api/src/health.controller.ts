@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { Controller, Get, Inject, Res } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { SkipThrottle } from '@nestjs/throttler';
 import { sendJson } from './respond';
 import { READINESS } from './tokens';
 
@@ -19,6 +20,7 @@ const HEALTH_SCHEMA = {
 };
 
 @ApiTags('health')
+@SkipThrottle()
 @Controller('health')
 export class HealthController {
   private readonly started = Date.now();

@@ -1,9 +1,13 @@
-import type { ServerResponse } from 'node:http';
-import { Body, ConflictException, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Post, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Body, ConflictException, Controller, Delete, Get, Headers, HttpCode, Inject, NotFoundException, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { JOB_STATUSES, type JobList, type JobService, type JobView, type ResultFile } from '@landscape/jobs';
-import { checkFileName, checkJobId, queryEnum, queryInt } from './params';
-import { sendBytes } from './respond';
+import { Caller, type Principal } from './auth';
+import { badParameter, checkFileName, checkJobId, queryEnum, queryInt } from './params';
+import { sendFile, sendJson } from './respond';
+import { resultFilePolicy } from './security';
+import type { Logger } from 'pino';
+import type { RequestWithDeadline } from './timeout';
 import { ERROR_RESPONSES, JOB_SPEC_SCHEMA, JOB_VIEW_SCHEMA } from './openapi';
 import { JOB_SERVICE } from './tokens';
 
@@ -21,11 +25,38 @@ export class JobsController {
     description: 'The body is a job spec (docs/job-spec.md); model, data and direction refs are artifact ids from POST /v1/artifacts.',
   })
   @ApiBody({ schema: JOB_SPEC_SCHEMA })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description: 'Any string up to 200 characters: a retried submit with the same key (and API key) answers the job the first created.',
+  })
   @ApiResponse({ status: 202, description: 'Accepted: the job is queued.', schema: JOB_VIEW_SCHEMA })
   @ApiResponse(ERROR_RESPONSES.badRequest)
+  @ApiResponse({ status: 409, description: 'The Idempotency-Key was used with another spec, or its first request is still in progress.' })
   @ApiResponse(ERROR_RESPONSES.tooLarge)
-  async submit(@Body() body: unknown, @Res({ passthrough: true }) res: ServerResponse): Promise<JobView & { tiles: number; points: number }> {
-    const view = await this.jobs.submit(body);
+  async submit(
+    @Body() body: unknown,
+    @Caller() caller: Principal,
+    @Headers('idempotency-key') idempotencyKey: unknown,
+    @Req() req: RequestWithDeadline & { log?: Logger },
+    @Res({ passthrough: true }) res: ServerResponse,
+  ): Promise<JobView & { tiles: number; points: number }> {
+    if (idempotencyKey !== undefined && (typeof idempotencyKey !== 'string' || idempotencyKey.length < 1 || idempotencyKey.length > 200))
+      throw badParameter('Idempotency-Key', 'must be one header of 1 to 200 characters');
+    const submitted = this.jobs.submit(body, {
+      owner: caller.owner,
+      admin: caller.admin,
+      ...(idempotencyKey ? { idempotencyKey } : {}),
+      ...(req.deadline ? { signal: req.deadline } : {}),
+    });
+    // Once the client got its 503 nobody awaits this answer any more: say how the abandoned submission ended.
+    req.deadline?.addEventListener('abort', () => {
+      submitted.then(
+        (job) => req.log?.warn({ jobId: job.id }, 'abandoned submission ended: job created'),
+        (error: unknown) => req.log?.warn({ reason: (error as Error).message }, 'abandoned submission ended: no job created'),
+      );
+    });
+    const view = await submitted;
     res.setHeader('location', `/v1/jobs/${view.id}`);
     return { ...view, tiles: view.progress.tilesTotal, points: view.progress.pointsTotal };
   }
@@ -42,13 +73,21 @@ export class JobsController {
     },
   })
   @ApiResponse(ERROR_RESPONSES.badRequest)
-  async list(@Query('offset') offset: unknown, @Query('limit') limit: unknown, @Query('status') status: unknown): Promise<JobList> {
+  async list(
+    @Caller() caller: Principal,
+    @Query('offset') offset: unknown,
+    @Query('limit') limit: unknown,
+    @Query('status') status: unknown,
+  ): Promise<JobList> {
     const filter = queryEnum(status, 'status', JOB_STATUSES);
-    return this.jobs.list({
-      offset: queryInt(offset, 'offset', 0, 0, 1_000_000_000),
-      limit: queryInt(limit, 'limit', 20, 1, 200),
-      ...(filter ? { status: filter } : {}),
-    });
+    return this.jobs.list(
+      {
+        offset: queryInt(offset, 'offset', 0, 0, 1_000_000_000),
+        limit: queryInt(limit, 'limit', 20, 1, 200),
+        ...(filter ? { status: filter } : {}),
+      },
+      caller,
+    );
   }
 
   @Get(':id')
@@ -56,8 +95,8 @@ export class JobsController {
   @ApiParam({ name: 'id' })
   @ApiOkResponse({ schema: JOB_VIEW_SCHEMA })
   @ApiResponse(ERROR_RESPONSES.notFound)
-  async get(@Param('id') id: string): Promise<JobView> {
-    return found(await this.jobs.get(checkJobId(id)), `no job ${id}`);
+  async get(@Caller() caller: Principal, @Param('id') id: string): Promise<JobView> {
+    return found(await this.jobs.get(checkJobId(id), caller), `no job ${id}`);
   }
 
   @Get(':id/result')
@@ -66,40 +105,57 @@ export class JobsController {
   @ApiOkResponse({ description: 'The result document (as written by `landscape run`).', schema: { type: 'object' } })
   @ApiResponse(ERROR_RESPONSES.notFound)
   @ApiResponse({ status: 409, description: 'The job has not completed.' })
-  async result(@Param('id') id: string, @Res() res: ServerResponse): Promise<void> {
-    const view = found(await this.jobs.get(checkJobId(id)), `no job ${id}`);
+  async result(@Caller() caller: Principal, @Param('id') id: string, @Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
+    const view = found(await this.jobs.get(checkJobId(id), caller), `no job ${id}`);
     if (view.status !== 'completed') throw new ConflictException(`job ${id} is ${view.status}; its result exists once it is completed`);
     // The stored bytes as written (NaN/Infinity kept as strings, as in `landscape run`'s result.json).
-    const file = found(await this.jobs.file(id, 'result.json'), `job ${id} has no result.json`);
-    sendBytes(res, file.bytes, file.contentType);
+    sendFile(req, res, found(await this.jobs.file(id, 'result.json', caller), `job ${id} has no result.json`));
   }
 
   @Get(':id/files')
   @ApiOperation({ summary: 'Names and sizes of the files a completed job wrote (result.json, plots, exports)' })
   @ApiParam({ name: 'id' })
   @ApiResponse(ERROR_RESPONSES.notFound)
-  async files(@Param('id') id: string): Promise<{ items: ResultFile[] }> {
-    return { items: found(await this.jobs.files(checkJobId(id)), `no job ${id}`) };
+  async files(@Caller() caller: Principal, @Param('id') id: string): Promise<{ items: ResultFile[] }> {
+    return { items: found(await this.jobs.files(checkJobId(id), caller), `no job ${id}`) };
   }
 
   @Get(':id/files/:name')
   @ApiOperation({ summary: 'Download one file of a completed job' })
   @ApiParam({ name: 'id' })
   @ApiParam({ name: 'name', example: 'result.json' })
-  @ApiOkResponse({ description: 'The file, with a content type from its extension.' })
+  @ApiOkResponse({ description: 'The file, with a content type from its extension, its SHA-256 as ETag and Digest, and a sandboxing CSP for HTML and SVG.' })
   @ApiResponse(ERROR_RESPONSES.notFound)
-  async file(@Param('id') id: string, @Param('name') name: string, @Res() res: ServerResponse): Promise<void> {
-    const file = found(await this.jobs.file(checkJobId(id), checkFileName(name)), `job ${id} has no file ${name}`);
-    sendBytes(res, file.bytes, file.contentType);
+  async file(
+    @Caller() caller: Principal,
+    @Param('id') id: string,
+    @Param('name') name: string,
+    @Req() req: IncomingMessage,
+    @Res() res: ServerResponse,
+  ): Promise<void> {
+    const file = found(await this.jobs.file(checkJobId(id), checkFileName(name), caller), `job ${id} has no file ${name}`);
+    const policy = resultFilePolicy(file.contentType);
+    sendFile(req, res, file, policy ? { 'content-security-policy': policy } : {});
   }
 
   @Delete(':id')
-  @ApiOperation({ summary: 'Cancel a job (queued tiles are dropped, running ones stop at the next point)' })
+  @ApiOperation({
+    summary: 'Cancel a job (queued tiles are dropped, running ones stop at the next point); with ?purge=true also delete it and its files',
+  })
   @ApiParam({ name: 'id' })
+  @ApiQuery({ name: 'purge', required: false, enum: ['true', 'false'] })
   @ApiOkResponse({ schema: JOB_VIEW_SCHEMA })
+  @ApiResponse({ status: 204, description: 'Deleted (purge=true).' })
   @ApiResponse(ERROR_RESPONSES.notFound)
-  async cancel(@Param('id') id: string): Promise<JobView> {
-    return found(await this.jobs.cancel(checkJobId(id)), `no job ${id}`);
+  async cancel(@Caller() caller: Principal, @Param('id') id: string, @Query('purge') rawPurge: unknown, @Res() res: ServerResponse): Promise<void> {
+    const purge = queryEnum(rawPurge, 'purge', ['true', 'false', '1', '0']);
+    if (purge === 'true' || purge === '1') {
+      if (!(await this.jobs.remove(checkJobId(id), caller))) throw new NotFoundException(`no job ${id}`);
+      res.statusCode = 204;
+      res.end();
+      return;
+    }
+    sendJson(res, found(await this.jobs.cancel(checkJobId(id), caller), `no job ${id}`));
   }
 }
 

@@ -3,23 +3,23 @@ import 'reflect-metadata';
 import { jobKinds, loadConfigFromEnv } from '@landscape/jobs';
 import pino from 'pino';
 import { createApp } from './app';
-import { apiSettingsFromEnv, portFromEnv } from './config';
+import { apiSettingsFromEnv, listenAddressFromEnv } from './config';
 
 /** Closing waits for Redis; an unreachable one must not keep the process alive forever. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
 /**
- * `npm run start:api`: PORT (8080), HOST (0.0.0.0), REDIS_URL, LANDSCAPE_API_KEYS, LANDSCAPE_MAX_BODY_BYTES,
- * LANDSCAPE_REQUEST_TIMEOUT_MS, LOG_LEVEL, and the job system variables of loadConfigFromEnv.
+ * `npm run start:api`: PORT (8080), HOST (0.0.0.0 with keys, else 127.0.0.1), LOG_LEVEL, and the variables of
+ * parseEnv in @landscape/jobs (one schema for the API, the workers and the job system).
  */
 async function main(): Promise<void> {
   const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { app: 'landscape-api' } });
   let api: Awaited<ReturnType<typeof createApp>>;
-  let port: number;
+  let address: { port: number; host: string };
   let settings: ReturnType<typeof apiSettingsFromEnv>;
   try {
-    port = portFromEnv();
     settings = apiSettingsFromEnv();
+    address = listenAddressFromEnv(settings);
     // Every kind the spec schema accepts must have a handler, or its submissions would fail (as the worker checks).
     jobKinds.checkComplete();
     api = await createApp({ jobs: loadConfigFromEnv(), ...settings, logger });
@@ -28,8 +28,9 @@ async function main(): Promise<void> {
     process.stderr.write(`landscape-api: ${(error as Error).message}\n`);
     process.exit(2);
   }
-  const url = await api.listen(port, process.env.HOST || '0.0.0.0');
-  logger.info({ url, docs: `${url}/docs`, auth: settings.apiKeys.length > 0 }, 'API listening');
+  const url = await api.listen(address.port, address.host);
+  const auth = settings.apiKeys.length + settings.adminKeys.length > 0;
+  logger.info({ url, host: address.host, docs: `${url}/docs`, auth }, auth ? 'API listening' : 'API listening without keys (open to anyone who can reach it)');
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

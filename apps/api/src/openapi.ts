@@ -41,6 +41,8 @@ export const JOB_VIEW_SCHEMA: SchemaObject = {
     id: { type: 'string', format: 'uuid' },
     kind: { type: 'string', enum: specKinds() },
     status: { type: 'string', enum: [...JOB_STATUSES] },
+    waitingFor: { type: 'string', enum: ['workers'], description: 'Set while an active job has no live worker to run it.' },
+    owner: { type: 'string', description: 'Key id of the submitter (never the key itself).' },
     progress: {
       type: 'object',
       properties: { tilesDone: { type: 'integer' }, tilesTotal: { type: 'integer' }, pointsDone: { type: 'integer' }, pointsTotal: { type: 'integer' } },
@@ -50,6 +52,23 @@ export const JOB_VIEW_SCHEMA: SchemaObject = {
     finishedAt: { type: 'string', format: 'date-time' },
     etaSeconds: { type: 'number', description: 'While running, from the points done so far.' },
     error: { type: 'string', description: 'Why the job failed.' },
+    result: {
+      type: 'object',
+      description: 'Completed jobs: the SHA-256 of result.json, and where the result holds NaN or ±Infinity.',
+      properties: {
+        sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+        nonFinite: {
+          type: 'object',
+          properties: {
+            count: { type: 'integer', description: 'Non-finite numbers in result.json.' },
+            fields: { type: 'object', additionalProperties: { type: 'integer' }, description: 'Count per result field.' },
+            warning: { type: 'string' },
+          },
+          required: ['count', 'fields', 'warning'],
+        },
+      },
+      required: ['sha256'],
+    },
     workers: {
       type: 'array',
       items: { type: 'object', properties: { id: { type: 'string' }, host: { type: 'string' }, backend: { type: 'string' }, tiles: { type: 'integer' } } },
@@ -57,7 +76,7 @@ export const JOB_VIEW_SCHEMA: SchemaObject = {
     tiles: { type: 'integer', description: 'POST only: number of units (queue jobs).' },
     points: { type: 'integer', description: 'POST only: number of grid points.' },
   },
-  required: ['id', 'kind', 'status', 'progress', 'createdAt', 'workers'],
+  required: ['id', 'kind', 'status', 'owner', 'progress', 'createdAt', 'workers'],
 };
 
 export const ARTIFACT_SCHEMA: SchemaObject = {

@@ -14,7 +14,7 @@ import {
   UnsupportedMediaTypeException,
 } from '@nestjs/common';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { keyMatcher } from './auth';
+import { hasKeys, keyMatcher, type Principal } from './auth';
 import type { ApiSettings } from './config';
 import { ERROR_RESPONSES } from './openapi';
 import { SESSION_STORE, API_SETTINGS } from './tokens';
@@ -37,17 +37,17 @@ const SESSION_SCHEMA = {
 @ApiTags('session')
 @Controller('v1/session')
 export class SessionController {
-  private readonly match: (key: string) => string | undefined;
+  private readonly match: (key: string) => Principal | undefined;
 
   constructor(
     @Inject(SESSION_STORE) private readonly sessions: SessionStore,
     @Inject(API_SETTINGS) private readonly settings: ApiSettings,
   ) {
-    this.match = keyMatcher(settings.apiKeys);
+    this.match = keyMatcher({ keys: settings.apiKeys, adminKeys: settings.adminKeys });
   }
 
   private get authRequired(): boolean {
-    return this.settings.apiKeys.length > 0;
+    return hasKeys({ keys: this.settings.apiKeys, adminKeys: this.settings.adminKeys });
   }
 
   @Get()
@@ -78,9 +78,9 @@ export class SessionController {
       throw new BadRequestException({ message: 'key: must be a non-empty string', issues: [{ field: 'key', reason: 'must be a non-empty string' }] });
     }
     if (!this.authRequired) return { authRequired: false, authenticated: true };
-    const keyDigest = this.match(key);
-    if (!keyDigest) throw new UnauthorizedException('invalid API key');
-    const { id, session } = await this.sessions.create(keyDigest);
+    const principal = this.match(key);
+    if (!principal) throw new UnauthorizedException('invalid API key');
+    const { id, session } = await this.sessions.create(principal);
     setSessionCookie(req, res, id, this.sessions.ttlSeconds);
     return { authRequired: true, authenticated: true, csrfToken: session.csrfToken };
   }

@@ -2,7 +2,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ForbiddenException, UnauthorizedException } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { bearerAuth } from './auth';
+import { FULL_ACCESS } from '@landscape/jobs';
+import { bearerAuth, hasKeys, type AuthenticatedRequest, type KeySet, type Principal } from './auth';
 
 /** Browser sign-in: a random session id in an HttpOnly, SameSite=Strict cookie; the key itself never leaves the server. */
 export const SESSION_COOKIE = 'landscape_session';
@@ -12,8 +13,8 @@ export const SESSION_TTL_SECONDS = 12 * 3600;
 export interface Session {
   /** Every write made with the cookie must send it back in the x-csrf-token header (synchronizer token). */
   csrfToken: string;
-  /** SHA-256 (hex) of the API key the browser signed in with: which key is acting, without storing the key. */
-  keyDigest: string;
+  /** Who signed in: the key id (never the key) and whether it is an admin key. */
+  principal: Principal;
   createdAt: string;
 }
 
@@ -38,9 +39,9 @@ export class SessionStore {
     return `${this.prefix}:session:${idDigest(id)}`;
   }
 
-  async create(keyDigest: string): Promise<{ id: string; session: Session }> {
+  async create(principal: Principal): Promise<{ id: string; session: Session }> {
     const id = token();
-    const session: Session = { csrfToken: token(), keyDigest, createdAt: new Date().toISOString() };
+    const session: Session = { csrfToken: token(), principal, createdAt: new Date().toISOString() };
     await this.redis.set(this.key(id), JSON.stringify(session), 'EX', this.ttlSeconds);
     return { id, session };
   }
@@ -82,17 +83,23 @@ function sameToken(given: string | string[] | undefined, expected: string): bool
 
 /**
  * Authentication for every route when keys are set: a Bearer header (scripts) as before, or else the session
- * cookie (browsers), whose writes also need the session's CSRF token. `isPublic` names what needs neither
+ * cookie (browsers), whose writes also need the session's CSRF token. Either names the caller (`req.principal`),
+ * so a browser sees exactly what its key sees. `isPublic` names what needs neither
  * (the sign-in route, the web app's static files); /health stays open through bearerAuth.
  */
 export function browserAuth(
-  keys: readonly string[],
+  keySet: KeySet,
   sessions: SessionStore,
   isPublic: (method: string, path: string) => boolean,
-): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
-  const bearer = bearerAuth(keys);
+): (req: AuthenticatedRequest, res: ServerResponse, next: (error?: unknown) => void) => void {
+  const bearer = bearerAuth(keySet);
+  const open = !hasKeys(keySet);
   return (req, res, next) => {
-    if (keys.length === 0 || isPublic(req.method ?? 'GET', (req.url ?? '/').split('?')[0]!)) return next();
+    if (open) {
+      req.principal = FULL_ACCESS;
+      return next();
+    }
+    if (isPublic(req.method ?? 'GET', (req.url ?? '/').split('?')[0]!)) return next();
     const id = sessionIdOf(req);
     if (req.headers.authorization !== undefined || id === undefined) return bearer(req, res, next);
     sessions.get(id).then((session) => {
@@ -101,6 +108,7 @@ export function browserAuth(
         return next(new ForbiddenException(`a write with the session cookie needs the ${CSRF_HEADER} header that GET /v1/session gives`));
       }
       (req as SessionRequest).session = session;
+      req.principal = session.principal;
       next();
     }, next);
   };

@@ -1,5 +1,8 @@
+import type { IncomingMessage } from 'node:http';
 import { Injectable, ServiceUnavailableException, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { catchError, throwError, timeout, TimeoutError, type Observable } from 'rxjs';
+
+export type RequestWithDeadline = IncomingMessage & { deadline?: AbortSignal };
 
 /**
  * Bounds the time a route handler may take. The job system's Redis client waits through outages instead of
@@ -10,14 +13,18 @@ import { catchError, throwError, timeout, TimeoutError, type Observable } from '
 export class RequestTimeoutInterceptor implements NestInterceptor {
   constructor(private readonly ms: number) {}
 
-  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    // Handlers that create something (a job) read this signal so that a request already answered 503 does not
+    // go on to create it.
+    const abort = new AbortController();
+    context.switchToHttp().getRequest<RequestWithDeadline>().deadline = abort.signal;
     return next.handle().pipe(
       timeout(this.ms),
-      catchError((error: unknown) =>
-        throwError(() =>
-          error instanceof TimeoutError ? new ServiceUnavailableException(`no answer from the job store within ${this.ms} ms; try again (see /health)`) : error,
-        ),
-      ),
+      catchError((error: unknown) => {
+        if (!(error instanceof TimeoutError)) return throwError(() => error);
+        abort.abort();
+        return throwError(() => new ServiceUnavailableException(`no answer from the job store within ${this.ms} ms; try again (see /health)`));
+      }),
     );
   }
 }

@@ -5,12 +5,15 @@ import { dirname, join } from 'node:path';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
+import { ForbiddenException } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { JobSystem } from '@landscape/jobs';
 import type { Logger } from 'pino';
+import type { AuthenticatedRequest } from './auth';
 import { sendBytes } from './respond';
+import { CSP } from './security';
 
-/** Where the BullMQ dashboard lives (behind the same auth as every route). */
+/** Where the BullMQ dashboard lives (behind the same auth as every route, for admin keys). */
 export const QUEUE_DASHBOARD_PATH = '/admin/queues';
 
 /** The web app's built files (apps/web/dist, from `npm run build`); undefined when it was not built. */
@@ -58,7 +61,12 @@ export function mountBrowserApps(app: NestExpressApplication, system: JobSystem,
     app.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
       const path = (req.url ?? '/').split('?')[0]!;
       if ((req.method !== 'GET' && req.method !== 'HEAD') || !WEB_APP_PAGES.has(path)) return next();
-      sendBytes(res, page, 'text/html; charset=utf-8', { 'cache-control': 'no-cache', 'x-frame-options': 'DENY', 'x-content-type-options': 'nosniff' });
+      sendBytes(res, page, 'text/html; charset=utf-8', {
+        'cache-control': 'no-cache',
+        'x-frame-options': 'DENY',
+        'x-content-type-options': 'nosniff',
+        'content-security-policy': CSP.webApp,
+      });
     });
   } else {
     logger.warn('the web app is not built (apps/web/dist): `npm run build` builds it; the API runs without it');
@@ -70,5 +78,8 @@ export function mountBrowserApps(app: NestExpressApplication, system: JobSystem,
     serverAdapter: board,
   });
   board.setViewsPath(offlineDashboardViews());
-  app.use(QUEUE_DASHBOARD_PATH, board.getRouter());
+  // The dashboard shows every owner's queue jobs: admin keys only (everyone without keys, where all are admins).
+  const adminOnly = (req: AuthenticatedRequest, _res: ServerResponse, next: (error?: unknown) => void): void =>
+    next(req.principal?.admin ? undefined : new ForbiddenException('the queue dashboard needs an admin key'));
+  app.use(QUEUE_DASHBOARD_PATH, adminOnly, board.getRouter());
 }

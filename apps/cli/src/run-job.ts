@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { InputError, parseJobSpec, runEmbedded, type BackendChoice, type JobSpec } from '@landscape/core';
+import { checkLimits, DEFAULT_LIMITS, InputError, parseJobSpec, runEmbedded, type BackendChoice, type JobSpec } from '@landscape/core';
 import { jobKinds } from '@landscape/jobs';
 import type { Logger } from 'pino';
 import { ProgressReporter } from './progress';
@@ -30,18 +30,20 @@ export function readSpecFile(path: string): { spec: JobSpec; baseDir: string } {
 
 /** Applies command-line overrides on top of the spec's own settings. */
 function withOverrides(spec: JobSpec, options: RunOptions): JobSpec {
-  // Kinds without threads or a point limit (e.g. train) ignore those options.
+  // Kinds without threads (e.g. train) ignore that option.
   return {
     ...spec,
     ...(options.threads !== undefined && 'threads' in spec ? { threads: options.threads } : {}),
     ...(options.backend !== undefined ? { backend: options.backend } : {}),
-    ...(options.maxPoints !== undefined && 'limits' in spec ? { limits: { ...spec.limits, maxPoints: options.maxPoints } } : {}),
   } as JobSpec;
 }
 
 /** `landscape run`: the whole job in this process, no Redis. */
 export async function runJob(spec: JobSpec, baseDir: string, options: RunOptions): Promise<unknown> {
   const effective = withOverrides(spec, options);
+  // The point limit is this command's setting (--max-points), checked before anything is built.
+  const over = checkLimits(effective, { maxPoints: options.maxPoints ?? DEFAULT_LIMITS.maxPoints });
+  if (over.length) throw new InputError(`${over[0]!.field}: ${over[0]!.reason} (raise it with --max-points)`);
   const fileResolver = (ref: string): string => (isAbsolute(ref) ? ref : resolve(baseDir, ref));
   const progress = new ProgressReporter(effective.kind, options.logger);
   const result = (await runEmbedded(jobKinds, effective, fileResolver, options.out, {

@@ -45,7 +45,7 @@ export class Assembler {
     let paths: Record<string, string> = {};
     const outDir = await mkdtemp(join(tmpdir(), 'landscape-assemble-'));
     try {
-      paths = (await cache.resolverFor(record.spec)).paths;
+      paths = (await cache.resolverFor(record.spec, record.inputs)).paths;
       const prepared = await this.executor.prepare(jobId, record.spec, paths);
       await handler.assemble(record.spec, prepared, unitResults, await this.execution(record), outDir);
       for (const name of await readdir(outDir)) {

@@ -1,28 +1,22 @@
-import { availableParallelism } from 'node:os';
-import { BACKENDS, DEFAULT_SHARD_MIN_WORK, type BackendChoice } from '@landscape/core';
-import { jobKinds, createJobSystem, loadConfigFromEnv } from '@landscape/jobs';
+import type { BackendChoice } from '@landscape/core';
+import { createJobSystem, jobKinds, loadConfigFromEnv, parseEnv } from '@landscape/jobs';
 import pino from 'pino';
 import { LandscapeWorker } from './worker';
 
 /**
  * `node apps/worker/dist/main.js`: REDIS_URL, WORKER_CONCURRENCY (computing threads; default 1, `auto` = one
  * per core), LANDSCAPE_BACKEND (auto|wasm|cpu|tensorflow|tensorflow-gpu), LANDSCAPE_CACHE_DIR,
- * LANDSCAPE_SHUTDOWN_GRACE_MS, LANDSCAPE_HVP_SHARD_MIN_WORK, and the job system variables of loadConfigFromEnv. Logs are pino JSON lines.
+ * LANDSCAPE_SHUTDOWN_GRACE_MS, LANDSCAPE_HVP_SHARD_MIN_WORK, and the job system variables (all in parseEnv of
+ * @landscape/jobs). Logs are pino JSON lines.
  */
 function workerEnv(env: NodeJS.ProcessEnv): { concurrency: number; backend: BackendChoice; shutdownGraceMs: number; hvpShardMinWork: number } {
-  const rawConcurrency = env.WORKER_CONCURRENCY ?? '1';
-  const concurrency = rawConcurrency === 'auto' ? availableParallelism() : Number(rawConcurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256)
-    throw new Error(`WORKER_CONCURRENCY must be an integer 1..256 or auto (got '${rawConcurrency}')`);
-  const backend = (env.LANDSCAPE_BACKEND || 'auto') as BackendChoice;
-  if (!BACKENDS.includes(backend)) throw new Error(`LANDSCAPE_BACKEND must be one of ${BACKENDS.join(', ')} (got '${backend}')`);
-  const shutdownGraceMs = Number(env.LANDSCAPE_SHUTDOWN_GRACE_MS ?? 30_000);
-  if (!(shutdownGraceMs >= 0)) throw new Error('LANDSCAPE_SHUTDOWN_GRACE_MS must be a number of milliseconds');
-  // samples × trainable parameters from which `hvp: {mode: "auto"}` shards products (docs/distributed-hessian.md).
-  const rawMinWork = env.LANDSCAPE_HVP_SHARD_MIN_WORK;
-  const hvpShardMinWork = rawMinWork === undefined || rawMinWork === '' ? DEFAULT_SHARD_MIN_WORK : Number(rawMinWork);
-  if (!(hvpShardMinWork >= 0)) throw new Error(`LANDSCAPE_HVP_SHARD_MIN_WORK must be a number ≥ 0 (got '${rawMinWork}')`);
-  return { concurrency, backend, shutdownGraceMs, hvpShardMinWork };
+  const parsed = parseEnv(env);
+  return {
+    concurrency: parsed.WORKER_CONCURRENCY,
+    backend: parsed.LANDSCAPE_BACKEND,
+    shutdownGraceMs: parsed.LANDSCAPE_SHUTDOWN_GRACE_MS,
+    hvpShardMinWork: parsed.LANDSCAPE_HVP_SHARD_MIN_WORK,
+  };
 }
 
 async function main(): Promise<void> {

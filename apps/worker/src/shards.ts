@@ -78,7 +78,7 @@ export class ShardService {
       if (!record || !(await this.control.stillActive(record)) || !jobKinds.get(record.kind).hvpShard) return;
       const vector = await this.board.vector(task);
       if (!vector) return; // the driver finished or stopped this product
-      const { paths } = await cache.resolverFor(record.spec);
+      const { paths } = await cache.resolverFor(record.spec, record.inputs);
       const t0 = performance.now();
       const running = this.executor.runShard({ jobId: task.jobId, spec: record.spec, paths, shard: { index: task.shard, count: task.count }, vector });
       if (!running) {

@@ -54,7 +54,7 @@ export class UnitRunner {
 
     let paths: Record<string, string>;
     try {
-      paths = (await cache.resolverFor(record.spec)).paths;
+      paths = (await cache.resolverFor(record.spec, record.inputs)).paths;
     } catch (error) {
       if (isInputError(error)) throw await this.control.giveUp(jobId, `unit ${unitId} failed`, (error as Error).message);
       throw error;

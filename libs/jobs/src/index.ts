@@ -7,3 +7,4 @@ export * from './result-store';
 export * from './system';
 export * from './workers';
 export * from './hvp-shards';
+export * from './config';

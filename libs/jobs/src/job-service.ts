@@ -1,10 +1,20 @@
-import { randomUUID } from 'node:crypto';
-import { isInputError, validateJobSpec, type RefResolver, type SpecIssue, type UnitRef } from '@landscape/core';
-import { artifactRefs, withArtifactNames, type ArtifactCache, type ArtifactStore } from './artifacts';
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  checkLimits,
+  isInputError,
+  validateJobSpec,
+  type NonFiniteSummary,
+  type RefResolver,
+  type ResourceLimits,
+  type SpecIssue,
+  type UnitRef,
+} from '@landscape/core';
+import { artifactRefs, expectedKind, OPEN_OWNER, withArtifactNames, type ArtifactCache, type ArtifactStore, type JobInputs } from './artifacts';
 import { jobKinds } from './job-kinds';
 import { isTerminal, timeoutReason, type JobRecord, type JobStatus, type JobStore, type JobWorker } from './job-store';
 import type { JobQueue } from './queue';
 import { contentTypeOf, type ResultFile, type ResultStore } from './result-store';
+import type { WorkerRegistry } from './workers';
 
 /** A submitted spec that is wrong; `issues` name each field (the API answers 400 with them). */
 export class SpecValidationError extends Error {
@@ -14,10 +24,35 @@ export class SpecValidationError extends Error {
   }
 }
 
+/** An Idempotency-Key reused with another request, or while its first request is still being answered (409). */
+export class IdempotencyConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'IdempotencyConflictError';
+  }
+}
+
+/** Who asks: a key id, and whether it is an admin key (admins see and manage every owner's jobs and artifacts). */
+export interface Access {
+  owner: string;
+  admin: boolean;
+}
+
+/** Callers inside the system (workers, tests, an API without keys) see everything. */
+export const FULL_ACCESS: Access = { owner: OPEN_OWNER, admin: true };
+
+export function canAccess(owner: string, access: Access): boolean {
+  return access.admin || owner === access.owner;
+}
+
 export interface JobView {
   id: string;
   kind: string;
   status: JobStatus;
+  /** Set while an active job has no live worker to run it. */
+  waitingFor?: 'workers';
+  /** Key id of the submitter. */
+  owner: string;
   progress: { tilesDone: number; tilesTotal: number; pointsDone: number; pointsTotal: number };
   /** ISO timestamps. */
   createdAt: string;
@@ -25,6 +60,8 @@ export interface JobView {
   finishedAt?: string;
   etaSeconds?: number;
   error?: string;
+  /** Completed jobs: the checksum of result.json, and where the result holds NaN or ±Infinity. */
+  result?: { sha256: string; nonFinite?: NonFiniteSummary };
   workers: JobWorker[];
 }
 
@@ -42,13 +79,25 @@ export interface JobServiceDeps {
   results: ResultStore;
   /** Local copies of artifacts for preparing jobs at submission. */
   cache: ArtifactCache;
+  workers: WorkerRegistry;
   /** Default job timeout; a job still running after it fails. */
   jobTimeoutSeconds: number;
+  limits: ResourceLimits;
+  /** How long an Idempotency-Key stays bound to its job. */
+  idempotencyTtlSeconds?: number;
 }
 
 export interface SubmitOptions {
   /** Overrides the configured job timeout for this job. */
   timeoutSeconds?: number;
+  /** The submitter (default: the open owner). */
+  owner?: string;
+  /** Admins may use any owner's artifacts. */
+  admin?: boolean;
+  /** A retried submit with the same key (and owner) answers the job the first one created. */
+  idempotencyKey?: string;
+  /** Aborted when the caller stopped waiting (the API's request timeout): the job is then not created. */
+  signal?: AbortSignal;
 }
 
 /** The job use cases behind the REST API (and tests): submit, inspect, cancel, fetch results. */
@@ -68,12 +117,52 @@ export class JobService {
       throw new SpecValidationError([{ field: 'kind', reason: `jobs of kind '${spec.kind}' cannot run on this deployment (no handler)` }]);
     const timeoutSeconds = options.timeoutSeconds ?? this.deps.jobTimeoutSeconds;
     if (!(timeoutSeconds > 0)) throw new SpecValidationError([{ field: 'timeoutSeconds', reason: 'must be a positive number of seconds' }]);
-    const missing: SpecIssue[] = [];
-    for (const { id, field } of artifactRefs(spec)) {
-      if (!(await this.deps.artifacts.info(id))) missing.push({ field, reason: `artifact ${id} does not exist (upload it first)` });
-    }
-    if (missing.length) throw new SpecValidationError(missing);
+    // Sizes first: nothing below allocates in proportion to what the spec asks for until these hold.
+    const overLimits = checkLimits(spec, this.deps.limits);
+    if (overLimits.length) throw new SpecValidationError(overLimits);
+    const owner = options.owner ?? OPEN_OWNER;
+    const inputs = await this.inputsOf(spec, owner, options.admin ?? options.owner === undefined);
 
+    const id = randomUUID();
+    const idempotency = options.idempotencyKey === undefined ? undefined : createHash('sha256').update(options.idempotencyKey).digest('hex');
+    if (idempotency) {
+      const fingerprint = createHash('sha256').update(JSON.stringify(spec)).digest('hex');
+      const claim = await this.deps.store.claimIdempotencyKey(owner, idempotency, id, fingerprint, this.deps.idempotencyTtlSeconds ?? 24 * 3600);
+      if (claim.jobId !== id) {
+        if (claim.fingerprint !== fingerprint) throw new IdempotencyConflictError('this Idempotency-Key was used with a different job spec');
+        const first = await this.get(claim.jobId);
+        if (!first) throw new IdempotencyConflictError('the first request with this Idempotency-Key is still being answered; retry shortly');
+        return first;
+      }
+    }
+    try {
+      return await this.create(id, spec, owner, inputs, timeoutSeconds, options.signal);
+    } catch (failure) {
+      if (idempotency) await this.deps.store.releaseIdempotencyKey(owner, idempotency, id);
+      throw failure;
+    }
+  }
+
+  /**
+   * Every artifact the spec names must be one the submitter uploaded (any upload, for admins) and of the kind
+   * its field takes; the job keeps the submitter's kind and file name of each.
+   */
+  private async inputsOf(spec: unknown, owner: string, admin: boolean): Promise<JobInputs> {
+    const issues: SpecIssue[] = [];
+    const inputs: JobInputs = {};
+    for (const { id, field } of artifactRefs(spec)) {
+      const info = await this.deps.artifacts.info(id, admin ? undefined : owner);
+      const expected = expectedKind(field);
+      if (!info) issues.push({ field, reason: `artifact ${id} does not exist (upload it first)` });
+      else if (expected && info.kind !== expected)
+        issues.push({ field, reason: `artifact ${id} is a ${info.kind} upload, but this field takes a ${expected}` });
+      else inputs[id] = { kind: info.kind, ...(info.filename ? { filename: info.filename } : {}) };
+    }
+    if (issues.length) throw new SpecValidationError(issues);
+    return inputs;
+  }
+
+  private async create(id: string, spec: JobRecord['spec'], owner: string, inputs: JobInputs, timeoutSeconds: number, signal?: AbortSignal): Promise<JobView> {
     const handler = jobKinds.get(spec.kind);
     const started = performance.now();
     let units: UnitRef[] = [];
@@ -81,7 +170,7 @@ export class JobService {
     let refIssue: SpecIssue | undefined;
     let paths: Record<string, string> = {};
     try {
-      const resolved = await this.deps.cache.resolverFor(spec);
+      const resolved = await this.deps.cache.resolverFor(spec, inputs);
       paths = resolved.paths;
       // A reference that is no artifact id is a spec error (400), unlike a model that does not load.
       const resolve: RefResolver = (ref, field) => {
@@ -98,10 +187,19 @@ export class JobService {
       if (!isInputError(failure)) throw failure;
       error = `inputs could not be loaded: ${withArtifactNames((failure as Error).message, paths)}`;
     }
+    if (units.length > this.deps.limits.maxUnits) {
+      // Grid kinds are split by `tiles`; the others by their own settings (e.g. a hessian job's trace batches).
+      const field = 'grid' in spec && spec.kind !== 'trajectory' ? 'tiles' : '(spec)';
+      throw new SpecValidationError([{ field, reason: `${units.length} units of work exceed the limit of ${this.deps.limits.maxUnits} units per job` }]);
+    }
+    // The caller gave up waiting (and was told so): creating the job now would leave a job nobody knows of.
+    if (signal?.aborted) throw new Error('submission abandoned: the request timed out before the job was created');
     const record = await this.deps.store.create({
-      id: randomUUID(),
+      id,
       kind: spec.kind,
+      owner,
       spec,
+      inputs,
       units,
       prepareSeconds: (performance.now() - started) / 1000,
       deadline: Date.now() + timeoutSeconds * 1000,
@@ -118,34 +216,54 @@ export class JobService {
     return this.view(record);
   }
 
-  async get(id: string): Promise<JobView | null> {
-    const record = await this.refresh(await this.deps.store.get(id));
-    return record && this.view(record);
+  /** A job the caller may see (null when unknown or another owner's: the two look the same from outside). */
+  async get(id: string, access: Access = FULL_ACCESS): Promise<JobView | null> {
+    const record = await this.visible(id, access);
+    const current = await this.refresh(record);
+    return current && this.view(current);
   }
 
-  /** Newest first. */
-  async list(options: { offset?: number; limit?: number; status?: JobStatus } = {}): Promise<JobList> {
+  private async visible(id: string, access: Access): Promise<JobRecord | null> {
+    const record = await this.deps.store.get(id);
+    return record && canAccess(record.owner, access) ? record : null;
+  }
+
+  /** Newest first; only the caller's own jobs unless it is an admin. */
+  async list(options: { offset?: number; limit?: number; status?: JobStatus } = {}, access: Access = FULL_ACCESS): Promise<JobList> {
     const offset = Math.max(0, Math.floor(options.offset ?? 0));
     const limit = Math.min(1000, Math.max(1, Math.floor(options.limit ?? 50)));
-    const { ids, total } = await this.deps.store.list({ offset, limit, ...(options.status ? { status: options.status } : {}) });
+    const { ids, total } = await this.deps.store.list({
+      offset,
+      limit,
+      ...(options.status ? { status: options.status } : {}),
+      ...(access.admin ? {} : { owner: access.owner }),
+    });
     const items: JobView[] = [];
     for (const id of ids) {
-      const view = await this.get(id);
+      const view = await this.get(id, access);
       if (view) items.push(view);
     }
     return { items, total, offset, limit };
   }
 
   /** Cancels a queued or running job (waiting tiles are removed, running ones stop at their next point). A finished job is returned unchanged. */
-  async cancel(id: string): Promise<JobView | null> {
-    const record = await this.deps.store.get(id);
+  async cancel(id: string, access: Access = FULL_ACCESS): Promise<JobView | null> {
+    const record = await this.visible(id, access);
     if (!record) return null;
     if (await this.deps.store.cancel(id))
       await this.deps.queue.removePending(
         id,
         record.units.map((unit) => unit.id),
       );
-    return this.get(id);
+    return this.get(id, access);
+  }
+
+  /** Deletes a job with its results (an active one is cancelled first). False when the caller has no such job. */
+  async remove(id: string, access: Access = FULL_ACCESS): Promise<boolean> {
+    if (!(await this.cancel(id, access))) return false;
+    await this.deps.results.remove(id);
+    await this.deps.store.remove(id);
+    return true;
   }
 
   /** Fails an active job with a reason and drops its waiting tiles (workers call it too). */
@@ -160,22 +278,24 @@ export class JobService {
   }
 
   /** The parsed result.json of a completed job; null when the job is unknown or not completed. */
-  async result(id: string): Promise<unknown> {
-    const record = await this.deps.store.get(id);
+  async result(id: string, access: Access = FULL_ACCESS): Promise<unknown> {
+    const record = await this.visible(id, access);
     if (record?.status !== 'completed') return null;
     const bytes = await this.deps.results.get(id, 'result.json');
     return bytes ? (JSON.parse(bytes.toString('utf8')) as unknown) : null;
   }
 
   /** The files a job produced; null when the job is unknown. */
-  async files(id: string): Promise<ResultFile[] | null> {
-    if (!(await this.deps.store.get(id))) return null;
+  async files(id: string, access: Access = FULL_ACCESS): Promise<ResultFile[] | null> {
+    if (!(await this.visible(id, access))) return null;
     return this.deps.results.list(id);
   }
 
-  async file(id: string, name: string): Promise<{ bytes: Buffer; contentType: string } | null> {
+  /** One file of a job with its SHA-256 (hex); null when the job or the file is unknown. */
+  async file(id: string, name: string, access: Access = FULL_ACCESS): Promise<{ bytes: Buffer; contentType: string; sha256: string } | null> {
+    if (!(await this.visible(id, access))) return null;
     const bytes = await this.deps.results.get(id, name);
-    return bytes ? { bytes, contentType: contentTypeOf(name) } : null;
+    return bytes ? { bytes, contentType: contentTypeOf(name), sha256: createHash('sha256').update(bytes).digest('hex') } : null;
   }
 
   /**
@@ -195,8 +315,27 @@ export class JobService {
     return record;
   }
 
+  /** Checksum and non-finite summary of a completed job's result.json, computed once and kept with the job. */
+  private async resultSummary(id: string): Promise<JobView['result']> {
+    const [sha256, nonFinite] = await Promise.all([this.deps.store.annotation(id, 'resultSha256'), this.deps.store.annotation(id, 'nonFinite')]);
+    if (sha256 !== null) return { sha256, ...(nonFinite ? { nonFinite: JSON.parse(nonFinite) as NonFiniteSummary } : {}) };
+    const bytes = await this.deps.results.get(id, 'result.json');
+    if (!bytes) return undefined;
+    const summary = (JSON.parse(bytes.toString('utf8')) as { nonFinite?: NonFiniteSummary }).nonFinite;
+    const digest = createHash('sha256').update(bytes).digest('hex');
+    if (summary) await this.deps.store.annotate(id, 'nonFinite', JSON.stringify(summary));
+    await this.deps.store.annotate(id, 'resultSha256', digest);
+    return { sha256: digest, ...(summary ? { nonFinite: summary } : {}) };
+  }
+
   private async view(record: JobRecord): Promise<JobView> {
-    const [progress, workers] = await Promise.all([this.deps.store.progress(record), this.deps.store.workers(record.id)]);
+    const active = !isTerminal(record.status);
+    const [progress, workers, live, result] = await Promise.all([
+      this.deps.store.progress(record),
+      this.deps.store.workers(record.id),
+      active ? this.deps.workers.list() : Promise.resolve([]),
+      record.status === 'completed' ? this.resultSummary(record.id) : Promise.resolve(undefined),
+    ]);
     const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
     let etaSeconds: number | undefined;
     if (record.status === 'running' && record.startedAt && progress.pointsDone > 0) {
@@ -207,12 +346,15 @@ export class JobService {
       id: record.id,
       kind: record.kind,
       status: record.status,
+      ...(active && live.length === 0 ? { waitingFor: 'workers' as const } : {}),
+      owner: record.owner,
       progress,
       createdAt: iso(record.createdAt)!,
       ...(record.startedAt ? { startedAt: iso(record.startedAt) } : {}),
       ...(record.finishedAt ? { finishedAt: iso(record.finishedAt) } : {}),
       ...(etaSeconds !== undefined ? { etaSeconds: Math.round(etaSeconds * 10) / 10 } : {}),
       ...(record.error ? { error: record.error } : {}),
+      ...(result ? { result } : {}),
       workers,
     };
   }

@@ -1,5 +1,7 @@
 import type { BackendInfo, JobSpec, UnitRef } from '@landscape/core';
 import type { Redis } from 'ioredis';
+import type { JobInputs } from './artifact-cache';
+import { OPEN_OWNER } from './artifact-store';
 import { withScripts } from './scripts';
 
 export const JOB_STATUSES = ['queued', 'running', 'aggregating', 'completed', 'failed', 'cancelled'] as const;
@@ -14,7 +16,11 @@ export interface JobRecord {
   id: string;
   kind: string;
   status: JobStatus;
+  /** Key id of the submitter (never the key itself). */
+  owner: string;
   spec: JobSpec;
+  /** The submitter's kind and file name of each artifact the spec names. */
+  inputs: JobInputs;
   units: UnitRef[];
   tilesTotal: number;
   pointsTotal: number;
@@ -72,10 +78,15 @@ export function decodeJson<T>(text: string): T {
   ) as T;
 }
 
+/** The keys of a job besides its record; `files` is where the Redis result store keeps result files. */
+const JOB_PARTS = ['results', 'progress', 'workers', 'worker-tiles', 'files'] as const;
+
 export interface NewJob {
   id: string;
   kind: string;
+  owner?: string;
   spec: JobSpec;
+  inputs?: JobInputs;
   units: UnitRef[];
   prepareSeconds: number;
   deadline?: number;
@@ -90,16 +101,23 @@ export class JobStore {
   constructor(
     redis: Redis,
     private readonly prefix: string,
+    /** Finished jobs expire this long after they end (0: kept until deleted). */
+    private readonly ttlSeconds = 0,
   ) {
     this.redis = withScripts(redis);
   }
 
-  private key(id: string, part?: 'results' | 'progress' | 'workers' | 'worker-tiles'): string {
+  private key(id: string, part?: (typeof JOB_PARTS)[number]): string {
     return part ? `${this.prefix}:job:${id}:${part}` : `${this.prefix}:job:${id}`;
   }
 
-  private get indexKey(): string {
-    return `${this.prefix}:jobs`;
+  private indexKey(owner?: string): string {
+    return owner === undefined ? `${this.prefix}:jobs` : `${this.prefix}:jobs:owner:${owner}`;
+  }
+
+  /** Every key of a job (its result files too, when they are kept in Redis). */
+  private keys(id: string): string[] {
+    return [this.key(id), ...JOB_PARTS.map((part) => this.key(id, part))];
   }
 
   async create(job: NewJob): Promise<JobRecord> {
@@ -108,7 +126,9 @@ export class JobStore {
       id: job.id,
       kind: job.kind,
       status: job.error ? 'failed' : 'queued',
+      owner: job.owner ?? OPEN_OWNER,
       spec: JSON.stringify(job.spec),
+      inputs: JSON.stringify(job.inputs ?? {}),
       units: JSON.stringify(job.units),
       tilesTotal: String(job.units.length),
       pointsTotal: String(job.units.reduce((sum, unit) => sum + unit.work, 0)),
@@ -117,7 +137,8 @@ export class JobStore {
       ...(job.deadline ? { deadline: String(job.deadline) } : {}),
       ...(job.error ? { error: job.error, finishedAt: String(now) } : {}),
     };
-    await this.redis.multi().hset(this.key(job.id), fields).zadd(this.indexKey, now, job.id).exec();
+    await this.redis.multi().hset(this.key(job.id), fields).zadd(this.indexKey(), now, job.id).zadd(this.indexKey(fields.owner), now, job.id).exec();
+    if (job.error) await this.expire(job.id);
     return (await this.get(job.id))!;
   }
 
@@ -129,7 +150,9 @@ export class JobStore {
       id: raw.id,
       kind: raw.kind!,
       status: raw.status as JobStatus,
+      owner: raw.owner ?? OPEN_OWNER,
       spec: JSON.parse(raw.spec!) as JobSpec,
+      inputs: raw.inputs ? (JSON.parse(raw.inputs) as JobInputs) : {},
       units: JSON.parse(raw.units!) as UnitRef[],
       tilesTotal: Number(raw.tilesTotal),
       pointsTotal: Number(raw.pointsTotal),
@@ -148,16 +171,15 @@ export class JobStore {
     return (await this.redis.hget(this.key(id), 'status')) as JobStatus | null;
   }
 
-  /** Job ids, newest first, optionally only those with one status. */
-  async list(options: { offset: number; limit: number; status?: JobStatus }): Promise<{ ids: string[]; total: number }> {
+  /** Job ids, newest first, optionally only one owner's and only those with one status. */
+  async list(options: { offset: number; limit: number; status?: JobStatus; owner?: string }): Promise<{ ids: string[]; total: number }> {
+    const index = this.indexKey(options.owner);
+    await this.dropExpired();
     if (!options.status) {
-      const [ids, total] = await Promise.all([
-        this.redis.zrevrange(this.indexKey, options.offset, options.offset + options.limit - 1),
-        this.redis.zcard(this.indexKey),
-      ]);
+      const [ids, total] = await Promise.all([this.redis.zrevrange(index, options.offset, options.offset + options.limit - 1), this.redis.zcard(index)]);
       return { ids, total };
     }
-    const all = await this.redis.zrevrange(this.indexKey, 0, -1);
+    const all = await this.redis.zrevrange(index, 0, -1);
     const pipeline = this.redis.pipeline();
     all.forEach((id) => pipeline.hget(this.key(id), 'status'));
     const statuses = ((await pipeline.exec()) ?? []).map(([, value]) => value);
@@ -166,8 +188,36 @@ export class JobStore {
   }
 
   private async transition(id: string, to: JobStatus, from: readonly JobStatus[], stamp?: 'startedAt' | 'finishedAt', error?: string): Promise<boolean> {
-    const changed = await this.redis.landscapeTransition(this.key(id), to, from.join(','), stamp ?? '', String(Date.now()), error ?? '');
-    return changed === 1;
+    const changed = (await this.redis.landscapeTransition(this.key(id), to, from.join(','), stamp ?? '', String(Date.now()), error ?? '')) === 1;
+    if (changed && isTerminal(to)) await this.expire(id);
+    return changed;
+  }
+
+  /** Retention: a finished job's keys expire together; the index entries go on the next listing. */
+  private async expire(id: string): Promise<void> {
+    if (this.ttlSeconds <= 0) return;
+    const owner = (await this.redis.hget(this.key(id), 'owner')) ?? OPEN_OWNER;
+    const multi = this.redis.multi();
+    for (const key of this.keys(id)) multi.expire(key, this.ttlSeconds);
+    // An expiry index (`owner/id`) tells listings which ids to drop from which indexes (the hashes are gone by then).
+    await multi.zadd(this.expiryKey, Date.now() + this.ttlSeconds * 1000, `${owner}/${id}`).exec();
+  }
+
+  private get expiryKey(): string {
+    return `${this.prefix}:jobs:expiry`;
+  }
+
+  private async dropExpired(): Promise<void> {
+    const due = await this.redis.zrangebyscore(this.expiryKey, 0, Date.now());
+    if (!due.length) return;
+    const entries = due.map((member) => ({ member, owner: member.slice(0, member.indexOf('/')), id: member.slice(member.indexOf('/') + 1) }));
+    // A job whose hash still exists has not actually expired yet (clocks differ by a little).
+    const present = await Promise.all(entries.map(({ id }) => this.redis.exists(this.key(id))));
+    const multi = this.redis.multi();
+    entries.forEach(({ member, owner, id }, i) => {
+      if (!present[i]) multi.zrem(this.expiryKey, member).zrem(this.indexKey(), id).zrem(this.indexKey(owner), id);
+    });
+    await multi.exec();
   }
 
   markRunning(id: string): Promise<boolean> {
@@ -246,12 +296,50 @@ export class JobStore {
       .sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  /** Drops everything about a job (records are otherwise kept). */
+  /** Drops everything about a job (its record, unit results and Redis-held files). */
   async remove(id: string): Promise<void> {
+    const owner = (await this.redis.hget(this.key(id), 'owner')) ?? OPEN_OWNER;
     await this.redis
       .multi()
-      .del(this.key(id), this.key(id, 'results'), this.key(id, 'progress'), this.key(id, 'workers'), this.key(id, 'worker-tiles'))
-      .zrem(this.indexKey, id)
+      .del(...this.keys(id))
+      .zrem(this.indexKey(), id)
+      .zrem(this.indexKey(owner), id)
+      .zrem(this.expiryKey, `${owner}/${id}`)
       .exec();
+  }
+
+  /** A value kept with the job (e.g. its result's checksum), written once. */
+  async annotate(id: string, field: 'resultSha256' | 'nonFinite', value: string): Promise<void> {
+    await this.redis.hsetnx(this.key(id), field, value);
+  }
+
+  async annotation(id: string, field: 'resultSha256' | 'nonFinite'): Promise<string | null> {
+    return this.redis.hget(this.key(id), field);
+  }
+
+  /**
+   * Reserves an idempotency key for a job id (first caller wins) and answers the id it is bound to, with the
+   * fingerprint of the request that bound it. Scoped per owner; kept `ttlSeconds`.
+   */
+  async claimIdempotencyKey(
+    owner: string,
+    key: string,
+    jobId: string,
+    fingerprint: string,
+    ttlSeconds: number,
+  ): Promise<{ jobId: string; fingerprint: string }> {
+    const redisKey = `${this.prefix}:idempotency:${owner}:${key}`;
+    const value = JSON.stringify({ jobId, fingerprint });
+    const stored = await this.redis.set(redisKey, value, 'EX', ttlSeconds, 'NX');
+    if (stored === 'OK') return { jobId, fingerprint };
+    const existing = await this.redis.get(redisKey);
+    return existing ? (JSON.parse(existing) as { jobId: string; fingerprint: string }) : { jobId, fingerprint };
+  }
+
+  /** Frees a reservation whose job was never created (the request was refused), so a retry is judged afresh. */
+  async releaseIdempotencyKey(owner: string, key: string, jobId: string): Promise<void> {
+    const redisKey = `${this.prefix}:idempotency:${owner}:${key}`;
+    const existing = await this.redis.get(redisKey);
+    if (existing && (JSON.parse(existing) as { jobId: string }).jobId === jobId) await this.redis.del(redisKey);
   }
 }

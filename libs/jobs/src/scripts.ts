@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Redis, Result } from 'ioredis';
 
 /**
- * The job store's Lua scripts, kept as .lua files in the package (libs/jobs/lua, beside src/ and dist/, so
+ * The job and artifact stores' Lua scripts, kept as .lua files in the package (libs/jobs/lua, beside src/ and dist/, so
  * both read them at the same relative path) and registered with ioredis' defineCommand: sent once with
  * SCRIPT LOAD, then called by hash (EVALSHA), reloaded by ioredis after a Redis restart.
  */
@@ -13,6 +13,8 @@ const SCRIPTS = {
   landscapeTransition: { file: 'transition.lua', keys: 1 },
   landscapePutResult: { file: 'put-result.lua', keys: 5 },
   landscapeProgress: { file: 'progress.lua', keys: 2 },
+  landscapePublishArtifact: { file: 'publish-artifact.lua', keys: 3 },
+  landscapeRemoveArtifact: { file: 'remove-artifact.lua', keys: 2 },
 } as const;
 
 declare module 'ioredis' {
@@ -33,6 +35,8 @@ declare module 'ioredis' {
       now: string,
     ): Result<number, Context>;
     landscapeProgress(progress: string, results: string, unitId: string, done: string): Result<number, Context>;
+    landscapePublishArtifact(temp: string, data: string, uploads: string, owner: string, info: string, sent: 'bytes' | 'none'): Result<number, Context>;
+    landscapeRemoveArtifact(data: string, uploads: string, owner: string): Result<number, Context>;
   }
 }
 

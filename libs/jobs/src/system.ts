@@ -1,6 +1,8 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_LIMITS, type ResourceLimits } from '@landscape/core';
 import { Redis } from 'ioredis';
+import { limitsFromEnv, parseEnv } from './config';
 import { ArtifactCache, FsArtifactStore, RedisArtifactStore, type ArtifactStore } from './artifacts';
 import { JobService } from './job-service';
 import { JobStore } from './job-store';
@@ -19,12 +21,17 @@ export interface JobSystemConfig {
   cacheDir: string;
   queue: QueueTimings;
   jobTimeoutSeconds: number;
+  /** Finished jobs (record, unit results, files) are deleted this long after they end; 0 keeps them. */
+  resultTtlSeconds: number;
+  /** What one job may ask for (server configuration, never spec fields). */
+  limits: ResourceLimits;
   /** A worker missing heartbeats for this long drops out of the worker list. */
   workerTtlMs: number;
   heartbeatMs: number;
 }
 
-export type JobSystemOptions = Partial<Omit<JobSystemConfig, 'artifacts' | 'results' | 'queue'>> & {
+export type JobSystemOptions = Partial<Omit<JobSystemConfig, 'artifacts' | 'results' | 'queue' | 'limits'>> & {
+  limits?: Partial<ResourceLimits>;
   artifacts?: Partial<JobSystemConfig['artifacts']>;
   results?: Partial<JobSystemConfig['results']>;
   queue?: Partial<QueueTimings>;
@@ -38,6 +45,8 @@ export const DEFAULT_CONFIG: JobSystemConfig = {
   cacheDir: join(tmpdir(), 'landscape-cache'),
   queue: { attempts: 3, backoffMs: 2000, lockDurationMs: 30_000, stalledIntervalMs: 15_000, maxStalledCount: 3 },
   jobTimeoutSeconds: 6 * 3600,
+  resultTtlSeconds: 7 * 24 * 3600,
+  limits: DEFAULT_LIMITS,
   workerTtlMs: 30_000,
   heartbeatMs: 5000,
 };
@@ -49,59 +58,45 @@ export function resolveConfig(options: JobSystemOptions = {}): JobSystemConfig {
     artifacts: { ...DEFAULT_CONFIG.artifacts, ...options.artifacts },
     results: { ...DEFAULT_CONFIG.results, ...options.results },
     queue: { ...DEFAULT_CONFIG.queue, ...options.queue },
+    limits: { ...DEFAULT_CONFIG.limits, ...options.limits },
   };
   if (config.artifacts.backend === 'fs' && !config.artifacts.dir) throw new Error('artifacts.backend fs needs artifacts.dir (LANDSCAPE_ARTIFACT_DIR)');
   if (config.results.backend === 'fs' && !config.results.dir) throw new Error('results.backend fs needs results.dir (LANDSCAPE_RESULT_DIR)');
   return config;
 }
 
-function envNumber(env: NodeJS.ProcessEnv, name: string): number | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return undefined;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number (got '${raw}')`);
-  return value;
-}
-
-function envBackend(env: NodeJS.ProcessEnv, name: string, dir: string | undefined): 'redis' | 'fs' {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return dir ? 'fs' : 'redis';
-  if (raw !== 'redis' && raw !== 'fs') throw new Error(`${name} must be redis or fs (got '${raw}')`);
-  return raw;
-}
-
 /**
- * REDIS_URL, LANDSCAPE_REDIS_PREFIX, LANDSCAPE_ARTIFACT_DIR (a shared directory: artifacts stored as files
- * there; otherwise in Redis), LANDSCAPE_ARTIFACT_BACKEND, LANDSCAPE_ARTIFACT_MAX_BYTES, LANDSCAPE_RESULT_DIR,
- * LANDSCAPE_RESULT_BACKEND, LANDSCAPE_CACHE_DIR, LANDSCAPE_JOB_TIMEOUT_S, LANDSCAPE_TILE_ATTEMPTS,
- * LANDSCAPE_BACKOFF_MS, LANDSCAPE_LOCK_MS, LANDSCAPE_STALLED_MS, LANDSCAPE_MAX_STALLED,
- * LANDSCAPE_HEARTBEAT_MS, LANDSCAPE_WORKER_TTL_MS.
+ * The job system's part of the environment (parseEnv in ./config: REDIS_URL, LANDSCAPE_REDIS_PREFIX,
+ * LANDSCAPE_ARTIFACT_DIR/BACKEND/MAX_BYTES, LANDSCAPE_RESULT_DIR/BACKEND/TTL_S, LANDSCAPE_CACHE_DIR,
+ * LANDSCAPE_JOB_TIMEOUT_S, the queue timings and the server limits LANDSCAPE_MAX_*).
  */
-export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): JobSystemConfig {
-  const artifactDir = env.LANDSCAPE_ARTIFACT_DIR || undefined;
-  const resultDir = env.LANDSCAPE_RESULT_DIR || undefined;
+export function loadConfigFromEnv(raw: NodeJS.ProcessEnv = process.env): JobSystemConfig {
+  const env = parseEnv(raw);
+  const backend = (value: 'redis' | 'fs' | undefined, dir: string | undefined): 'redis' | 'fs' => value ?? (dir ? 'fs' : 'redis');
   const defined = <T extends object>(value: T): Partial<T> => Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
   return resolveConfig({
     ...defined({
-      redisUrl: env.REDIS_URL || undefined,
-      prefix: env.LANDSCAPE_REDIS_PREFIX || undefined,
-      cacheDir: env.LANDSCAPE_CACHE_DIR || undefined,
-      jobTimeoutSeconds: envNumber(env, 'LANDSCAPE_JOB_TIMEOUT_S'),
-      heartbeatMs: envNumber(env, 'LANDSCAPE_HEARTBEAT_MS'),
-      workerTtlMs: envNumber(env, 'LANDSCAPE_WORKER_TTL_MS'),
+      redisUrl: env.REDIS_URL,
+      prefix: env.LANDSCAPE_REDIS_PREFIX,
+      cacheDir: env.LANDSCAPE_CACHE_DIR,
+      jobTimeoutSeconds: env.LANDSCAPE_JOB_TIMEOUT_S,
+      resultTtlSeconds: env.LANDSCAPE_RESULT_TTL_S,
+      heartbeatMs: env.LANDSCAPE_HEARTBEAT_MS,
+      workerTtlMs: env.LANDSCAPE_WORKER_TTL_MS,
     }),
+    limits: limitsFromEnv(env),
     artifacts: defined({
-      backend: envBackend(env, 'LANDSCAPE_ARTIFACT_BACKEND', artifactDir),
-      dir: artifactDir,
-      maxBytes: envNumber(env, 'LANDSCAPE_ARTIFACT_MAX_BYTES'),
+      backend: backend(env.LANDSCAPE_ARTIFACT_BACKEND, env.LANDSCAPE_ARTIFACT_DIR),
+      dir: env.LANDSCAPE_ARTIFACT_DIR,
+      maxBytes: env.LANDSCAPE_ARTIFACT_MAX_BYTES,
     }),
-    results: defined({ backend: envBackend(env, 'LANDSCAPE_RESULT_BACKEND', resultDir), dir: resultDir }),
+    results: defined({ backend: backend(env.LANDSCAPE_RESULT_BACKEND, env.LANDSCAPE_RESULT_DIR), dir: env.LANDSCAPE_RESULT_DIR }),
     queue: defined({
-      attempts: envNumber(env, 'LANDSCAPE_TILE_ATTEMPTS'),
-      backoffMs: envNumber(env, 'LANDSCAPE_BACKOFF_MS'),
-      lockDurationMs: envNumber(env, 'LANDSCAPE_LOCK_MS'),
-      stalledIntervalMs: envNumber(env, 'LANDSCAPE_STALLED_MS'),
-      maxStalledCount: envNumber(env, 'LANDSCAPE_MAX_STALLED'),
+      attempts: env.LANDSCAPE_TILE_ATTEMPTS,
+      backoffMs: env.LANDSCAPE_BACKOFF_MS,
+      lockDurationMs: env.LANDSCAPE_LOCK_MS,
+      stalledIntervalMs: env.LANDSCAPE_STALLED_MS,
+      maxStalledCount: env.LANDSCAPE_MAX_STALLED,
     }),
   });
 }
@@ -131,10 +126,10 @@ export function createJobSystem(options: JobSystemOptions = {}): JobSystem {
       : new RedisArtifactStore(redis, config.prefix, config.artifacts.maxBytes, config.artifacts.chunkBytes);
   const results: ResultStore = config.results.backend === 'fs' ? new FsResultStore(config.results.dir!) : new RedisResultStore(redis, config.prefix);
   const cache = new ArtifactCache(artifacts, config.cacheDir);
-  const store = new JobStore(redis, config.prefix);
+  const store = new JobStore(redis, config.prefix, config.resultTtlSeconds);
   const queue = new JobQueue(redis, config.prefix, config.queue);
   const workers = new WorkerRegistry(redis, config.prefix, config.workerTtlMs);
-  const service = new JobService({ store, queue, artifacts, results, cache, jobTimeoutSeconds: config.jobTimeoutSeconds });
+  const service = new JobService({ store, queue, artifacts, results, cache, workers, jobTimeoutSeconds: config.jobTimeoutSeconds, limits: config.limits });
   let closed: Promise<void> | undefined;
   return {
     config,

@@ -1,5 +1,3 @@
-import { InputError } from './errors';
-
 /** An axis `[min, max, steps]`: `steps` evenly spaced values from min to max inclusive. */
 export type AxisSpec = readonly [number, number, number];
 
@@ -24,13 +22,6 @@ export function gridSize(grid: Grid): { nx: number; ny: number; points: number }
   const nx = grid.x.length;
   const ny = grid.y?.length ?? 1;
   return { nx, ny, points: nx * ny };
-}
-
-export function checkPointLimit(grid: Grid, maxPoints: number, field = 'grid'): void {
-  const { points } = gridSize(grid);
-  if (points > maxPoints) {
-    throw new InputError(`${points} points exceed the limit of ${maxPoints} (raise it with "limits.maxPoints" or --max-points)`, field);
-  }
 }
 
 /** Point coordinates: (x[ix], y[iy]); lines have iy = 0 and a single coefficient. */

@@ -4,6 +4,7 @@ export * from './directions';
 export * from './errors';
 export * from './evaluate';
 export * from './grid';
+export * from './limits';
 export * from './losses';
 export * from './model';
 export * from './objective';

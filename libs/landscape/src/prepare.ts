@@ -2,7 +2,7 @@ import { loadDatasetFile, subsetDataset, syntheticDataset, type Dataset } from '
 import { randomDirection } from './directions';
 import { InputError } from './errors';
 import type { EvaluationSetup, LandscapePlan } from './evaluate';
-import { checkPointLimit, makeGrid } from './grid';
+import { makeGrid } from './grid';
 import { checkSampleShape, loadModel, type LoadedModel, type ModelOptions } from './model';
 import { normalizeDirection, orthogonalize, type BiasHandling, type Normalization } from './normalization';
 import { modelDisplayName, refName } from './names';
@@ -98,7 +98,6 @@ function directionSpecs(spec: LineSpec | SurfaceSpec): {
 /** Loads model and data, builds and normalizes the directions, and lays the grid: everything evaluation needs. */
 export function prepareLandscape(spec: LineSpec | SurfaceSpec, resolve: RefResolver): PreparedLandscape {
   const grid = spec.kind === 'surface' ? makeGrid(spec.grid.x, spec.grid.y) : makeGrid(spec.grid.x);
-  checkPointLimit(grid, spec.limits.maxPoints);
   const options = modelOptionsOf(spec);
   const model = loadModelRef(spec.model, 'model', resolve, options);
   const data = loadData(spec.data, resolve);

@@ -85,7 +85,39 @@ export interface LandscapeResult extends Provenance {
   evaluation?: { subspace: SubspaceRecord };
 }
 
-/** JSON with NaN and ±Infinity kept as the strings "NaN", "Infinity", "-Infinity" (JSON has no such numbers). */
+/** Where a result holds NaN or ±Infinity: counts by field path (array positions left out), and a warning. */
+export interface NonFiniteSummary {
+  count: number;
+  fields: Record<string, number>;
+  warning: string;
+}
+
+export function nonFiniteSummary(value: unknown): NonFiniteSummary | undefined {
+  const fields: Record<string, number> = {};
+  const walk = (node: unknown, path: string): void => {
+    if (typeof node === 'number') {
+      if (!Number.isFinite(node)) fields[path || '(value)'] = (fields[path || '(value)'] ?? 0) + 1;
+    } else if (Array.isArray(node) || (ArrayBuffer.isView(node) && !(node instanceof DataView))) {
+      for (const item of node as ArrayLike<unknown> & Iterable<unknown>) walk(item, path);
+    } else if (node && typeof node === 'object') {
+      for (const [key, item] of Object.entries(node)) walk(item, path ? `${path}.${key}` : key);
+    }
+  };
+  walk(value, '');
+  const count = Object.values(fields).reduce((a, b) => a + b, 0);
+  if (count === 0) return undefined;
+  const where = Object.entries(fields)
+    .map(([field, n]) => `${field} (${n})`)
+    .join(', ');
+  return { count, fields, warning: `${count} values are NaN or ±Infinity: ${where}; the loss diverges or overflows there` };
+}
+
+/**
+ * JSON with NaN and ±Infinity kept as the strings "NaN", "Infinity", "-Infinity" (JSON has no such numbers). A
+ * result object holding any gets a `nonFinite` summary, so a run that diverged cannot pass for a clean one.
+ */
 export function stringifyResult(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 2);
+  const summary = value && typeof value === 'object' && !Array.isArray(value) ? nonFiniteSummary(value) : undefined;
+  const document = summary ? { ...(value as object), nonFinite: summary } : value;
+  return JSON.stringify(document, (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 2);
 }

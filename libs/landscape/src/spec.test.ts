@@ -33,7 +33,7 @@ describe('job spec', () => {
     [{ ...surface, grid: { x: [-1, 1, 2.5], y: [0, 1, 3] } }, 'grid.x.2'],
     [{ ...surface, directions: { x: { seed: -1 }, y: { seed: 1 } } }, 'directions.x.seed'],
     [{ ...surface, kind: 'volume' }, 'kind'],
-    [{ ...surface, extra: 1 }, '(spec)'],
+    [{ ...surface, extra: 1 }, 'extra'],
     [{ kind: 'line', model: 'a', data: 'd', loss: 'mse', grid: { x: [0, 1, 3] } }, 'to'],
   ])('names the offending field %#', (input, field) => {
     const result = validateJobSpec(input);

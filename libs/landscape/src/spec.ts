@@ -15,7 +15,9 @@ const ref = z.string().min(1, 'must name a file or artifact');
 
 const axis = z
   .tuple([z.number().finite(), z.number().finite(), z.number().int().min(1, 'steps must be at least 1')])
-  .refine(([min, max, steps]) => steps === 1 || min < max, { message: 'must be [min, max, steps] with min < max' });
+  .refine(([min, max, steps]) => steps === 1 || min < max, { message: 'must be [min, max, steps] with min < max' })
+  // [-1e308, 1e308] passes as finite numbers but its width overflows to Infinity, and so would every point.
+  .refine(([min, max]) => Number.isFinite(max - min), { message: 'the range max − min must be a finite number' });
 
 const seed = z
   .number()
@@ -53,7 +55,7 @@ const dataRef = z.union([
       n: z.number().int().min(1).max(1_000_000),
       seed: seed.default(0),
       classes: z.number().int().min(2).max(100).optional(),
-      noise: z.number().finite().min(0).optional(),
+      noise: z.number().min(0).max(100).optional(),
       /** images: [height, width, channels]. */
       shape: z.tuple([z.number().int().min(1).max(1024), z.number().int().min(1).max(1024), z.number().int().min(1).max(64)]).optional(),
       subset: z
@@ -99,10 +101,6 @@ const common = {
   backend: z.enum(BACKENDS).default('auto'),
   /** Worker threads for `landscape run`; `auto` = one per core. */
   threads: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default('auto'),
-  limits: z
-    .object({ maxPoints: z.number().int().min(1).default(40_000) })
-    .strict()
-    .default({}),
   tiles: z
     .object({ x: z.number().int().min(1), y: z.number().int().min(1).default(1) })
     .strict()
@@ -144,8 +142,8 @@ const lanczosControls = {
   maxSteps: z.number().int().min(2).max(100_000).optional(),
 };
 
-/** The common fields without the grid-only ones (tiles, point limits). */
-const { tiles: _tiles, limits: _limits, ...pointCommon } = common;
+/** The common fields without the grid-only ones (tiles). */
+const { tiles: _tiles, ...pointCommon } = common;
 
 /** Curvature at the model's weights: extreme eigenvalues, trace, spectral density (docs/method.md, "Hessian"). */
 export const hessianSpec = z
@@ -224,7 +222,7 @@ export const trainSpec = z
     data: dataRef,
     loss: z.enum(LOSSES),
     optimizer: z.enum(['sgd', 'adam']).default('sgd'),
-    learningRate: z.number().positive().finite().default(0.01),
+    learningRate: z.number().positive().max(100).default(0.01),
     /** SGD only (0 = plain SGD). */
     momentum: z.number().min(0).lt(1).default(0.9),
     epochs: z.number().int().min(1).max(100_000).default(10),
@@ -236,7 +234,20 @@ export const trainSpec = z
     backend: z.enum(BACKENDS).default('auto'),
     label: z.string().max(200).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((spec, context) => {
+    // Knowable from the spec when the sample count is (synthetic data, a subset): an interval past the last step
+    // would record no checkpoint but the first.
+    if (spec.checkpointEvery === 'epoch' || typeof spec.data === 'string' || (!('synthetic' in spec.data) && !spec.data.subset)) return;
+    const samples = spec.data.subset?.n ?? ('n' in spec.data ? spec.data.n : 0);
+    const steps = spec.epochs * Math.ceil(samples / spec.batchSize);
+    if (spec.checkpointEvery > steps)
+      context.addIssue({
+        code: 'custom',
+        path: ['checkpointEvery'],
+        message: `must be at most the ${steps} optimizer steps of the run (got ${spec.checkpointEvery})`,
+      });
+  });
 
 export const TRAJECTORY_METHODS = ['pca', 'pca-directions', 'umap', 'autoencoder'] as const;
 
@@ -278,13 +289,26 @@ export const trajectorySpec = z
       .object({
         hidden: z.array(z.number().int().min(1)).max(4).default([32]),
         epochs: z.number().int().min(1).max(100_000).default(300),
-        learningRate: z.number().positive().finite().default(0.01),
+        learningRate: z.number().positive().max(100).default(0.01),
         seed: seed.default(0),
       })
       .strict()
       .default({}),
   })
-  .strict();
+  .strict()
+  .superRefine((spec, context) => {
+    // With the checkpoints listed, their number is known before anything loads.
+    if (!Array.isArray(spec.trajectory)) return;
+    const n = spec.trajectory.length;
+    if (spec.neighbors >= n / 2)
+      context.addIssue({ code: 'custom', path: ['neighbors'], message: `must be below half the number of checkpoints (${n}), got ${spec.neighbors}` });
+    if (spec.umap.nNeighbors !== undefined && spec.umap.nNeighbors >= n)
+      context.addIssue({
+        code: 'custom',
+        path: ['umap', 'nNeighbors'],
+        message: `must be below the number of checkpoints (${n}), got ${spec.umap.nNeighbors}`,
+      });
+  });
 
 export const jobSpecSchema = z.union([lineSpec, surfaceSpec, hessianSpec, curvatureSpec, trainSpec, trajectorySpec]);
 
@@ -329,7 +353,11 @@ export function validateJobSpec(input: unknown): { ok: true; spec: JobSpec } | {
   if (parsed.success) return { ok: true, spec: parsed.data as JobSpec };
   return {
     ok: false,
-    issues: parsed.error.issues.map((issue) => ({ field: issue.path.length ? issue.path.join('.') : '(spec)', reason: issue.message })),
+    issues: parsed.error.issues.map((issue) => {
+      // An unknown key is the offending field itself (e.g. a client sending `limits`), not the object holding it.
+      const path = issue.code === 'unrecognized_keys' && issue.keys.length === 1 ? [...issue.path, issue.keys[0]!] : issue.path;
+      return { field: path.length ? path.join('.') : '(spec)', reason: issue.message };
+    }),
   };
 }
 

@@ -204,8 +204,13 @@ describe('trajectory inputs', () => {
     writeFileSync(renamed, JSON.stringify(trajectory));
     await expect(prepare({ trajectory: renamed })).rejects.toThrow(/flat_order.*'other\/bias'.*'dense_Dense1\/bias'/);
 
-    const sets = [join(REFERENCE, 'm1_mlp', 'weights_init.json'), join(REFERENCE, 'm2_cnn', 'weights_init.json')];
-    await expect(prepare({ trajectory: sets })).rejects.toThrow(/^trajectory\.1: .*weight/);
+    // Three listed checkpoints, so neighbors: 1 passes the spec's own check and loading finds the foreign weights.
+    const sets = [
+      join(REFERENCE, 'm1_mlp', 'weights_init.json'),
+      join(REFERENCE, 'm2_cnn', 'weights_init.json'),
+      join(REFERENCE, 'm1_mlp', 'weights_init.json'),
+    ];
+    await expect(prepare({ trajectory: sets, neighbors: 1 })).rejects.toThrow(/^trajectory\.1: .*weight/);
     await expect(prepare({ neighbors: 20 })).rejects.toThrow(/^neighbors: /);
     await expect(prepare({ methods: ['umap'], umap: { nNeighbors: 50 } })).rejects.toThrow(/^umap: /);
 

@@ -2,7 +2,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   assembleTiles,
-  checkPointLimit,
   defaultTileSize,
   Evaluator,
   InputError,
@@ -261,8 +260,6 @@ function loadTrajectoryInputs(
   const trajectory = loadTrajectory(spec.trajectory, resolve, model.description.layout);
   const n = trajectory.checkpoints.length;
   if (spec.neighbors >= n / 2) throw new InputError(`must be below half the number of checkpoints (${n}), got ${spec.neighbors}`, 'neighbors');
-  const [nx, ny] = spec.grid.steps;
-  checkPointLimit({ x: new Array<number>(nx * spec.methods.length).fill(0), y: new Array<number>(ny).fill(0) }, spec.limits.maxPoints, 'grid.steps');
   if (spec.methods.includes('umap')) {
     if (spec.umap.inverseK > n - 1) throw new InputError(`must be below the number of checkpoints (${n}), got ${spec.umap.inverseK}`, 'umap.inverseK');
     underField('umap', () => umapSettings(n, umapOptions(spec, n)));

@@ -6,7 +6,45 @@ export const DEFAULT_API = 'http://127.0.0.1:8080';
  * A failure the user can act on (bad input, unreachable API, an answer of 4xx): an InputError, so the CLI exits
  * with code 2 and prints one line.
  */
-export class ClientError extends InputError {}
+export class ClientError extends InputError {
+  constructor(
+    message: string,
+    field?: string,
+    /** Worth retrying: the API could not be reached, or answered 429/502/503/504 (restarting, overloaded). */
+    readonly transient = false,
+  ) {
+    super(message, field);
+  }
+}
+
+const TRANSIENT_STATUSES = new Set([429, 502, 503, 504]);
+
+export interface RetryOptions {
+  /** Give up once requests have failed for this long in a row. */
+  outageMs: number;
+  /** First pause; doubled after each failure up to `maxDelayMs`. */
+  initialDelayMs: number;
+  maxDelayMs: number;
+  /** Told about each failure that will be retried. */
+  onRetry?: (error: ClientError, delayMs: number) => void;
+}
+
+export const DEFAULT_RETRY: RetryOptions = { outageMs: 5 * 60_000, initialDelayMs: 250, maxDelayMs: 10_000 };
+
+/** Runs `attempt` until it succeeds, retrying transient failures with exponential backoff (and jitter) for up to `outageMs`. */
+export async function withRetries<T>(attempt: () => Promise<T>, options: RetryOptions = DEFAULT_RETRY): Promise<T> {
+  const started = Date.now();
+  for (let delay = options.initialDelayMs; ; delay = Math.min(options.maxDelayMs, delay * 2)) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof ClientError) || !error.transient || Date.now() - started + delay > options.outageMs) throw error;
+      const pause = Math.round(delay * (0.5 + Math.random() / 2));
+      options.onRetry?.(error, pause);
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
+}
 
 export interface ClientOptions {
   api?: string;
@@ -65,20 +103,24 @@ export class ApiClient {
     } catch (error) {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
       const reason = cause?.code ?? cause?.message ?? (error as Error).message;
-      throw new ClientError(`cannot reach the API at ${this.baseUrl}: ${reason}`);
+      throw new ClientError(`cannot reach the API at ${this.baseUrl}: ${reason}`, undefined, true);
     }
     if (!response.ok) {
       const text = await response.text().catch(() => '');
-      throw new ClientError(`${method} ${path} failed with HTTP ${response.status}: ${describeError(response.status, text)}`);
+      throw new ClientError(
+        `${method} ${path} failed with HTTP ${response.status}: ${describeError(response.status, text)}`,
+        undefined,
+        TRANSIENT_STATUSES.has(response.status),
+      );
     }
     return response;
   }
 
-  async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async json<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
     const response = await this.request(
       method,
       path,
-      body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } },
+      body === undefined ? { headers } : { body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } },
     );
     return (await response.json()) as T;
   }

@@ -1,13 +1,13 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ApiClient, ClientError, DEFAULT_API } from './http';
+import { ApiClient, ClientError, DEFAULT_API, DEFAULT_RETRY } from './http';
 import { uploadSpecRefs } from './upload';
-import { getJob, jobPath, waitForJob, type JobView } from './wait';
+import { getJob, jobPath, submitJob, waitForJob, type JobView } from './wait';
 
 export { ApiClient, ClientError } from './http';
 export { modelFiles, uploadSpecRefs, type ArtifactInfo } from './upload';
-export { waitForJob, type JobView } from './wait';
+export { submitJob, waitForJob, type JobView } from './wait';
 
 interface ApiOptions {
   api?: string;
@@ -22,6 +22,17 @@ function interval(value: string): number {
 }
 
 const intervalOption = (): Option => new Option('--interval <ms>', 'polling interval').argParser(interval).default(1000);
+
+function seconds(value: string): number {
+  const s = Number(value);
+  if (!Number.isFinite(s) || s < 0 || s > 86_400) throw new InvalidArgumentError('must be a number of seconds from 0 to 86400');
+  return s;
+}
+
+const retryOption = (): Option =>
+  new Option('--retry-for <s>', 'keep polling through an unreachable or restarting API for this long')
+    .argParser(seconds)
+    .default(DEFAULT_RETRY.outageMs / 1000);
 
 /** The raw spec as written: the server fills in defaults, the client only rewrites file refs. */
 function readSpec(path: string): { spec: unknown; baseDir: string } {
@@ -75,12 +86,14 @@ export function registerClientCommands(program: Command): void {
     .addOption(apiOption())
     .option('--wait', 'wait for the job to end (progress on stderr); exit 0 completed, 1 failed/cancelled')
     .addOption(intervalOption())
-    .action(async (file: string, options: ApiOptions & { wait?: boolean; interval: number }) => {
+    .addOption(retryOption())
+    .action(async (file: string, options: ApiOptions & { wait?: boolean; interval: number; retryFor: number }) => {
       const client = new ApiClient({ api: options.api });
       const { spec, baseDir } = readSpec(file);
       const rewritten = await uploadSpecRefs(client, spec, baseDir);
-      const job = await client.json<JobView>('POST', '/v1/jobs', rewritten);
-      if (options.wait) finish(await waitForJob(client, job.id, { intervalMs: options.interval, stream: process.stderr }));
+      const retry = { ...DEFAULT_RETRY, outageMs: options.retryFor * 1000 };
+      const job = await submitJob(client, rewritten, retry);
+      if (options.wait) finish(await waitForJob(client, job.id, { intervalMs: options.interval, stream: process.stderr, retry }));
       process.stdout.write(`${job.id}\n`);
     });
 
@@ -100,10 +113,12 @@ export function registerClientCommands(program: Command): void {
     .argument('<id>', 'job id')
     .addOption(apiOption())
     .addOption(intervalOption())
-    .action(async (id: string, options: ApiOptions & { interval: number }) => {
+    .addOption(retryOption())
+    .action(async (id: string, options: ApiOptions & { interval: number; retryFor: number }) => {
       const client = new ApiClient({ api: options.api });
       // stdout either way: a bar when it is a terminal, JSON lines that scripts can read when it is not.
-      finish(await waitForJob(client, id, { intervalMs: options.interval, stream: process.stdout }));
+      const retry = { ...DEFAULT_RETRY, outageMs: options.retryFor * 1000 };
+      finish(await waitForJob(client, id, { intervalMs: options.interval, stream: process.stdout, retry }));
     });
 
   program

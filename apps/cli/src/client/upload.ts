@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { refName, resolveModelJsonPath, validateJobSpec, type ModelJson } from '@landscape/core';
+import { expectedKind } from '@landscape/jobs';
 import { ClientError, type ApiClient } from './http';
 
 export type ArtifactKind = 'model' | 'data' | 'weights' | 'trajectory';
@@ -14,24 +15,6 @@ export interface ArtifactInfo {
 }
 
 const ARTIFACT_ID = /^sha256:[0-9a-f]{64}$/;
-
-/**
- * Where a job spec names local files, and what each one is. A ref is rewritten only where the spec has a string
- * at that path (`{synthetic: ...}` data, `{seed}` directions and built-in architectures have none); `items` is
- * the kind of each string of an array there (a trajectory given as weight-set files in order).
- */
-const REF_FIELDS: { path: string[]; kind: ArtifactKind; items?: ArtifactKind }[] = [
-  { path: ['model'], kind: 'model' },
-  { path: ['to'], kind: 'model' },
-  { path: ['data'], kind: 'data' },
-  { path: ['data', 'path'], kind: 'data' },
-  { path: ['data', 'y'], kind: 'data' },
-  ...['x', 'y'].flatMap((axis) => [
-    { path: ['directions', axis, 'file'], kind: 'weights' as const },
-    { path: ['directions', axis, 'model'], kind: 'model' as const },
-  ]),
-  { path: ['trajectory'], kind: 'trajectory', items: 'weights' },
-];
 
 function fileBytes(path: string, field: string): Buffer {
   if (!existsSync(path) || !statSync(path).isFile()) throw new ClientError(`file not found: ${path}`, field);
@@ -78,30 +61,24 @@ export async function uploadFile(client: ApiClient, kind: Exclude<ArtifactKind, 
   return (await response.json()) as ArtifactInfo;
 }
 
-function getAt(spec: Record<string, unknown>, path: readonly (string | number)[]): unknown {
-  let node: unknown = spec;
-  for (const key of path) {
-    if (typeof node !== 'object' || node === null) return undefined;
-    node = (node as Record<string | number, unknown>)[key];
-  }
-  return node;
-}
-
 function setAt(spec: Record<string, unknown>, path: readonly (string | number)[], value: string): void {
   let node = spec as Record<string | number, unknown>;
   for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
   node[path[path.length - 1]!] = value;
 }
 
-/** Every local ref of a spec: its path, and the kind of artifact it becomes. */
-function localRefs(spec: Record<string, unknown>): { path: (string | number)[]; kind: ArtifactKind; ref: string }[] {
-  const refs: { path: (string | number)[]; kind: ArtifactKind; ref: string }[] = [];
-  for (const { path, kind, items } of REF_FIELDS) {
-    const value = getAt(spec, path);
-    if (typeof value === 'string') refs.push({ path, kind, ref: value });
-    else if (items && Array.isArray(value)) value.forEach((item, i) => typeof item === 'string' && refs.push({ path: [...path, i], kind: items, ref: item }));
+/**
+ * Every local file a spec names: each string at a field that takes an artifact (the same rule the server checks
+ * kinds by: `expectedKind` of @landscape/jobs), with the kind of artifact it becomes. Artifact ids stay as they are.
+ */
+function localRefs(spec: unknown, path: (string | number)[] = []): { path: (string | number)[]; kind: ArtifactKind; ref: string }[] {
+  if (typeof spec === 'string') {
+    const kind = expectedKind(path.join('.'));
+    return kind && !ARTIFACT_ID.test(spec) ? [{ path, kind, ref: spec }] : [];
   }
-  return refs.filter(({ ref }) => !ARTIFACT_ID.test(ref));
+  if (Array.isArray(spec)) return spec.flatMap((item, i) => localRefs(item, [...path, i]));
+  if (spec && typeof spec === 'object') return Object.entries(spec).flatMap(([key, value]) => localRefs(value, [...path, key]));
+  return [];
 }
 
 /**

@@ -1,4 +1,5 @@
 /** Shared pieces of the SVG plots: colour map, scales, ticks, number formats, axes. Pure string building. */
+import { escapeXml } from './escape';
 
 /** matplotlib's viridis sampled at 0, 0.1, …, 1 (perceptually uniform, readable in grey and by most colour-blind readers). */
 const VIRIDIS: readonly [number, number, number][] = [
@@ -33,9 +34,7 @@ export function viridis(t: number): string {
 
 export const FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif";
 
-export function escapeXml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
-}
+export { escapeXml };
 
 /** Pixel coordinates with two decimals: enough for print, keeps files small. */
 export function px(value: number): string {
