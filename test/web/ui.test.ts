@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { contourLevels } from '@landscape/core';
 import { encodeModelBundle, readModelDirectory } from '@landscape/jobs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -151,6 +152,15 @@ describe('web app in chromium', () => {
       await contour.locator('.contourlevel path').first().waitFor({ timeout: 60_000 });
       expect(await contour.locator('.contourlabels text').count()).toBeGreaterThan(0);
       expect(await contour.locator('.contourlevel path').count()).toBeGreaterThan(3);
+      // The labelled iso-lines are the static figures' levels (dense near the minimum), not plotly's even steps.
+      const levels = contourLevels(result.loss.flat(), 20);
+      for (const label of await contour.locator('.contourlabels text').allTextContents()) {
+        const value = Number(label.replace('−', '-'));
+        expect(
+          levels.some((level) => Math.abs(level - value) <= 0.01 * Math.abs(level)),
+          `label ${label} is one of ${levels.join(', ')}`,
+        ).toBe(true);
+      }
 
       // Hover the grid point (ix, iy): the label shows x, y and exactly the loss result.json has there.
       const hoverAt = async (plot: ReturnType<Page['locator']>, ix: number, iy: number): Promise<string[]> => {
@@ -193,7 +203,7 @@ describe('web app in chromium', () => {
 
       // Log scale and the accuracy view redraw both plots with their own titles.
       await page.check('input[name=log]');
-      await contour.locator('.cbtitle text', { hasText: 'log₁₀ loss' }).waitFor();
+      await contour.locator('.cbtitle text', { hasText: 'log-spaced levels' }).waitFor();
       expect(Number((await hoverAt(contour, 6, 2))[2]!.replace('loss ', ''))).toBe(sixDigits(result.loss[2][6]));
       await page.uncheck('input[name=log]');
       await page.selectOption('select[name=metric]', 'accuracy');

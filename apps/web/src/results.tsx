@@ -3,6 +3,7 @@ import { useMemo, useState } from 'preact/hooks';
 import type { CurvatureResult, GridValues, HessianResult, JobKind, LandscapeResult } from '@landscape/core';
 import type { TrainResult, TrajectoryResult } from '@landscape/metrics';
 import type { Data, Layout } from 'plotly.js-dist-min';
+import { formatLevel, levelCoordinate, levelScale, levelTicks, type LevelScale, type LevelScheme } from '../../../libs/landscape/src/output/levels';
 import { num } from './format';
 import { Plot } from './plot';
 import { Choice, Head, Toggle } from './widgets';
@@ -19,7 +20,6 @@ interface ResultByKind {
 
 const COLORSCALE = 'Viridis';
 
-const finite = (values: (number | null)[][]): number[] => values.flat().filter((v): v is number => v !== null && Number.isFinite(v));
 const hasValues = (values: (number | null)[][] | (number | null)[]): boolean => values.flat().some((v) => v !== null && Number.isFinite(v));
 const log10Grid = (grid: GridValues): GridValues => grid.map((row) => row.map((v) => (v !== null && v > 0 ? Math.log10(v) : null)));
 /** Hover text per grid point: the value itself, also when the colours follow log10 of it. */
@@ -31,43 +31,66 @@ interface ContourOptions {
   /** [iy][ix], as in result.json. */
   z: GridValues;
   name: string;
-  /** Log scale: the colours and levels follow log10(z); labels and hover still show z itself. */
-  log?: boolean;
-  /** Fixed colour range (shared between panels); default: this grid's own range. */
-  range?: [number, number];
+  /**
+   * How the levels are spaced (the static figures' rule, libs/landscape/src/output/levels.ts): `basin` (default for
+   * losses: dense near the minimum), `log`, or `linear` (accuracy, curvature).
+   */
+  scheme?: LevelScheme;
+  /** Levels shared between panels; default: this grid's own. */
+  scale?: LevelScale;
 }
 
-/** A filled contour with labelled levels and the exact value on hover. */
-function contourTrace({ x, y, z, name, log = false, range }: ContourOptions): Data {
-  const shown = log ? log10Grid(z) : z;
-  const [low, high] = range ?? extent(finite(shown));
-  return {
+const LEVELS = 20;
+
+/** The level scale of a grid; a log scale over values that are not all positive falls back to the basin rule. */
+function gridScale(z: GridValues, scheme: LevelScheme): LevelScale {
+  const values = z.flat();
+  const positive = values.every((v) => v === null || !Number.isFinite(v) || v > 0);
+  return levelScale(values, LEVELS, scheme === 'log' && !positive ? 'basin' : scheme);
+}
+
+/**
+ * A filled contour with labelled levels and the exact value on hover. plotly spaces contour levels evenly, so the
+ * fill is drawn over each value's level coordinate (level k at k: one band per level, as in contour.svg), and each
+ * level's iso-line is its own trace over the values themselves, so its label prints the level.
+ */
+function contourTraces({ x, y, z, name, scheme = 'basin', scale = gridScale(z, scheme) }: ContourOptions): Data[] {
+  const { levels, max } = scale;
+  const coordinates = z.map((row) => row.map((v) => (v === null || !Number.isFinite(v) ? null : levelCoordinate(levels, max, v))));
+  const { ticks, labels } = levelTicks(levels, max);
+  const fill: Data = {
     type: 'contour',
     name,
     x,
     y,
-    z: shown,
+    z: coordinates,
     text: hoverText(z),
     hovertemplate: `x %{x:.4~g}<br>y %{y:.4~g}<br>${name} %{text}<extra></extra>`,
     colorscale: COLORSCALE,
-    zmin: low,
-    zmax: high,
+    zmin: 0,
+    zmax: Math.max(1, levels.length),
     autocontour: false,
-    contours: { start: low, end: high, size: (high - low) / 16 || 1, showlabels: true, labelfont: { size: 10, color: 'white' }, coloring: 'heatmap' },
-    colorbar: { title: { text: log ? `log₁₀ ${name}` : name } },
-    line: { width: 0.6, color: 'rgba(255,255,255,0.5)' },
+    contours: { start: 0, end: Math.max(1, levels.length), size: 1, coloring: 'fill', showlines: false },
+    colorbar: {
+      title: { text: scheme === 'log' ? `${name} (log-spaced levels)` : name, side: 'right' },
+      tickvals: ticks,
+      ticktext: labels,
+    },
   };
-}
-
-function extent(values: number[]): [number, number] {
-  if (values.length === 0) return [0, 1];
-  let low = Infinity;
-  let high = -Infinity;
-  for (const v of values) {
-    low = Math.min(low, v);
-    high = Math.max(high, v);
-  }
-  return low === high ? [low - 0.5, high + 0.5] : [low, high];
+  const isoLines = levels.slice(1).map((level): Data => ({
+    type: 'contour',
+    name: `${name} = ${formatLevel(level)}`,
+    x,
+    y,
+    z,
+    hoverinfo: 'skip',
+    showscale: false,
+    showlegend: false,
+    autocontour: false,
+    contours: { start: level, end: level, size: 1, coloring: 'none', showlabels: true, labelfont: { size: 10, color: 'white' } },
+    line: { width: 0.6, color: 'rgba(255,255,255,0.7)' },
+  }));
+  return [fill, ...isoLines];
 }
 
 const modelMarker: Data = {
@@ -88,7 +111,8 @@ function SurfaceView({ result }: { result: LandscapeResult }) {
   const [log, setLog] = useState(false);
   const grid = result[metric] as GridValues;
   const y = result.y!;
-  const contour = useMemo(() => [contourTrace({ x: result.x, y, z: grid, name: metric, log }), modelMarker], [result, metric, log]);
+  const scheme: LevelScheme = metric === 'accuracy' ? 'linear' : log ? 'log' : 'basin';
+  const contour = useMemo(() => [...contourTraces({ x: result.x, y, z: grid, name: metric, scheme }), modelMarker], [result, metric, scheme]);
   // Log scale in 3-D: a log z axis and colours by log10, so z (and the hover value) stays the value itself.
   const surface = useMemo<Data[]>(
     () => [
@@ -240,7 +264,7 @@ function CurvatureView({ result }: { result: CurvatureResult }) {
         {maps.map(([name, z]) => (
           <Plot
             name={`curvature-${name}`}
-            data={[contourTrace({ x: result.x, y: result.y, z, name }), modelMarker]}
+            data={[...contourTraces({ x: result.x, y: result.y, z, name, scheme: 'linear' }), modelMarker]}
             layout={{ title: { text: name }, ...axes('x', 'y') }}
             height={380}
           />
@@ -252,8 +276,11 @@ function CurvatureView({ result }: { result: CurvatureResult }) {
 
 function TrajectoryView({ result }: { result: TrajectoryResult }) {
   const methods = Object.entries(result.methods).filter((entry): entry is [string, NonNullable<(typeof entry)[1]>] => entry[1] !== undefined);
-  // One colour scale (and the same contour levels) for every panel, so they compare by eye.
-  const range = extent(methods.flatMap(([, method]) => finite(method.grid.loss)));
+  // One level scale (the same levels and colours) for every panel, so they compare by eye.
+  const scale = levelScale(
+    methods.flatMap(([, method]) => method.grid.loss.flat()),
+    LEVELS,
+  );
   return (
     <>
       <div class="plots two">
@@ -261,7 +288,7 @@ function TrajectoryView({ result }: { result: TrajectoryResult }) {
           <Plot
             name={`trajectory-${name}`}
             data={[
-              contourTrace({ x: method.grid.x, y: method.grid.y, z: method.grid.loss, name: 'loss', range }),
+              ...contourTraces({ x: method.grid.x, y: method.grid.y, z: method.grid.loss, name: 'loss', scale }),
               {
                 type: 'scatter',
                 mode: 'lines+markers',
