@@ -5,8 +5,8 @@ import { Module, PayloadTooLargeException, type DynamicModule, type INestApplica
 import { APP_GUARD, NestFactory } from '@nestjs/core';
 import { ExpressAdapter, MulterModule, type NestExpressApplication } from '@nestjs/platform-express';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
-import { createJobSystem, OPEN_OWNER, type JobSystem, type JobSystemOptions } from '@landscape/jobs';
-import pino, { type Logger } from 'pino';
+import { createJobSystem, createLogger, OPEN_OWNER, type JobSystem, type JobSystemOptions } from '@landscape/jobs';
+import type { Logger } from 'pino';
 import { ArtifactsController, isMultipart } from './artifacts.controller';
 import type { AuthenticatedRequest } from './auth';
 import { DEFAULT_SETTINGS, type ApiSettings } from './config';
@@ -122,7 +122,7 @@ const JSON_PATHS = new Set(['/v1/jobs', '/v1/jobs/validate', '/v1/session']);
 
 /** Builds the HTTP API around a job system (not listening yet: call listen). */
 export async function createApp(config: ApiConfig): Promise<ApiApp> {
-  const logger = config.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info', base: { app: 'landscape-api' } });
+  const logger = config.logger ?? createLogger({ level: process.env.LOG_LEVEL ?? 'info', base: { app: 'landscape-api' } });
   const owned = !isJobSystem(config.jobs);
   const system = isJobSystem(config.jobs) ? config.jobs : createJobSystem(config.jobs);
   try {
