@@ -91,6 +91,7 @@ describe('ownership', () => {
     const admin = as(KEYS.admin);
     expect((await call(server.url, 'GET', `/v1/jobs/${id}`, { headers: admin })).json.owner).toBe(keyIdOf(KEYS.alpha));
     expect((await call(server.url, 'GET', `/v1/artifacts/${refs.model}`, { headers: admin })).status).toBe(200);
+    expect((await call(server.url, 'GET', `/v1/artifacts/${refs.data}?download=1`, { headers: admin })).text).toBe(readFileSync(join(M1, 'dataset.json'), 'utf8'));
     expect((await call(server.url, 'GET', '/v1/jobs', { headers: admin })).json.items.map((job: { id: string }) => job.id)).toContain(id);
   });
 
