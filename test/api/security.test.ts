@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { join } from 'node:path';
-import { keyIdOf, listenAddressFromEnv } from '@landscape/api';
+import { apiSettingsFromEnv, keyIdOf, listenAddressFromEnv } from '@landscape/api';
 import { stringifyResult } from '@landscape/core';
 import { createJobSystem, type JobSystem } from '@landscape/jobs';
 import pino from 'pino';
@@ -91,7 +91,9 @@ describe('ownership', () => {
     const admin = as(KEYS.admin);
     expect((await call(server.url, 'GET', `/v1/jobs/${id}`, { headers: admin })).json.owner).toBe(keyIdOf(KEYS.alpha));
     expect((await call(server.url, 'GET', `/v1/artifacts/${refs.model}`, { headers: admin })).status).toBe(200);
-    expect((await call(server.url, 'GET', `/v1/artifacts/${refs.data}?download=1`, { headers: admin })).text).toBe(readFileSync(join(M1, 'dataset.json'), 'utf8'));
+    expect((await call(server.url, 'GET', `/v1/artifacts/${refs.data}?download=1`, { headers: admin })).text).toBe(
+      readFileSync(join(M1, 'dataset.json'), 'utf8'),
+    );
     expect((await call(server.url, 'GET', '/v1/jobs', { headers: admin })).json.items.map((job: { id: string }) => job.id)).toContain(id);
   });
 
@@ -345,6 +347,37 @@ describe('rate limit', () => {
       expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
       expect((await call(limited.url, 'GET', '/v1/workers', { headers: as(KEYS.beta) })).status).toBe(200);
       for (let i = 0; i < 8; i++) expect((await call(limited.url, 'GET', '/health')).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe('sign-in rate limit', () => {
+  it('allows 10 sign-ins per minute and client address, right or wrong key, below the general limit; other routes go on', async () => {
+    const limited = await startApi(system, { apiKeys: [KEYS.alpha, KEYS.beta], logger: pino({ level: 'silent' }) });
+    try {
+      const guesses: number[] = [];
+      for (let i = 0; i < 10; i++) guesses.push((await postJson(limited.url, '/v1/session', { key: `guess-${i}` })).status);
+      expect(guesses).toEqual(Array(10).fill(401));
+      // The eleventh attempt is refused before the key is looked at, even the right one.
+      const blocked = await postJson(limited.url, '/v1/session', { key: KEYS.alpha });
+      expect(blocked.status).toBe(429);
+      expect(Number(blocked.headers.get('retry-after-signin'))).toBeGreaterThan(0);
+      expect((await call(limited.url, 'GET', '/v1/session')).status).toBe(200);
+      expect((await call(limited.url, 'GET', '/v1/workers', { headers: as(KEYS.alpha) })).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('is a setting (signInRatePerMinute; LANDSCAPE_SIGNIN_RATE_LIMIT), also when the general limit is off', async () => {
+    const limited = await startApi(system, { apiKeys: [KEYS.alpha], rateLimitPerMinute: 0, signInRatePerMinute: 2, logger: pino({ level: 'silent' }) });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++) statuses.push((await postJson(limited.url, '/v1/session', { key: KEYS.alpha })).status);
+      expect(statuses).toEqual([200, 200, 429]);
+      expect(apiSettingsFromEnv({ LANDSCAPE_SIGNIN_RATE_LIMIT: '3' }).signInRatePerMinute).toBe(3);
     } finally {
       await limited.close();
     }

@@ -52,7 +52,8 @@ function rateLimitTracker(req: Record<string, unknown>): string {
 class ApiModule {
   static forRoot(system: JobSystem, settings: Required<ApiSettings>, ready: ReadinessCheck, sessions: SessionStore): DynamicModule {
     const limited = settings.rateLimitPerMinute > 0;
-    const rateLimit: Provider[] = limited ? [{ provide: APP_GUARD, useClass: ThrottlerGuard }] : [];
+    const signInLimited = settings.signInRatePerMinute > 0;
+    const rateLimit: Provider[] = limited || signInLimited ? [{ provide: APP_GUARD, useClass: ThrottlerGuard }] : [];
     return {
       module: ApiModule,
       // Multipart model uploads: in memory (they go to the artifact store next), each part within the artifact limit.
@@ -60,7 +61,20 @@ class ApiModule {
         MulterModule.register({
           limits: { fileSize: settings.maxArtifactBytes, files: settings.maxModelFiles, fields: 16, parts: settings.maxModelFiles + 16 },
         }),
-        ThrottlerModule.forRoot({ throttlers: [{ ttl: 60_000, limit: Math.max(1, settings.rateLimitPerMinute) }], getTracker: rateLimitTracker }),
+        ThrottlerModule.forRoot({
+          throttlers: [
+            { name: 'default', ttl: 60_000, limit: Math.max(1, settings.rateLimitPerMinute), skipIf: () => !limited },
+            // Sign-in is where keys get guessed: counted per client address, on top of the general limit.
+            {
+              name: 'signIn',
+              ttl: 60_000,
+              limit: Math.max(1, settings.signInRatePerMinute),
+              getTracker: (req) => `ip:${String(req.ip)}`,
+              skipIf: (context) => !signInLimited || context.getHandler() !== SessionController.prototype.signIn,
+            },
+          ],
+          getTracker: rateLimitTracker,
+        }),
       ],
       controllers: [ValidateController, JobsController, ArtifactsController, WorkersController, HealthController, SessionController],
       providers: [
