@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { join } from 'node:path';
@@ -27,9 +28,9 @@ function modelForm(): FormData {
   return form;
 }
 
-async function uploads(key: string): Promise<{ model: string; data: string }> {
-  const model = await call(server.url, 'POST', '/v1/artifacts?kind=model', { body: modelForm(), headers: as(key) });
-  const data = await call(server.url, 'POST', '/v1/artifacts?kind=data&filename=dataset.json', {
+async function uploads(key: string, target: TestApi = server): Promise<{ model: string; data: string }> {
+  const model = await call(target.url, 'POST', '/v1/artifacts?kind=model', { body: modelForm(), headers: as(key) });
+  const data = await call(target.url, 'POST', '/v1/artifacts?kind=data&filename=dataset.json', {
     body: readFileSync(join(M1, 'dataset.json')),
     headers: as(key, { 'content-type': 'application/octet-stream' }),
   });
@@ -296,6 +297,40 @@ describe('retention', () => {
     expect(list.json.items.map((job: { id: string }) => job.id)).not.toContain(id);
     expect(await system.redis.zscore('apitest:jobs', id)).toBeNull();
     expect(await system.redis.zscore(`apitest:jobs:owner:${keyIdOf(KEYS.beta)}`, id)).toBeNull();
+  });
+});
+
+describe('retention of a file result store', () => {
+  it('the sweep removes an expired job’s files from LANDSCAPE_RESULT_DIR, and keeps those of live jobs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'landscape-results-'));
+    const fsSystem = createJobSystem({ redisUrl: backing.redis.url, prefix: 'fsretention', results: { backend: 'fs', dir }, resultTtlSeconds: 1 });
+    const fsServer = await startApi(fsSystem, { apiKeys: [KEYS.alpha], logger: pino({ level: 'silent' }) });
+    try {
+      const submit = async (label: string): Promise<string> => {
+        const answer = await postJson(fsServer.url, '/v1/jobs', surface(await uploads(KEYS.alpha, fsServer), label), as(KEYS.alpha));
+        expect(answer.status).toBe(202);
+        return answer.json.id as string;
+      };
+      const [expiring, live] = [await submit('expiring'), await submit('live')];
+      for (const id of [expiring, live]) {
+        await fsSystem.store.markAggregating(id);
+        await fsSystem.results.put(id, 'result.json', Buffer.from('{}'));
+      }
+      expect(await fsSystem.store.complete(expiring)).toBe(true);
+      expect(existsSync(join(dir, expiring, 'result.json'))).toBe(true);
+      // What Redis does when the 1 s TTL runs out, done now instead of waiting.
+      await fsSystem.redis.del(`fsretention:job:${expiring}`);
+      await fsSystem.redis.zadd('fsretention:jobs:expiry', 0, `${keyIdOf(KEYS.alpha)}/${expiring}`);
+
+      expect(await fsSystem.service.sweepExpired()).toEqual([expiring]);
+      expect(existsSync(join(dir, expiring))).toBe(false);
+      expect(existsSync(join(dir, live, 'result.json'))).toBe(true);
+      expect(await fsSystem.service.sweepExpired()).toEqual([]);
+    } finally {
+      await fsServer.close();
+      await fsSystem.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -134,6 +134,9 @@ class TimedExpressAdapter extends ExpressAdapter {
 /** Routes whose body is JSON (job specs, the spec check, sign-in). */
 const JSON_PATHS = new Set(['/v1/jobs', '/v1/jobs/validate', '/v1/session']);
 
+/** How often the API removes jobs past the result TTL, with their result files (listings sweep too). */
+const RETENTION_SWEEP_MS = 60_000;
+
 /** Builds the HTTP API around a job system (not listening yet: call listen). */
 export async function createApp(config: ApiConfig): Promise<ApiApp> {
   const logger = config.logger ?? createLogger({ level: process.env.LOG_LEVEL ?? 'info', base: { app: 'landscape-api' } });
@@ -171,6 +174,10 @@ export async function createApp(config: ApiConfig): Promise<ApiApp> {
       verify: limitJsonDepth(settings.maxJsonDepth),
     });
     setupOpenApi(app);
+    const sweep = setInterval(
+      () => void system.service.sweepExpired().catch((error: Error) => logger.warn({ err: error.message }, 'retention sweep failed')),
+      RETENTION_SWEEP_MS,
+    ).unref();
     let closed = false;
     return {
       app,
@@ -185,6 +192,7 @@ export async function createApp(config: ApiConfig): Promise<ApiApp> {
       async close() {
         if (closed) return;
         closed = true;
+        clearInterval(sweep);
         await app.close();
         if (owned) await system.close();
       },
