@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { join } from 'node:path';
-import { keyIdOf, listenAddressFromEnv } from '@landscape/api';
+import { apiSettingsFromEnv, keyIdOf, listenAddressFromEnv } from '@landscape/api';
 import { stringifyResult } from '@landscape/core';
 import { createJobSystem, type JobSystem } from '@landscape/jobs';
 import pino from 'pino';
@@ -27,9 +28,9 @@ function modelForm(): FormData {
   return form;
 }
 
-async function uploads(key: string): Promise<{ model: string; data: string }> {
-  const model = await call(server.url, 'POST', '/v1/artifacts?kind=model', { body: modelForm(), headers: as(key) });
-  const data = await call(server.url, 'POST', '/v1/artifacts?kind=data&filename=dataset.json', {
+async function uploads(key: string, target: TestApi = server): Promise<{ model: string; data: string }> {
+  const model = await call(target.url, 'POST', '/v1/artifacts?kind=model', { body: modelForm(), headers: as(key) });
+  const data = await call(target.url, 'POST', '/v1/artifacts?kind=data&filename=dataset.json', {
     body: readFileSync(join(M1, 'dataset.json')),
     headers: as(key, { 'content-type': 'application/octet-stream' }),
   });
@@ -91,6 +92,9 @@ describe('ownership', () => {
     const admin = as(KEYS.admin);
     expect((await call(server.url, 'GET', `/v1/jobs/${id}`, { headers: admin })).json.owner).toBe(keyIdOf(KEYS.alpha));
     expect((await call(server.url, 'GET', `/v1/artifacts/${refs.model}`, { headers: admin })).status).toBe(200);
+    expect((await call(server.url, 'GET', `/v1/artifacts/${refs.data}?download=1`, { headers: admin })).text).toBe(
+      readFileSync(join(M1, 'dataset.json'), 'utf8'),
+    );
     expect((await call(server.url, 'GET', '/v1/jobs', { headers: admin })).json.items.map((job: { id: string }) => job.id)).toContain(id);
   });
 
@@ -296,6 +300,40 @@ describe('retention', () => {
   });
 });
 
+describe('retention of a file result store', () => {
+  it('the sweep removes an expired job’s files from LANDSCAPE_RESULT_DIR, and keeps those of live jobs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'landscape-results-'));
+    const fsSystem = createJobSystem({ redisUrl: backing.redis.url, prefix: 'fsretention', results: { backend: 'fs', dir }, resultTtlSeconds: 1 });
+    const fsServer = await startApi(fsSystem, { apiKeys: [KEYS.alpha], logger: pino({ level: 'silent' }) });
+    try {
+      const submit = async (label: string): Promise<string> => {
+        const answer = await postJson(fsServer.url, '/v1/jobs', surface(await uploads(KEYS.alpha, fsServer), label), as(KEYS.alpha));
+        expect(answer.status).toBe(202);
+        return answer.json.id as string;
+      };
+      const [expiring, live] = [await submit('expiring'), await submit('live')];
+      for (const id of [expiring, live]) {
+        await fsSystem.store.markAggregating(id);
+        await fsSystem.results.put(id, 'result.json', Buffer.from('{}'));
+      }
+      expect(await fsSystem.store.complete(expiring)).toBe(true);
+      expect(existsSync(join(dir, expiring, 'result.json'))).toBe(true);
+      // What Redis does when the 1 s TTL runs out, done now instead of waiting.
+      await fsSystem.redis.del(`fsretention:job:${expiring}`);
+      await fsSystem.redis.zadd('fsretention:jobs:expiry', 0, `${keyIdOf(KEYS.alpha)}/${expiring}`);
+
+      expect(await fsSystem.service.sweepExpired()).toEqual([expiring]);
+      expect(existsSync(join(dir, expiring))).toBe(false);
+      expect(existsSync(join(dir, live, 'result.json'))).toBe(true);
+      expect(await fsSystem.service.sweepExpired()).toEqual([]);
+    } finally {
+      await fsServer.close();
+      await fsSystem.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('slow clients', () => {
   /** Opens a connection, sends `head` and never more; resolves with how long the server kept it open. */
   function heldFor(url: string, head: string): Promise<{ ms: number; answer: string }> {
@@ -344,6 +382,37 @@ describe('rate limit', () => {
       expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
       expect((await call(limited.url, 'GET', '/v1/workers', { headers: as(KEYS.beta) })).status).toBe(200);
       for (let i = 0; i < 8; i++) expect((await call(limited.url, 'GET', '/health')).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe('sign-in rate limit', () => {
+  it('allows 10 sign-ins per minute and client address, right or wrong key, below the general limit; other routes go on', async () => {
+    const limited = await startApi(system, { apiKeys: [KEYS.alpha, KEYS.beta], logger: pino({ level: 'silent' }) });
+    try {
+      const guesses: number[] = [];
+      for (let i = 0; i < 10; i++) guesses.push((await postJson(limited.url, '/v1/session', { key: `guess-${i}` })).status);
+      expect(guesses).toEqual(Array(10).fill(401));
+      // The eleventh attempt is refused before the key is looked at, even the right one.
+      const blocked = await postJson(limited.url, '/v1/session', { key: KEYS.alpha });
+      expect(blocked.status).toBe(429);
+      expect(Number(blocked.headers.get('retry-after-signin'))).toBeGreaterThan(0);
+      expect((await call(limited.url, 'GET', '/v1/session')).status).toBe(200);
+      expect((await call(limited.url, 'GET', '/v1/workers', { headers: as(KEYS.alpha) })).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('is a setting (signInRatePerMinute; LANDSCAPE_SIGNIN_RATE_LIMIT), also when the general limit is off', async () => {
+    const limited = await startApi(system, { apiKeys: [KEYS.alpha], rateLimitPerMinute: 0, signInRatePerMinute: 2, logger: pino({ level: 'silent' }) });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++) statuses.push((await postJson(limited.url, '/v1/session', { key: KEYS.alpha })).status);
+      expect(statuses).toEqual([200, 200, 429]);
+      expect(apiSettingsFromEnv({ LANDSCAPE_SIGNIN_RATE_LIMIT: '3' }).signInRatePerMinute).toBe(3);
     } finally {
       await limited.close();
     }

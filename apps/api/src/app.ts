@@ -5,8 +5,8 @@ import { Module, PayloadTooLargeException, type DynamicModule, type INestApplica
 import { APP_GUARD, NestFactory } from '@nestjs/core';
 import { ExpressAdapter, MulterModule, type NestExpressApplication } from '@nestjs/platform-express';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
-import { createJobSystem, OPEN_OWNER, type JobSystem, type JobSystemOptions } from '@landscape/jobs';
-import pino, { type Logger } from 'pino';
+import { createJobSystem, createLogger, OPEN_OWNER, type JobSystem, type JobSystemOptions } from '@landscape/jobs';
+import type { Logger } from 'pino';
 import { ArtifactsController, isMultipart } from './artifacts.controller';
 import type { AuthenticatedRequest } from './auth';
 import { DEFAULT_SETTINGS, type ApiSettings } from './config';
@@ -52,7 +52,8 @@ function rateLimitTracker(req: Record<string, unknown>): string {
 class ApiModule {
   static forRoot(system: JobSystem, settings: Required<ApiSettings>, ready: ReadinessCheck, sessions: SessionStore): DynamicModule {
     const limited = settings.rateLimitPerMinute > 0;
-    const rateLimit: Provider[] = limited ? [{ provide: APP_GUARD, useClass: ThrottlerGuard }] : [];
+    const signInLimited = settings.signInRatePerMinute > 0;
+    const rateLimit: Provider[] = limited || signInLimited ? [{ provide: APP_GUARD, useClass: ThrottlerGuard }] : [];
     return {
       module: ApiModule,
       // Multipart model uploads: in memory (they go to the artifact store next), each part within the artifact limit.
@@ -60,7 +61,20 @@ class ApiModule {
         MulterModule.register({
           limits: { fileSize: settings.maxArtifactBytes, files: settings.maxModelFiles, fields: 16, parts: settings.maxModelFiles + 16 },
         }),
-        ThrottlerModule.forRoot({ throttlers: [{ ttl: 60_000, limit: Math.max(1, settings.rateLimitPerMinute) }], getTracker: rateLimitTracker }),
+        ThrottlerModule.forRoot({
+          throttlers: [
+            { name: 'default', ttl: 60_000, limit: Math.max(1, settings.rateLimitPerMinute), skipIf: () => !limited },
+            // Sign-in is where keys get guessed: counted per client address, on top of the general limit.
+            {
+              name: 'signIn',
+              ttl: 60_000,
+              limit: Math.max(1, settings.signInRatePerMinute),
+              getTracker: (req) => `ip:${String(req.ip)}`,
+              skipIf: (context) => !signInLimited || context.getHandler() !== SessionController.prototype.signIn,
+            },
+          ],
+          getTracker: rateLimitTracker,
+        }),
       ],
       controllers: [ValidateController, JobsController, ArtifactsController, WorkersController, HealthController, SessionController],
       providers: [
@@ -120,9 +134,12 @@ class TimedExpressAdapter extends ExpressAdapter {
 /** Routes whose body is JSON (job specs, the spec check, sign-in). */
 const JSON_PATHS = new Set(['/v1/jobs', '/v1/jobs/validate', '/v1/session']);
 
+/** How often the API removes jobs past the result TTL, with their result files (listings sweep too). */
+const RETENTION_SWEEP_MS = 60_000;
+
 /** Builds the HTTP API around a job system (not listening yet: call listen). */
 export async function createApp(config: ApiConfig): Promise<ApiApp> {
-  const logger = config.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info', base: { app: 'landscape-api' } });
+  const logger = config.logger ?? createLogger({ level: process.env.LOG_LEVEL ?? 'info', base: { app: 'landscape-api' } });
   const owned = !isJobSystem(config.jobs);
   const system = isJobSystem(config.jobs) ? config.jobs : createJobSystem(config.jobs);
   try {
@@ -157,6 +174,10 @@ export async function createApp(config: ApiConfig): Promise<ApiApp> {
       verify: limitJsonDepth(settings.maxJsonDepth),
     });
     setupOpenApi(app);
+    const sweep = setInterval(
+      () => void system.service.sweepExpired().catch((error: Error) => logger.warn({ err: error.message }, 'retention sweep failed')),
+      RETENTION_SWEEP_MS,
+    ).unref();
     let closed = false;
     return {
       app,
@@ -171,6 +192,7 @@ export async function createApp(config: ApiConfig): Promise<ApiApp> {
       async close() {
         if (closed) return;
         closed = true;
+        clearInterval(sweep);
         await app.close();
         if (owned) await system.close();
       },

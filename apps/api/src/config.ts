@@ -29,6 +29,8 @@ export interface ApiSettings {
   timeoutCheckIntervalMs: number;
   /** Requests per minute and key (or client address, without keys); 0 = unlimited. /health is never limited. */
   rateLimitPerMinute: number;
+  /** Sign-ins (POST /v1/session) per minute and client address, whatever the key; 0 = unlimited. Guessing keys needs many. */
+  signInRatePerMinute: number;
 }
 
 export const DEFAULT_SETTINGS: ApiSettings = {
@@ -43,12 +45,13 @@ export const DEFAULT_SETTINGS: ApiSettings = {
   keepAliveTimeoutMs: 5000,
   timeoutCheckIntervalMs: 1000,
   rateLimitPerMinute: 600,
+  signInRatePerMinute: 10,
 };
 
 /**
  * The API's part of the environment (parseEnv of @landscape/jobs: LANDSCAPE_API_KEYS, LANDSCAPE_ADMIN_KEYS,
  * LANDSCAPE_MAX_BODY_BYTES, LANDSCAPE_REQUEST_TIMEOUT_MS, LANDSCAPE_HEADERS_TIMEOUT_MS, LANDSCAPE_BODY_TIMEOUT_MS,
- * LANDSCAPE_KEEPALIVE_TIMEOUT_MS, LANDSCAPE_RATE_LIMIT); the artifact limit is the job system's.
+ * LANDSCAPE_KEEPALIVE_TIMEOUT_MS, LANDSCAPE_RATE_LIMIT, LANDSCAPE_SIGNIN_RATE_LIMIT); the artifact limit is the job system's.
  */
 export function apiSettingsFromEnv(raw: NodeJS.ProcessEnv = process.env): ApiSettings {
   const env = parseEnv(raw);
@@ -62,6 +65,7 @@ export function apiSettingsFromEnv(raw: NodeJS.ProcessEnv = process.env): ApiSet
     bodyTimeoutMs: env.LANDSCAPE_BODY_TIMEOUT_MS ?? DEFAULT_SETTINGS.bodyTimeoutMs,
     keepAliveTimeoutMs: env.LANDSCAPE_KEEPALIVE_TIMEOUT_MS ?? DEFAULT_SETTINGS.keepAliveTimeoutMs,
     rateLimitPerMinute: env.LANDSCAPE_RATE_LIMIT ?? DEFAULT_SETTINGS.rateLimitPerMinute,
+    signInRatePerMinute: env.LANDSCAPE_SIGNIN_RATE_LIMIT ?? DEFAULT_SETTINGS.signInRatePerMinute,
   };
 }
 

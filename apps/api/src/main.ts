@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import { jobKinds, loadConfigFromEnv } from '@landscape/jobs';
-import pino from 'pino';
+import { createLogger, jobKinds, loadConfigFromEnv } from '@landscape/jobs';
 import { createApp } from './app';
 import { apiSettingsFromEnv, listenAddressFromEnv } from './config';
 
@@ -13,7 +12,7 @@ const SHUTDOWN_GRACE_MS = 10_000;
  * parseEnv in @landscape/jobs (one schema for the API, the workers and the job system).
  */
 async function main(): Promise<void> {
-  const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { app: 'landscape-api' } });
+  const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'info', base: { app: 'landscape-api' } });
   let api: Awaited<ReturnType<typeof createApp>>;
   let address: { port: number; host: string };
   let settings: ReturnType<typeof apiSettingsFromEnv>;

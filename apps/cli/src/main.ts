@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKENDS, isInputError, PACKAGE_VERSION, type BackendChoice } from '@landscape/core';
+import { createLogger } from '@landscape/jobs';
 import pino, { type Logger } from 'pino';
 import { BENCH_SUITES, PYTORCH_CASES, runBench } from './bench';
 import { registerClientCommands } from './client';
@@ -9,7 +10,7 @@ import { terminalLogFile } from './summary';
 
 const LOG_OPTIONS = { level: process.env.LOG_LEVEL ?? 'info', base: { app: 'landscape-cli' } };
 // Without a terminal, logs are JSON on stderr so stdout stays clean for scripts (`landscape submit` prints the job id there).
-let logger: Logger = pino(LOG_OPTIONS, pino.destination(2));
+let logger: Logger = createLogger(LOG_OPTIONS, pino.destination(2));
 
 /**
  * On a terminal the progress bar and a short summary are what a person reads: JSON log lines would garble them,
@@ -19,7 +20,7 @@ function commandLogger(out?: string): { logger: Logger; logFile?: string } {
   if (!process.stderr.isTTY) return { logger };
   if (!out) return { logger: (logger = pino({ ...LOG_OPTIONS, level: 'silent' })) };
   const logFile = terminalLogFile(out);
-  logger = pino(LOG_OPTIONS, pino.destination({ dest: logFile, mkdir: true, sync: true }));
+  logger = createLogger(LOG_OPTIONS, pino.destination({ dest: logFile, mkdir: true, sync: true }));
   return { logger, logFile };
 }
 

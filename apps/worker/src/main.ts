@@ -1,6 +1,5 @@
 import type { BackendChoice } from '@landscape/core';
-import { createJobSystem, jobKinds, loadConfigFromEnv, parseEnv } from '@landscape/jobs';
-import pino from 'pino';
+import { createJobSystem, createLogger, jobKinds, loadConfigFromEnv, parseEnv } from '@landscape/jobs';
 import { LandscapeWorker } from './worker';
 
 /**
@@ -20,7 +19,7 @@ function workerEnv(env: NodeJS.ProcessEnv): { concurrency: number; backend: Back
 }
 
 async function main(): Promise<void> {
-  const logger = pino({ name: 'landscape-worker', level: process.env.LOG_LEVEL ?? 'info' });
+  const logger = createLogger({ name: 'landscape-worker', level: process.env.LOG_LEVEL ?? 'info' });
   // A stray rejection (e.g. from a connection library during a Redis outage) is logged, not fatal.
   process.on('unhandledRejection', (reason) => logger.error({ err: reason instanceof Error ? reason.message : String(reason) }, 'unhandled rejection'));
   let worker: LandscapeWorker | undefined;

@@ -61,6 +61,7 @@ export const envSchema = z.object({
   LANDSCAPE_BODY_TIMEOUT_MS: whole(1),
   LANDSCAPE_KEEPALIVE_TIMEOUT_MS: whole(1),
   LANDSCAPE_RATE_LIMIT: whole(0),
+  LANDSCAPE_SIGNIN_RATE_LIMIT: whole(0),
   // Worker
   WORKER_CONCURRENCY: z.preprocess((value) => (value === 'auto' ? availableParallelism() : unset(value)), z.coerce.number().int().min(1).max(256).default(1)),
   LANDSCAPE_BACKEND: z.preprocess(unset, z.enum(BACKENDS).default('auto')),

@@ -8,3 +8,4 @@ export * from './system';
 export * from './workers';
 export * from './hvp-shards';
 export * from './config';
+export * from './logging';

@@ -232,6 +232,7 @@ export class JobService {
   async list(options: { offset?: number; limit?: number; status?: JobStatus } = {}, access: Access = FULL_ACCESS): Promise<JobList> {
     const offset = Math.max(0, Math.floor(options.offset ?? 0));
     const limit = Math.min(1000, Math.max(1, Math.floor(options.limit ?? 50)));
+    await this.sweepExpired();
     const { ids, total } = await this.deps.store.list({
       offset,
       limit,
@@ -256,6 +257,16 @@ export class JobService {
         record.units.map((unit) => unit.id),
       );
     return this.get(id, access);
+  }
+
+  /**
+   * Retention: jobs past the result TTL leave the listings, and their result files go too (Redis expires its own
+   * copies; a file store does not). Run on every listing and periodically by the API. Returns the swept ids.
+   */
+  async sweepExpired(): Promise<string[]> {
+    const ids = await this.deps.store.sweepExpired();
+    for (const id of ids) await this.deps.results.remove(id);
+    return ids;
   }
 
   /** Deletes a job with its results (an active one is cancelled first). False when the caller has no such job. */

@@ -174,7 +174,6 @@ export class JobStore {
   /** Job ids, newest first, optionally only one owner's and only those with one status. */
   async list(options: { offset: number; limit: number; status?: JobStatus; owner?: string }): Promise<{ ids: string[]; total: number }> {
     const index = this.indexKey(options.owner);
-    await this.dropExpired();
     if (!options.status) {
       const [ids, total] = await Promise.all([this.redis.zrevrange(index, options.offset, options.offset + options.limit - 1), this.redis.zcard(index)]);
       return { ids, total };
@@ -207,9 +206,10 @@ export class JobStore {
     return `${this.prefix}:jobs:expiry`;
   }
 
-  private async dropExpired(): Promise<void> {
+  /** Drops expired jobs from the indexes and returns their ids (their keys are gone; their result files go with JobService.sweepExpired). */
+  async sweepExpired(): Promise<string[]> {
     const due = await this.redis.zrangebyscore(this.expiryKey, 0, Date.now());
-    if (!due.length) return;
+    if (!due.length) return [];
     const entries = due.map((member) => ({ member, owner: member.slice(0, member.indexOf('/')), id: member.slice(member.indexOf('/') + 1) }));
     // A job whose hash still exists has not actually expired yet (clocks differ by a little).
     const present = await Promise.all(entries.map(({ id }) => this.redis.exists(this.key(id))));
@@ -218,6 +218,7 @@ export class JobStore {
       if (!present[i]) multi.zrem(this.expiryKey, member).zrem(this.indexKey(), id).zrem(this.indexKey(owner), id);
     });
     await multi.exec();
+    return entries.filter((_, i) => !present[i]).map(({ id }) => id);
   }
 
   markRunning(id: string): Promise<boolean> {
