@@ -250,7 +250,7 @@ describe('jobs lifecycle without workers', () => {
     for (let i = 0; i < 3; i++) {
       const answer = await postJson(url, '/v1/jobs', { ...spec, label: `job ${i}` });
       expect(answer.status).toBe(202);
-      expect(answer.json).toMatchObject({ status: 'queued', tiles: 6, points: 15 });
+      expect(answer.json).toMatchObject({ status: 'queued', units: 6, points: 15 });
       expect(answer.headers.get('location')).toBe(`/v1/jobs/${answer.json.id}`);
       ids.push(answer.json.id);
     }
@@ -259,7 +259,7 @@ describe('jobs lifecycle without workers', () => {
     expect(page.json.items.map((job: { id: string }) => job.id)).toEqual([ids[1], ids[0]]);
 
     const job = await call(url, 'GET', `/v1/jobs/${ids[0]}`);
-    expect(job.json).toMatchObject({ id: ids[0], status: 'queued', progress: { tilesDone: 0, tilesTotal: 6, pointsDone: 0, pointsTotal: 15 } });
+    expect(job.json).toMatchObject({ id: ids[0], status: 'queued', progress: { unitsDone: 0, unitsTotal: 6, pointsDone: 0, pointsTotal: 15 } });
     expect(new Date(job.json.createdAt).getTime()).toBeGreaterThan(0);
 
     expect((await call(url, 'GET', `/v1/jobs/${ids[0]}/result`)).status).toBe(409);

@@ -7,7 +7,7 @@ import { killAllWorkers, type WorkerProcess } from '../harness/processes';
 import { embeddedResult, LOCAL_M2, M2, m2Surface, startCluster, type Cluster, type Uploaded } from '../distributed/helpers';
 import { call, postJson, runCliAsync, startApi, type TestApi } from './support';
 
-/** Everything over HTTP: upload, submit, two worker processes compute the tiles, poll, fetch; then the CLI client. */
+/** Everything over HTTP: upload, submit, two worker processes compute the units, poll, fetch; then the CLI client. */
 describe('end to end over HTTP with two workers', () => {
   let cluster: Cluster;
   let server: TestApi;
@@ -57,12 +57,12 @@ describe('end to end over HTTP with two workers', () => {
     const grid = { nx: 5, ny: 4, batchSize: 50 };
     const submitted = await postJson(server.url, '/v1/jobs', m2Surface(refs, grid));
     expect(submitted.status).toBe(202);
-    expect(submitted.json).toMatchObject({ status: 'queued', tiles: 4, points: 20 });
+    expect(submitted.json).toMatchObject({ status: 'queued', units: 4, points: 20 });
 
     const done = await pollUntilDone(submitted.json.id);
     expect(done.error).toBeUndefined();
-    expect(done).toMatchObject({ status: 'completed', progress: { tilesDone: 4, tilesTotal: 4, pointsDone: 20, pointsTotal: 20 } });
-    expect(done.workers.reduce((sum: number, worker: { tiles: number }) => sum + worker.tiles, 0)).toBe(4);
+    expect(done).toMatchObject({ status: 'completed', progress: { unitsDone: 4, unitsTotal: 4, pointsDone: 20, pointsTotal: 20 } });
+    expect(done.workers.reduce((sum: number, worker: { units: number }) => sum + worker.units, 0)).toBe(4);
 
     const result = (await call(server.url, 'GET', `/v1/jobs/${submitted.json.id}/result`)).json as LandscapeResult;
     const reference = await embeddedResult(grid);

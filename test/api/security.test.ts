@@ -253,8 +253,8 @@ describe('integrity and safe serving', () => {
       backend: 'cpu',
       device: 'cpu',
       concurrency: 1,
-      tilesDone: 0,
-      activeTiles: 0,
+      unitsDone: 0,
+      activeUnits: 0,
       startedAt: new Date().toISOString(),
     };
     await system.workers.heartbeat(worker);

@@ -47,7 +47,7 @@ describe('distributed jobs under faults', () => {
     const reference = await embeddedResult(grid);
     expect(result.loss).toEqual(reference.loss);
     expect(result.accuracy).toEqual(reference.accuracy);
-    expect(done.progress).toEqual({ tilesDone: 4, tilesTotal: 4, pointsDone: 800, pointsTotal: 800 });
+    expect(done.progress).toEqual({ unitsDone: 4, unitsTotal: 4, pointsDone: 800, pointsTotal: 800 });
   });
 
   it('a tile computed twice (worker frozen past its lock, then resumed) is stored and counted once', async () => {
@@ -62,20 +62,20 @@ describe('distributed jobs under faults', () => {
     await a.waitForLog(/already stored/, { timeoutMs: 30_000, where: (line) => line.unitId === frozen });
     const done = await waitForJob(cluster.system, job.id, ['completed', 'failed'], 60_000);
     expect(done.status).toBe('completed');
-    expect(done.progress).toEqual({ tilesDone: 4, tilesTotal: 4, pointsDone: 800, pointsTotal: 800 });
-    expect(done.workers.reduce((sum, worker) => sum + worker.tiles, 0)).toBe(4);
+    expect(done.progress).toEqual({ unitsDone: 4, unitsTotal: 4, pointsDone: 800, pointsTotal: 800 });
+    expect(done.workers.reduce((sum, worker) => sum + worker.units, 0)).toBe(4);
     const result = (await cluster.system.service.result(job.id)) as LandscapeResult;
-    expect(result.workers!.reduce((sum, worker) => sum + worker.tiles, 0)).toBe(4);
+    expect(result.workers!.reduce((sum, worker) => sum + worker.units, 0)).toBe(4);
     expect(result.loss).toEqual((await embeddedResult(grid)).loss);
   });
 
-  it('cancel mid-job: waiting tiles are removed, the running one stops at its next point, the job stays cancelled', async () => {
+  it('cancel mid-job: waiting units are removed, the running one stops at its next point, the job stays cancelled', async () => {
     const worker = await cluster.startWorker();
     const job = await cluster.system.service.submit(m2Surface(refs, { nx: 600, ny: 3 }));
     const first = await worker.waitForLog('unit done', { timeoutMs: 60_000 });
     const second = await worker.waitForLog('unit started', { timeoutMs: 10_000, where: (line) => line.unitId !== first.unitId });
     const running = (await cluster.system.service.get(job.id))!;
-    expect(running).toMatchObject({ status: 'running', progress: { tilesDone: 1, tilesTotal: 3, pointsTotal: 1800 } });
+    expect(running).toMatchObject({ status: 'running', progress: { unitsDone: 1, unitsTotal: 3, pointsTotal: 1800 } });
     expect(running.etaSeconds).toBeGreaterThan(0);
     expect(running.startedAt).toBeDefined();
     const cancelled = await cluster.system.service.cancel(job.id);
@@ -85,7 +85,7 @@ describe('distributed jobs under faults', () => {
     expect(stopped.unitId).toBe(second.unitId);
     const later = (await cluster.system.service.get(job.id))!;
     expect(later.status).toBe('cancelled');
-    expect(later.progress.tilesDone).toBe(1);
+    expect(later.progress.unitsDone).toBe(1);
     expect(later.progress.pointsDone).toBeGreaterThanOrEqual(600);
     expect(later.progress.pointsDone).toBeLessThan(1200);
     const counts = await cluster.system.queue.counts();

@@ -49,7 +49,7 @@ export async function startCluster(options: { appendonly?: boolean; system?: Job
     LANDSCAPE_CACHE_DIR: join(tmp, `cache-worker-${workerCount++}`),
     LANDSCAPE_BACKEND: 'wasm',
     WORKER_CONCURRENCY: '1',
-    LANDSCAPE_TILE_ATTEMPTS: String(FAST_QUEUE.attempts),
+    LANDSCAPE_UNIT_ATTEMPTS: String(FAST_QUEUE.attempts),
     LANDSCAPE_BACKOFF_MS: String(FAST_QUEUE.backoffMs),
     LANDSCAPE_LOCK_MS: String(FAST_QUEUE.lockDurationMs),
     LANDSCAPE_STALLED_MS: String(FAST_QUEUE.stalledIntervalMs),

@@ -24,12 +24,12 @@ describe('distributed jobs: two worker processes', () => {
     const grid = { nx: 7, ny: 6, batchSize: 50 };
     const submitted = await cluster.system.service.submit(m2Surface(refs, grid));
     expect(submitted.status).toBe('queued');
-    expect(submitted.progress).toEqual({ tilesDone: 0, tilesTotal: 6, pointsDone: 0, pointsTotal: 42 });
+    expect(submitted.progress).toEqual({ unitsDone: 0, unitsTotal: 6, pointsDone: 0, pointsTotal: 42 });
 
     const done = await waitForJob(cluster.system, submitted.id, ['completed', 'failed'], 90_000);
     expect(done.error).toBeUndefined();
     expect(done.status).toBe('completed');
-    expect(done.progress).toEqual({ tilesDone: 6, tilesTotal: 6, pointsDone: 42, pointsTotal: 42 });
+    expect(done.progress).toEqual({ unitsDone: 6, unitsTotal: 6, pointsDone: 42, pointsTotal: 42 });
 
     const result = (await cluster.system.service.result(submitted.id)) as LandscapeResult;
     const reference = await embeddedResult(grid);
@@ -39,8 +39,8 @@ describe('distributed jobs: two worker processes', () => {
     expect(result.y).toEqual(reference.y);
     expect(result.pointsComputed).toBe(42);
     expect(result.backend).toBe('wasm');
-    expect(result.workers!.reduce((sum, worker) => sum + worker.tiles, 0)).toBe(6);
-    expect(done.workers.reduce((sum, worker) => sum + worker.tiles, 0)).toBe(6);
+    expect(result.workers!.reduce((sum, worker) => sum + worker.units, 0)).toBe(6);
+    expect(done.workers.reduce((sum, worker) => sum + worker.units, 0)).toBe(6);
 
     const files = await cluster.system.service.files(submitted.id);
     expect(files!.map((file) => file.name)).toContain('result.json');

@@ -113,8 +113,8 @@ describe('job store', () => {
     const store = new JobStore(redis, 'st');
     const spec = { kind: 'surface' } as never;
     await store.create({ id: 'job1', kind: 'surface', spec, units, prepareSeconds: 0.1 });
-    const a = { id: 'wa', host: 'h', backend: 'wasm', tiles: 0, concurrency: 1 };
-    const b = { id: 'wb', host: 'h', backend: 'wasm', tiles: 0, concurrency: 2 };
+    const a = { id: 'wa', host: 'h', backend: 'wasm', units: 0, concurrency: 1 };
+    const b = { id: 'wb', host: 'h', backend: 'wasm', units: 0, concurrency: 2 };
     await store.setUnitProgress('job1', 'r0c0', 3);
     await store.setUnitProgress('job1', 'r0c0', 1); // a restart elsewhere does not pull progress back
     expect((await store.progress((await store.get('job1'))!)).pointsDone).toBe(3);
@@ -123,11 +123,11 @@ describe('job store', () => {
     expect(await store.putUnitResult('job1', 'r0c0', { ...result, loss: [9, 9, 9, 9] }, 4, b, backend)).toBe(false);
     await store.setUnitProgress('job1', 'r0c0', 2);
     const record = (await store.get('job1'))!;
-    expect(await store.progress(record)).toEqual({ tilesDone: 1, tilesTotal: 2, pointsDone: 4, pointsTotal: 8 });
+    expect(await store.progress(record)).toEqual({ unitsDone: 1, unitsTotal: 2, pointsDone: 4, pointsTotal: 8 });
     expect((await store.unitResults('job1')).get('r0c0')).toEqual(result);
     await store.putUnitResult('job1', 'r1c0', { values: Float64Array.of(1.5, NaN) }, 4, a, backend);
     expect((await store.unitResults('job1')).get('r1c0')).toEqual({ values: [1.5, NaN] });
-    expect(await store.workers('job1')).toEqual([{ id: 'wa', host: 'h', backend: 'wasm', concurrency: 1, tiles: 2 }]);
+    expect(await store.workers('job1')).toEqual([{ id: 'wa', host: 'h', backend: 'wasm', concurrency: 1, units: 2 }]);
     expect(record.backend).toEqual(backend);
   });
 
@@ -171,13 +171,13 @@ describe.each<[string, () => ResultStore]>([
 describe('worker registry, handlers, configuration', () => {
   it('a worker without heartbeats drops out after its time-to-live', async () => {
     const registry = new WorkerRegistry(redis, 'st', 300);
-    const base = { host: 'h', pid: 1, backend: 'wasm', device: 'cpu', concurrency: 1, tilesDone: 0, activeTiles: 0, startedAt: new Date().toISOString() };
+    const base = { host: 'h', pid: 1, backend: 'wasm', device: 'cpu', concurrency: 1, unitsDone: 0, activeUnits: 0, startedAt: new Date().toISOString() };
     await registry.heartbeat({ ...base, id: 'w1' });
     await registry.heartbeat({ ...base, id: 'w2' });
     expect((await registry.list()).map((w) => w.id).sort()).toEqual(['w1', 'w2']);
     await new Promise((resolve) => setTimeout(resolve, 400));
-    await registry.heartbeat({ ...base, id: 'w2', tilesDone: 5 });
-    expect(await registry.list()).toMatchObject([{ id: 'w2', tilesDone: 5 }]);
+    await registry.heartbeat({ ...base, id: 'w2', unitsDone: 5 });
+    expect(await registry.list()).toMatchObject([{ id: 'w2', unitsDone: 5 }]);
   });
 
   it('every kind of the spec schema has a handler', () => {
@@ -193,7 +193,7 @@ describe('worker registry, handlers, configuration', () => {
       REDIS_URL: 'redis://r:1',
       LANDSCAPE_ARTIFACT_DIR: '/shared/a',
       LANDSCAPE_LOCK_MS: '2000',
-      LANDSCAPE_TILE_ATTEMPTS: '5',
+      LANDSCAPE_UNIT_ATTEMPTS: '5',
     });
     expect(config).toMatchObject({ redisUrl: 'redis://r:1', artifacts: { backend: 'fs', dir: '/shared/a' }, results: { backend: 'redis' } });
     expect(config.queue).toMatchObject({ lockDurationMs: 2000, attempts: 5, backoffMs: 2000 });

@@ -40,7 +40,7 @@ export class JobsController {
     @Headers('idempotency-key') idempotencyKey: unknown,
     @Req() req: RequestWithDeadline & { log?: Logger },
     @Res({ passthrough: true }) res: ServerResponse,
-  ): Promise<JobView & { tiles: number; points: number }> {
+  ): Promise<JobView & { units: number; points: number }> {
     if (idempotencyKey !== undefined && (typeof idempotencyKey !== 'string' || idempotencyKey.length < 1 || idempotencyKey.length > 200))
       throw badParameter('Idempotency-Key', 'must be one header of 1 to 200 characters');
     const submitted = this.jobs.submit(body, {
@@ -58,7 +58,7 @@ export class JobsController {
     });
     const view = await submitted;
     res.setHeader('location', `/v1/jobs/${view.id}`);
-    return { ...view, tiles: view.progress.tilesTotal, points: view.progress.pointsTotal };
+    return { ...view, units: view.progress.unitsTotal, points: view.progress.pointsTotal };
   }
 
   @Get()
@@ -140,7 +140,7 @@ export class JobsController {
 
   @Delete(':id')
   @ApiOperation({
-    summary: 'Cancel a job (queued tiles are dropped, running ones stop at the next point); with ?purge=true also delete it and its files',
+    summary: 'Cancel a job (queued units are dropped, running ones stop at the next point); with ?purge=true also delete it and its files',
   })
   @ApiParam({ name: 'id' })
   @ApiQuery({ name: 'purge', required: false, enum: ['true', 'false'] })

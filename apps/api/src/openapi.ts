@@ -45,7 +45,7 @@ export const JOB_VIEW_SCHEMA: SchemaObject = {
     owner: { type: 'string', description: 'Key id of the submitter (never the key itself).' },
     progress: {
       type: 'object',
-      properties: { tilesDone: { type: 'integer' }, tilesTotal: { type: 'integer' }, pointsDone: { type: 'integer' }, pointsTotal: { type: 'integer' } },
+      properties: { unitsDone: { type: 'integer' }, unitsTotal: { type: 'integer' }, pointsDone: { type: 'integer' }, pointsTotal: { type: 'integer' } },
     },
     createdAt: { type: 'string', format: 'date-time' },
     startedAt: { type: 'string', format: 'date-time' },
@@ -71,9 +71,9 @@ export const JOB_VIEW_SCHEMA: SchemaObject = {
     },
     workers: {
       type: 'array',
-      items: { type: 'object', properties: { id: { type: 'string' }, host: { type: 'string' }, backend: { type: 'string' }, tiles: { type: 'integer' } } },
+      items: { type: 'object', properties: { id: { type: 'string' }, host: { type: 'string' }, backend: { type: 'string' }, units: { type: 'integer' } } },
     },
-    tiles: { type: 'integer', description: 'POST only: number of units (queue jobs).' },
+    units: { type: 'integer', description: 'POST only: number of units (queue jobs).' },
     points: { type: 'integer', description: 'POST only: number of grid points.' },
   },
   required: ['id', 'kind', 'status', 'owner', 'progress', 'createdAt', 'workers'],

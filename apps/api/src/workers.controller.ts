@@ -27,7 +27,7 @@ export class WorkersController {
               backend: { type: 'string' },
               device: { type: 'string' },
               concurrency: { type: 'integer' },
-              tilesDone: { type: 'integer' },
+              unitsDone: { type: 'integer' },
               lastHeartbeat: { type: 'string', format: 'date-time' },
             },
           },

@@ -75,10 +75,10 @@ export class Assembler {
     return {
       startedAt: new Date(startedAt),
       prepareSeconds: record.prepareSeconds,
-      evaluateSeconds: ((record.lastTileAt ?? Date.now()) - startedAt) / 1000,
+      evaluateSeconds: ((record.lastUnitAt ?? Date.now()) - startedAt) / 1000,
       backend: names.length > 1 ? { ...backend, name: names.join('+'), device: 'several workers (see workers)' } : backend,
       threads: workers.reduce((sum, worker) => sum + (worker.concurrency ?? 1), 0),
-      workers: workers.map(({ id, host, backend: name, tiles }) => ({ id, host, backend: name, tiles })),
+      workers: workers.map(({ id, host, backend: name, units }) => ({ id, host, backend: name, units })),
     };
   }
 }

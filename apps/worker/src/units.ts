@@ -91,7 +91,7 @@ export class UnitRunner {
       result = await running.result;
     } catch (error) {
       const failure = error as Error;
-      if (failure.name === 'TileCancelled') {
+      if (failure.name === 'UnitCancelled') {
         if (running.stoppedFor === 'shutdown') {
           log.info('unit handed back: worker shutting down');
           throw await info.handBack();
@@ -114,7 +114,7 @@ export class UnitRunner {
       id: this.options.workerId,
       host: hostname(),
       backend: this.executor.backend.name,
-      tiles: 0,
+      units: 0,
       concurrency: this.options.concurrency,
     };
     const stored = await store.putUnitResult(jobId, unitId, result, unit.work, worker, this.executor.backend);

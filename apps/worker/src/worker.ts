@@ -102,8 +102,8 @@ export class LandscapeWorker {
         backend: backend.name,
         device: backend.device,
         concurrency: this.options.concurrency,
-        tilesDone: this.units?.unitsDone ?? 0,
-        activeTiles: this.units?.active ?? 0,
+        unitsDone: this.units?.unitsDone ?? 0,
+        activeUnits: this.units?.active ?? 0,
         startedAt: this.startedAt.toISOString(),
       })
       .catch((error: Error) => this.options.logger.warn({ err: error.message }, 'heartbeat failed'));

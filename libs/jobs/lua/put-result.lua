@@ -5,5 +5,5 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
 redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
 redis.call('HSETNX', KEYS[5], 'backend', ARGV[6])
-redis.call('HSET', KEYS[5], 'lastTileAt', ARGV[7])
+redis.call('HSET', KEYS[5], 'lastUnitAt', ARGV[7])
 return 1

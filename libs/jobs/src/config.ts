@@ -36,7 +36,7 @@ export const envSchema = z.object({
   LANDSCAPE_CACHE_DIR: text,
   LANDSCAPE_JOB_TIMEOUT_S: positive,
   LANDSCAPE_RESULT_TTL_S: whole(0),
-  LANDSCAPE_TILE_ATTEMPTS: whole(1),
+  LANDSCAPE_UNIT_ATTEMPTS: whole(1),
   LANDSCAPE_BACKOFF_MS: whole(0),
   LANDSCAPE_LOCK_MS: whole(1),
   LANDSCAPE_STALLED_MS: whole(1),

@@ -53,7 +53,7 @@ export interface JobView {
   waitingFor?: 'workers';
   /** Key id of the submitter. */
   owner: string;
-  progress: { tilesDone: number; tilesTotal: number; pointsDone: number; pointsTotal: number };
+  progress: { unitsDone: number; unitsTotal: number; pointsDone: number; pointsTotal: number };
   /** ISO timestamps. */
   createdAt: string;
   startedAt?: string;
@@ -106,7 +106,7 @@ export class JobService {
 
   /**
    * Validates the spec (SpecValidationError naming fields; referenced artifacts must exist), plans its units
-   * (cheap: no tfjs, no fitting), records it and queues one tile per unit. Inputs that do not load (a broken model)
+   * (cheap: no tfjs, no fitting), records it and queues one queue job per unit. Inputs that do not load (a broken model)
    * give a job that is already failed with the reason, and nothing is queued.
    */
   async submit(specInput: unknown, options: SubmitOptions = {}): Promise<JobView> {
@@ -247,7 +247,7 @@ export class JobService {
     return { items, total, offset, limit };
   }
 
-  /** Cancels a queued or running job (waiting tiles are removed, running ones stop at their next point). A finished job is returned unchanged. */
+  /** Cancels a queued or running job (waiting units are removed, running ones stop at their next point). A finished job is returned unchanged. */
   async cancel(id: string, access: Access = FULL_ACCESS): Promise<JobView | null> {
     const record = await this.visible(id, access);
     if (!record) return null;
@@ -277,7 +277,7 @@ export class JobService {
     return true;
   }
 
-  /** Fails an active job with a reason and drops its waiting tiles (workers call it too). */
+  /** Fails an active job with a reason and drops its waiting units (workers call it too). */
   async fail(id: string, reason: string): Promise<boolean> {
     const record = await this.deps.store.get(id);
     if (!record || !(await this.deps.store.fail(id, reason))) return false;
@@ -311,7 +311,7 @@ export class JobService {
 
   /**
    * Ends jobs that can no longer finish, whoever looks first: past their deadline, or whose aggregate queue
-   * job failed (a tile failed for good or stalled too often) without a worker recording why.
+   * job failed (a unit failed for good or stalled too often) without a worker recording why.
    */
   private async refresh(record: JobRecord | null): Promise<JobRecord | null> {
     if (!record || isTerminal(record.status)) return record;
@@ -320,7 +320,7 @@ export class JobService {
       reason = timeoutReason(record);
     } else {
       const state = await this.deps.queue.aggregateState(record.id);
-      if (state?.state === 'failed') reason = state.failedReason ?? 'a tile failed';
+      if (state?.state === 'failed') reason = state.failedReason ?? 'a unit failed';
     }
     if (reason && (await this.fail(record.id, reason))) return this.deps.store.get(record.id);
     return record;

@@ -22,7 +22,7 @@ export interface JobRecord {
   /** The submitter's kind and file name of each artifact the spec names. */
   inputs: JobInputs;
   units: UnitRef[];
-  tilesTotal: number;
+  unitsTotal: number;
   pointsTotal: number;
   /** Epoch milliseconds. */
   createdAt: number;
@@ -31,7 +31,7 @@ export interface JobRecord {
   /** When the job times out (epoch ms). */
   deadline?: number;
   /** When the last unit result arrived (epoch ms). */
-  lastTileAt?: number;
+  lastUnitAt?: number;
   error?: string;
   prepareSeconds: number;
   /** The backend of the first worker that stored a unit. */
@@ -49,13 +49,13 @@ export interface JobWorker {
   host: string;
   backend: string;
   /** Unit results it stored (a unit computed twice counts for the worker that stored it first). */
-  tiles: number;
+  units: number;
   concurrency?: number;
 }
 
 export interface JobProgress {
-  tilesDone: number;
-  tilesTotal: number;
+  unitsDone: number;
+  unitsTotal: number;
   pointsDone: number;
   pointsTotal: number;
 }
@@ -79,7 +79,7 @@ export function decodeJson<T>(text: string): T {
 }
 
 /** The keys of a job besides its record; `files` is where the Redis result store keeps result files. */
-const JOB_PARTS = ['results', 'progress', 'workers', 'worker-tiles', 'files'] as const;
+const JOB_PARTS = ['results', 'progress', 'workers', 'worker-units', 'files'] as const;
 
 export interface NewJob {
   id: string;
@@ -130,7 +130,7 @@ export class JobStore {
       spec: JSON.stringify(job.spec),
       inputs: JSON.stringify(job.inputs ?? {}),
       units: JSON.stringify(job.units),
-      tilesTotal: String(job.units.length),
+      unitsTotal: String(job.units.length),
       pointsTotal: String(job.units.reduce((sum, unit) => sum + unit.work, 0)),
       createdAt: String(now),
       prepareSeconds: String(job.prepareSeconds),
@@ -154,13 +154,13 @@ export class JobStore {
       spec: JSON.parse(raw.spec!) as JobSpec,
       inputs: raw.inputs ? (JSON.parse(raw.inputs) as JobInputs) : {},
       units: JSON.parse(raw.units!) as UnitRef[],
-      tilesTotal: Number(raw.tilesTotal),
+      unitsTotal: Number(raw.unitsTotal),
       pointsTotal: Number(raw.pointsTotal),
       createdAt: Number(raw.createdAt),
       startedAt: num(raw.startedAt),
       finishedAt: num(raw.finishedAt),
       deadline: num(raw.deadline),
-      lastTileAt: num(raw.lastTileAt),
+      lastUnitAt: num(raw.lastUnitAt),
       error: raw.error,
       prepareSeconds: Number(raw.prepareSeconds ?? 0),
       backend: raw.backend ? (JSON.parse(raw.backend) as BackendInfo) : undefined,
@@ -259,7 +259,7 @@ export class JobStore {
       this.key(id, 'results'),
       this.key(id, 'progress'),
       this.key(id, 'workers'),
-      this.key(id, 'worker-tiles'),
+      this.key(id, 'worker-units'),
       this.key(id),
       unitId,
       encodeJson(result),
@@ -286,14 +286,14 @@ export class JobStore {
   }
 
   async progress(record: JobRecord): Promise<JobProgress> {
-    const [tilesDone, values] = await Promise.all([this.redis.hlen(this.key(record.id, 'results')), this.redis.hvals(this.key(record.id, 'progress'))]);
-    return { tilesDone, tilesTotal: record.tilesTotal, pointsDone: values.reduce((sum, v) => sum + Number(v), 0), pointsTotal: record.pointsTotal };
+    const [unitsDone, values] = await Promise.all([this.redis.hlen(this.key(record.id, 'results')), this.redis.hvals(this.key(record.id, 'progress'))]);
+    return { unitsDone, unitsTotal: record.unitsTotal, pointsDone: values.reduce((sum, v) => sum + Number(v), 0), pointsTotal: record.pointsTotal };
   }
 
   async workers(id: string): Promise<JobWorker[]> {
-    const [infos, tiles] = await Promise.all([this.redis.hgetall(this.key(id, 'workers')), this.redis.hgetall(this.key(id, 'worker-tiles'))]);
+    const [infos, units] = await Promise.all([this.redis.hgetall(this.key(id, 'workers')), this.redis.hgetall(this.key(id, 'worker-units'))]);
     return Object.entries(infos)
-      .map(([workerId, text]) => ({ ...(JSON.parse(text) as Omit<JobWorker, 'tiles'>), id: workerId, tiles: Number(tiles[workerId] ?? 0) }))
+      .map(([workerId, text]) => ({ ...(JSON.parse(text) as Omit<JobWorker, 'units'>), id: workerId, units: Number(units[workerId] ?? 0) }))
       .sort((a, b) => a.id.localeCompare(b.id));
   }
 

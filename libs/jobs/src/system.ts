@@ -92,7 +92,7 @@ export function loadConfigFromEnv(raw: NodeJS.ProcessEnv = process.env): JobSyst
     }),
     results: defined({ backend: backend(env.LANDSCAPE_RESULT_BACKEND, env.LANDSCAPE_RESULT_DIR), dir: env.LANDSCAPE_RESULT_DIR }),
     queue: defined({
-      attempts: env.LANDSCAPE_TILE_ATTEMPTS,
+      attempts: env.LANDSCAPE_UNIT_ATTEMPTS,
       backoffMs: env.LANDSCAPE_BACKOFF_MS,
       lockDurationMs: env.LANDSCAPE_LOCK_MS,
       stalledIntervalMs: env.LANDSCAPE_STALLED_MS,

@@ -8,9 +8,9 @@ export interface WorkerInfo {
   backend: string;
   device: string;
   concurrency: number;
-  tilesDone: number;
-  /** Tiles it is computing right now. */
-  activeTiles: number;
+  unitsDone: number;
+  /** Units it is computing right now. */
+  activeUnits: number;
   /** ISO timestamps. */
   startedAt: string;
   lastHeartbeat: string;

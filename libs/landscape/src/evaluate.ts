@@ -159,15 +159,15 @@ export function evaluateTile(evaluator: Evaluator, plan: LandscapePlan, tile: Ti
       const value = evaluator.evaluateAt(plan, coefficientsAt(plan.grid, ix, iy), weights);
       loss.push(value.loss);
       accuracy.push(value.accuracy);
-      if (onPoint?.(loss.length) === false) throw new TileCancelled(tile.id);
+      if (onPoint?.(loss.length) === false) throw new UnitCancelled(tile.id);
     }
   }
   return { tileId: tile.id, loss, accuracy };
 }
 
-export class TileCancelled extends Error {
-  constructor(tileId: string) {
-    super(`tile ${tileId} stopped: job cancelled`);
-    this.name = 'TileCancelled';
+export class UnitCancelled extends Error {
+  constructor(unitId: string) {
+    super(`unit ${unitId} stopped: job cancelled`);
+    this.name = 'UnitCancelled';
   }
 }

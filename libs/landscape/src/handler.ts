@@ -60,5 +60,5 @@ export interface ExecutionRecord {
   evaluateSeconds: number;
   backend: import('./backend').BackendInfo;
   threads: number;
-  workers?: { id: string; host: string; backend: string; tiles: number }[];
+  workers?: { id: string; host: string; backend: string; units: number }[];
 }

@@ -25,8 +25,8 @@ export interface Provenance {
   output: OutputKind;
   batchSize: number;
   timings: Timings;
-  /** Distributed runs: the workers that computed tiles. */
-  workers?: { id: string; host: string; backend: string; tiles: number }[];
+  /** Distributed runs: the workers that computed units, and how many each. */
+  workers?: { id: string; host: string; backend: string; units: number }[];
 }
 
 export interface Timings {

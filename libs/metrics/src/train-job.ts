@@ -15,7 +15,7 @@ import {
   selectBackend,
   stringifyResult,
   targetMatrix,
-  TileCancelled,
+  UnitCancelled,
   train,
   type BackendInfo,
   type Checkpoint,
@@ -143,7 +143,7 @@ export async function runTraining(
     onEpoch: (epoch, loss) => {
       if (!Number.isFinite(loss)) throw new InputError(`training diverged in epoch ${epoch} (loss ${loss}); lower it`, 'learningRate');
       // Thrown inside train(), whose finally block frees the variables and the optimizer.
-      if (onWork?.(epoch * prepared.stepsPerEpoch) === false) throw new TileCancelled(UNIT);
+      if (onWork?.(epoch * prepared.stepsPerEpoch) === false) throw new UnitCancelled(UNIT);
     },
   });
   checkpoints.unshift(initial);

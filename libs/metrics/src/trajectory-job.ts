@@ -14,7 +14,7 @@ import {
   evaluationProvenance,
   planTiles,
   stringifyResult,
-  TileCancelled,
+  UnitCancelled,
   tilePoints,
   type BackendInfo,
   type DataProvenance,
@@ -466,7 +466,7 @@ export const trajectoryHandler: JobHandler<TrajectorySpec, PreparedTrajectory, T
         const value = evaluator.evaluate(vector);
         loss.push(value.loss);
         accuracy.push(value.accuracy);
-        if (context.onWork?.(loss.length) === false) throw new TileCancelled(unitId);
+        if (context.onWork?.(loss.length) === false) throw new UnitCancelled(unitId);
       }
     }
     return { tileId: unitId, loss, accuracy };

@@ -127,7 +127,7 @@ export async function benchDistributed(steps: number): Promise<void> {
         mode: 'api+workers',
         workers: count,
         points,
-        tiles: job!.progress.tilesTotal,
+        units: job!.progress.unitsTotal,
         wallSeconds: wall,
         overheadFraction: Math.max(0, 1 - ideal / wall),
         ...machine(),

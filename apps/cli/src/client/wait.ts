@@ -7,7 +7,7 @@ export interface JobView {
   id: string;
   kind: string;
   status: 'queued' | 'running' | 'aggregating' | 'completed' | 'failed' | 'cancelled';
-  progress: { tilesDone: number; tilesTotal: number; pointsDone: number; pointsTotal: number };
+  progress: { unitsDone: number; unitsTotal: number; pointsDone: number; pointsTotal: number };
   etaSeconds?: number;
   error?: string;
   /** Set while no live worker is there to run the job. */
@@ -53,12 +53,12 @@ function snapshot(job: JobView): Record<string, unknown> {
 }
 
 function bar(job: JobView): string {
-  const { pointsDone, pointsTotal, tilesDone, tilesTotal } = job.progress;
+  const { pointsDone, pointsTotal, unitsDone, unitsTotal } = job.progress;
   const width = 30;
   const filled = pointsTotal > 0 ? Math.min(width, Math.round((width * pointsDone) / pointsTotal)) : 0;
   const eta = job.etaSeconds === undefined ? '--' : formatSeconds(job.etaSeconds);
   const status = job.waitingFor ? `${job.status} (waiting for workers)` : job.status;
-  return `\r${job.id.slice(0, 8)} ${status.padEnd(11)} ${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${pointsDone}/${pointsTotal} points  tiles ${tilesDone}/${tilesTotal}  ETA ${eta}   `;
+  return `\r${job.id.slice(0, 8)} ${status.padEnd(11)} ${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${pointsDone}/${pointsTotal} points  units ${unitsDone}/${unitsTotal}  ETA ${eta}   `;
 }
 
 /** Polls a job until it ends, reporting progress as it changes; resolves with the final view. */

@@ -49,7 +49,7 @@ export function JobPage({ id }: { id: string }) {
       )}
       <p class="muted">
         created {time(job.createdAt)} · started {time(job.startedAt)} · finished {time(job.finishedAt)}
-        {job.workers.length > 0 && ` · workers: ${job.workers.map((worker) => `${worker.host} (${worker.tiles} units)`).join(', ')}`}
+        {job.workers.length > 0 && ` · workers: ${job.workers.map((worker) => `${worker.host} (${worker.units} units)`).join(', ')}`}
         {job.status === 'running' && ` · ETA ${duration(job.etaSeconds)}`}
       </p>
       {job.status === 'completed' && <CompletedJob job={job} />}

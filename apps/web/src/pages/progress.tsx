@@ -2,10 +2,10 @@ import type { JobView } from '../api';
 import { duration } from '../format';
 
 export function fraction(job: JobView): number {
-  const { pointsDone, pointsTotal, tilesDone, tilesTotal } = job.progress;
+  const { pointsDone, pointsTotal, unitsDone, unitsTotal } = job.progress;
   if (job.status === 'completed') return 1;
   if (pointsTotal > 0) return pointsDone / pointsTotal;
-  return tilesTotal > 0 ? tilesDone / tilesTotal : 0;
+  return unitsTotal > 0 ? unitsDone / unitsTotal : 0;
 }
 
 /** Progress of a job: a bar with its percentage, the points done and the ETA while it runs. */

@@ -21,8 +21,8 @@ export function WorkersPage() {
               <td>{worker.backend}</td>
               <td>{worker.device}</td>
               <td>{worker.concurrency}</td>
-              <td>{worker.activeTiles}</td>
-              <td>{worker.tilesDone}</td>
+              <td>{worker.activeUnits}</td>
+              <td>{worker.unitsDone}</td>
               <td>{time(worker.lastHeartbeat)}</td>
             </tr>
           ))}

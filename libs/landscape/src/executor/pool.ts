@@ -45,7 +45,7 @@ export type StopReason = 'cancelled' | 'shutdown';
 
 export interface RunningUnit {
   result: Promise<unknown>;
-  /** Makes the unit stop at its next point; `result` then rejects with a TileCancelled error. */
+  /** Makes the unit stop at its next point; `result` then rejects with a UnitCancelled error. */
   stop(reason: StopReason): void;
   readonly stoppedFor?: StopReason;
 }

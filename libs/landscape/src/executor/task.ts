@@ -1,5 +1,5 @@
 import { selectBackend, type BackendChoice, type BackendInfo } from '../backend';
-import { TileCancelled } from '../evaluate';
+import { UnitCancelled } from '../evaluate';
 import { InputError } from '../errors';
 import type { HvpShardRef } from '../handler';
 import type { HvpBackend, ShardStep, ShardProduct } from '../hessian/sharded';
@@ -128,7 +128,7 @@ export async function runUnitTask(
   task: UnitTask,
   channel: UnitChannel,
 ): Promise<unknown> {
-  if (channel.stopped()) throw new TileCancelled(task.unitId);
+  if (channel.stopped()) throw new UnitCancelled(task.unitId);
   await selectBackend(backend);
   const prepared = await jobs.get(task.jobId, task.spec, task.paths);
   const onWork = (done: number): boolean => {

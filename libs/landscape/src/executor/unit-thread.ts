@@ -1,7 +1,7 @@
 import { BroadcastChannel, receiveMessageOnPort, threadId, type MessagePort } from 'node:worker_threads';
 import { workerData } from 'piscina';
 import { selectBackend, type BackendInfo } from '../backend';
-import { TileCancelled } from '../evaluate';
+import { UnitCancelled } from '../evaluate';
 import type { ShardStep } from '../hessian/sharded';
 import { loadRegistry } from '../job-kinds';
 import type { HvpAnswer, ThreadData, ThreadMessage, ThreadOutcome, ThreadShardTask, ThreadUnitTask } from './pool';
@@ -42,7 +42,7 @@ function blockingCall(port: MessagePort, answer: Int32Array, stop: Int32Array, u
           return reply.value ?? null;
         }
       }
-      if (Atomics.load(stop, 0) !== 0) throw new TileCancelled(unitId);
+      if (Atomics.load(stop, 0) !== 0) throw new UnitCancelled(unitId);
     }
   };
 }

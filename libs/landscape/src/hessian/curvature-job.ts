@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { selectBackend } from '../backend';
-import { TileCancelled } from '../evaluate';
+import { UnitCancelled } from '../evaluate';
 import { coefficientsAt, gridSize } from '../grid';
 import type { ExecutionRecord, JobHandler } from '../handler';
 import { prepareLandscape, type DirectionRecord, type PreparedLandscape } from '../prepare';
@@ -80,7 +80,7 @@ export function curvatureTile(
       result.lambdaMin.push(run.bottom.eigenvalues[0]!);
       result.steps.push(run.iterations);
       result.converged.push(run.converged);
-      if (onPoint?.(result.lambdaMax.length) === false) throw new TileCancelled(tile.id);
+      if (onPoint?.(result.lambdaMax.length) === false) throw new UnitCancelled(tile.id);
     }
   }
   return result;

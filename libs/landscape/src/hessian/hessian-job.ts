@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { selectBackend } from '../backend';
 import { InputError } from '../errors';
-import { TileCancelled, type EvaluationSetup } from '../evaluate';
+import { UnitCancelled, type EvaluationSetup } from '../evaluate';
 import type { ExecutionRecord, JobHandler, UnitContext, UnitRef } from '../handler';
 import type { LoadedModel } from '../model';
 import { checkSampleShape } from '../model';
@@ -133,7 +133,7 @@ function tracked(operator: LinearOperator, unitId: string, context: UnitContext)
     dimension: operator.dimension,
     apply(v) {
       const out = operator.apply(v);
-      if (context.onWork?.(++done) === false) throw new TileCancelled(unitId);
+      if (context.onWork?.(++done) === false) throw new UnitCancelled(unitId);
       return out;
     },
   };

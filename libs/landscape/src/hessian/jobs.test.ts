@@ -164,7 +164,7 @@ describe('hessian job (m1_mlp, wasm)', () => {
     const prepared = await hessianHandler.prepare(spec, resolve);
     await expect(hessianHandler.runUnit(spec, prepared, 'density-0', { backend: 'wasm', inputs: new Map(), onWork: (done) => done < 3 })).rejects.toMatchObject(
       {
-        name: 'TileCancelled',
+        name: 'UnitCancelled',
       },
     );
     hessianHandler.release!(prepared);
