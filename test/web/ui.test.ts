@@ -135,9 +135,12 @@ describe('web app in chromium', () => {
       const seen: number[] = [];
       const deadline = Date.now() + 90_000;
       while (Date.now() < deadline) {
+        // Status first: the page may re-render between the two reads, and a value read before
+        // "completed" appeared can be a running one.
+        const completed = (await page.locator('.status.completed').count()) > 0;
         const value = Number(await page.locator('[role=progressbar]').getAttribute('aria-valuenow'));
         if (seen[seen.length - 1] !== value) seen.push(value);
-        if ((await page.locator('.status.completed').count()) > 0) break;
+        if (completed) break;
         await page.waitForTimeout(100);
       }
       expect(seen[seen.length - 1]).toBe(100);
