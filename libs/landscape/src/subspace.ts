@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { inferShapes } from './graph/build';
 import { definitionOf, MODEL_INPUT, type GraphNode, type ModelGraph } from './graph/ir';
+import { linearLayersOnWeightFreeInput } from './graph/linear-input';
 import { runGraph } from './graph/run';
 import { applyActivation, type ActivationName } from './layers/activations';
 import { product } from './layers/config';
@@ -46,13 +47,6 @@ export interface SubspaceDecision extends SubspaceRecord {
   nodes: number[];
 }
 
-/** Per node: true when its output depends on no weight (weight-free layers reading only the model input). */
-function weightFree(graph: ModelGraph): boolean[] {
-  const free: boolean[] = [];
-  graph.nodes.forEach((node) => free.push(Object.keys(node.weights).length === 0 && node.inputs.every((i) => i === MODEL_INPUT || free[i])));
-  return free;
-}
-
 const nodeWeightSize = (node: GraphNode, layout: WeightLayout): number => Object.values(node.weights).reduce((sum, index) => sum + layout[index]!.size, 0);
 
 /**
@@ -68,10 +62,7 @@ export function subspaceDecision(
   directions: number,
   { budgetBytes = SUBSPACE_CACHE_BYTES, mode = 'auto' }: SubspaceOptions = {},
 ): SubspaceDecision {
-  const free = weightFree(graph);
-  const linear = graph.nodes
-    .map((node, i) => ({ node, i }))
-    .filter(({ node }) => definitionOf(node).linearInWeights === true && node.inputs.every((i) => i === MODEL_INPUT || free[i]));
+  const linear = linearLayersOnWeightFreeInput(graph).map((i) => ({ node: graph.nodes[i]!, i }));
   const none = (reason: string, nodes: typeof linear): SubspaceDecision => ({ layers: nodes.map(({ node }) => node.name), nodes: [], used: false, reason });
   if (directions < 1) return none('not a subspace of points', linear);
   if (!linear.length) return none('no layer whose output is linear in its weights reads weight-free input', linear);

@@ -6,6 +6,7 @@ import { lossSum, targetMatrix } from '../losses';
 import type { ModelDescription } from '../model';
 import { modelObjective, objectiveOutput, type ModelObjective } from '../objective';
 import { layoutSize, type WeightLayout } from '../weights';
+import { FactoredLinearLayers } from './linear-input';
 import { installSecondOrderGradients } from './second-order';
 
 /** A symmetric linear map on Float64Array vectors; `apply` may be called any number of times. */
@@ -19,6 +20,11 @@ export interface HessianOptions {
   subset?: { n: number; seed: number };
   /** Only samples [start, end) of the (subset) evaluation set: one data shard of a sharded product. */
   range?: { start: number; end: number };
+  /**
+   * 'factored' (default): the first linear layers' Jacobian is factored out of the products (linear-input.ts);
+   * 'plain': every layer is differentiated twice (the reference the tests compare with).
+   */
+  firstLayers?: 'factored' | 'plain';
 }
 
 /** Flat parameter vectors ↔ their trainable coordinates (what the solvers work on). */
@@ -72,9 +78,11 @@ export class HessianOperator {
 
   private readonly model: ModelDescription;
   private readonly coordinates: TrainableCoordinates;
-  private readonly trainableWeights: number[];
+  /** The trainable weights the products differentiate through (layout indices); the factored layers' are apart. */
+  private readonly differentiated: number[];
   private readonly batches: Batch[] = [];
   private readonly objective: ModelObjective;
+  private readonly factored: FactoredLinearLayers;
   private params: tf.Tensor[] = [];
 
   constructor(
@@ -87,7 +95,6 @@ export class HessianOperator {
     const { layout } = this.model;
     this.parameters = layoutSize(layout);
     if (theta.length !== this.parameters) throw new InputError(`parameter vector has ${theta.length} numbers but the model has ${this.parameters}`);
-    this.trainableWeights = layout.flatMap((spec, i) => (spec.trainable ? [i] : []));
     this.coordinates = new TrainableCoordinates(layout);
     this.trainableIndices = this.coordinates.indices;
 
@@ -109,6 +116,13 @@ export class HessianOperator {
         target: tf.tensor2d(targets.subarray(start * outputUnits, end * outputUnits), [end - start, outputUnits], 'float32'),
       });
     }
+    this.factored = new FactoredLinearLayers(
+      this.objective.graph,
+      layout,
+      this.batches.map((batch) => batch.x),
+      (options.firstLayers ?? 'factored') === 'factored',
+    );
+    this.differentiated = layout.flatMap((spec, i) => (spec.trainable && !this.factored.weightIndices.has(i) ? [i] : []));
     this.setPoint(theta);
     this.operator = { dimension: this.trainableIndices.length, apply: (u) => this.compact(this.hvp(this.expand(u))) };
   }
@@ -118,41 +132,63 @@ export class HessianOperator {
     if (theta.length !== this.parameters) throw new InputError(`parameter vector has ${theta.length} numbers but the model has ${this.parameters}`);
     tf.dispose(this.params);
     this.params = this.model.layout.map((spec) => tf.tensor(Float32Array.from(theta.subarray(spec.offset, spec.offset + spec.size)), spec.shape, 'float32'));
+    this.factored.setPoint(this.params);
   }
 
-  /** Sum of the per-sample loss over one batch, as a function of the trainable weight tensors. */
-  private batchLoss(batch: Batch): (...trainable: tf.Tensor[]) => tf.Scalar {
-    return (...trainable) => {
+  /**
+   * Sum of the per-sample loss over batch `b` as a function of the factored layers' trainable pre-activations
+   * followed by the differentiated weights (`variablesAt` order); `pre` are all factored pre-activations at θ.
+   */
+  private batchLoss(b: number, pre: readonly tf.Tensor[]): (...variables: tf.Tensor[]) => tf.Scalar {
+    const batch = this.batches[b]!;
+    const trainable = this.factored.trainableLayers.length;
+    return (...variables) => {
       const params = [...this.params];
-      this.trainableWeights.forEach((weight, i) => (params[weight] = trainable[i]!));
-      return lossSum(this.setup.loss, objectiveOutput(this.objective, params, batch.x), batch.target, this.objective.outputKind) as tf.Scalar;
+      this.differentiated.forEach((weight, i) => (params[weight] = variables[trainable + i]!));
+      let k = 0;
+      const given = this.factored.given(this.factored.layers.map((layer, j) => (layer.trainable ? variables[k++]! : pre[j]!)));
+      return lossSum(this.setup.loss, objectiveOutput(this.objective, params, batch.x, { given }), batch.target, this.objective.outputKind) as tf.Scalar;
     };
   }
 
-  private trainableParams(): tf.Tensor[] {
-    return this.trainableWeights.map((weight) => this.params[weight]!);
+  /** The variables of `batchLoss` at θ. Call inside tf.tidy. */
+  private variablesAt(pre: readonly tf.Tensor[]): tf.Tensor[] {
+    return [...this.factored.layers.flatMap((layer, j) => (layer.trainable ? [pre[j]!] : [])), ...this.differentiated.map((weight) => this.params[weight]!)];
   }
 
-  /** Adds the per-weight tensors (trainable weights, in order) into the flat float64 accumulator. */
-  private accumulate(into: Float64Array, tensors: tf.Tensor[]): void {
-    tensors.forEach((tensor, i) => {
+  /** Per-variable results of batch `b` as (layout index, tensor) pairs: the factored layers' through Jᵀ. Call inside tf.tidy. */
+  private toWeights(b: number, perVariable: tf.Tensor[]): [number, tf.Tensor][] {
+    const trainable = this.factored.trainableLayers.length;
+    return [
+      ...this.factored.weightGradients(b, perVariable.slice(0, trainable)),
+      ...this.differentiated.map((weight, i): [number, tf.Tensor] => [weight, perVariable[trainable + i]!]),
+    ];
+  }
+
+  /** Adds per-weight tensors into the flat float64 accumulator and frees them. */
+  private accumulate(into: Float64Array, tensors: [number, tf.Tensor][]): void {
+    for (const [weight, tensor] of tensors) {
       const values = tensor.dataSync();
-      const offset = this.model.layout[this.trainableWeights[i]!]!.offset;
+      const offset = this.model.layout[weight]!.offset;
       for (let k = 0; k < values.length; k++) into[offset + k] += values[k]!;
-    });
-    tf.dispose(tensors);
+    }
+    tf.dispose(tensors.map(([, tensor]) => tensor));
   }
 
   /** Mean loss and its gradient (flat, zero on non-trainable weights). */
   gradient(): { loss: number; gradient: Float64Array } {
     const gradient = new Float64Array(this.parameters);
     let loss = 0;
-    for (const batch of this.batches) {
-      const { value, grads } = tf.tidy(() => tf.valueAndGrads(this.batchLoss(batch))(this.trainableParams()));
+    this.batches.forEach((_, b) => {
+      const { value, grads } = tf.tidy(() => {
+        const pre = this.factored.preActivations(b, this.params);
+        const { value, grads } = tf.valueAndGrads(this.batchLoss(b, pre))(this.variablesAt(pre));
+        return { value, grads: this.toWeights(b, grads) };
+      });
       loss += value.dataSync()[0]!;
       value.dispose();
       this.accumulate(gradient, grads);
-    }
+    });
     this.gradientCount++;
     return { loss: loss / this.sampleCount, gradient: scale(gradient, 1 / this.sampleCount) };
   }
@@ -161,26 +197,31 @@ export class HessianOperator {
   hvp(v: Float64Array): Float64Array {
     if (v.length !== this.parameters) throw new Error(`vector has ${v.length} entries, the model has ${this.parameters} parameters`);
     const result = new Float64Array(this.parameters);
-    const vs = this.trainableWeights.map((weight) => {
-      const spec = this.model.layout[weight]!;
-      return tf.tensor(Float32Array.from(v.subarray(spec.offset, spec.offset + spec.size)), spec.shape, 'float32');
-    });
+    const vs = this.model.layout.map((spec) => tf.tensor(Float32Array.from(v.subarray(spec.offset, spec.offset + spec.size)), spec.shape, 'float32'));
     try {
-      for (const batch of this.batches) {
+      this.batches.forEach((_, b) => {
         const products = tf.tidy(() => {
-          const directional = (...trainable: tf.Tensor[]): tf.Scalar => {
-            const grads = tf.grads(this.batchLoss(batch))(trainable);
-            return tf.addN(grads.map((g, i) => tf.sum(tf.mul(g, vs[i]!)))) as tf.Scalar;
+          const pre = this.factored.preActivations(b, this.params);
+          // The variables' direction: J·v on the factored pre-activations, v itself on the differentiated weights.
+          const tangent = [...this.factored.directionTerms(b, vs), ...this.differentiated.map((weight) => vs[weight]!)];
+          const directional = (...variables: tf.Tensor[]): tf.Scalar => {
+            const grads = tf.grads(this.batchLoss(b, pre))(variables);
+            return tf.addN(grads.map((g, i) => tf.sum(tf.mul(g, tangent[i]!)))) as tf.Scalar;
           };
-          return tf.grads(directional)(this.trainableParams());
+          return this.toWeights(b, tf.grads(directional)(this.variablesAt(pre)));
         });
         this.accumulate(result, products);
-      }
+      });
     } finally {
       tf.dispose(vs);
     }
     this.hvpCount++;
     return scale(result, 1 / this.sampleCount);
+  }
+
+  /** Class names of the layers whose Jacobian is factored out of the products (tests and the bench report them). */
+  factoredLayerClasses(): string[] {
+    return this.factored.layers.map((layer) => this.objective.graph.nodes[layer.node]!.className);
   }
 
   compact(v: Float64Array): Float64Array {
@@ -192,6 +233,7 @@ export class HessianOperator {
   }
 
   dispose(): void {
+    this.factored.dispose();
     tf.dispose(this.params);
     this.params = [];
     for (const batch of this.batches) tf.dispose([batch.x, batch.target]);

@@ -43,6 +43,14 @@ const dense = defineLayer<DenseConfig>({
   secondOrder: 'exact',
   finalActivation: (config) => ({ activation: config.activation, withoutActivation: { ...config, activation: 'linear' } }),
   linearInWeights: true,
+  weightGradients: (config, [x], dy) => {
+    const rows = tf.reshape(x!, [-1, x!.shape.at(-1)!]) as tf.Tensor2D;
+    const dyRows = tf.reshape(dy, [-1, config.units]) as tf.Tensor2D;
+    // rowsᵀ·dy as (dyᵀ·rows)ᵀ: the [batch, features] rows are the wide operand, and wasm's transposes are slow.
+    const gradients: Record<string, tf.Tensor> = { kernel: tf.transpose(tf.matMul(tf.transpose(dyRows), rows)) };
+    if (config.useBias) gradients.bias = tf.sum(dyRows, 0);
+    return gradients;
+  },
 });
 
 const activation = defineLayer<{ activation: ActivationName }>({

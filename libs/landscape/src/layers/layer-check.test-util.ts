@@ -190,3 +190,26 @@ export function hvpError(description: ModelDescription, theta: Float64Array, dat
     op.dispose();
   }
 }
+
+/**
+ * The factored operator (the first linear layers' Jacobian set apart, hessian/linear-input.ts) against
+ * differentiating every layer twice: the largest relative difference of the gradient and of H·v for a seeded
+ * v, and the layer classes it factored (none: nothing to compare).
+ */
+export function factoredDifference(description: ModelDescription, theta: Float64Array, data: Dataset): { difference: number; factored: string[] } {
+  const setup = { model: description, data, loss: 'mse' as const, output: 'logits' as const, batchSize: 4 };
+  const factored = new HessianOperator(setup, theta);
+  const plain = new HessianOperator(setup, theta, { firstLayers: 'plain' });
+  try {
+    const rng = createRng(13);
+    const v = factored.expand(Float64Array.from({ length: factored.operator.dimension }, () => rng.normal()));
+    const difference = Math.max(
+      relativeError(factored.gradient().gradient, plain.gradient().gradient),
+      relativeError(factored.hvp(v), plain.hvp(v)),
+    );
+    return { difference, factored: factored.factoredLayerClasses() };
+  } finally {
+    factored.dispose();
+    plain.dispose();
+  }
+}

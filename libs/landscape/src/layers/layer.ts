@@ -73,6 +73,13 @@ export interface LayerDefinition<Config = unknown> {
    * layer's work between points of an affine subspace when its input does not depend on the weights (subspace.ts).
    */
   readonly linearInWeights?: boolean;
+  /**
+   * For a `linearInWeights` layer: the gradient of ⟨f(x; W), dy⟩ with respect to each weight, f without its final
+   * activation. It does not depend on W, so it needs no forward pass; the Hessian operator uses it for the
+   * model's first layers (hessian/linear-input.ts). Absent or undefined: autodiff, which runs the layer forward
+   * once more.
+   */
+  weightGradients?(config: Config, inputs: tf.Tensor[], dy: tf.Tensor): Record<string, tf.Tensor> | undefined;
 }
 
 /** Typed identity: lets each family file declare entries with their own Config type. */

@@ -4,7 +4,7 @@ import { selectBackend } from '../backend';
 import { SecondOrderUnsupportedError } from '../hessian/second-order';
 import { modelObjective } from '../objective';
 import { LAYER_REGISTRY } from './registry';
-import { allLayerCases, forwardError, hvpError, loadCase, seededDataset } from './layer-check.test-util';
+import { allLayerCases, factoredDifference, forwardError, hvpError, loadCase, seededDataset } from './layer-check.test-util';
 
 const cases = await allLayerCases();
 
@@ -32,6 +32,19 @@ describe.each(cases)('$name', (layerCase) => {
     }
     const before = tf.memory().numTensors;
     expect(hvpError(loaded.description, loaded.weights, data)).toBeLessThan(2e-3);
+    const { difference, factored } = factoredDifference(loaded.description, loaded.weights, data);
+    factoredClasses.push(...factored);
+    if (factored.length) expect(difference).toBeLessThan(1e-5);
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+const factoredClasses: string[] = [];
+
+describe('first linear layers in Hessian-vector products', () => {
+  it('are factored (and checked against the plain path above) for every layer class that declares linearInWeights', () => {
+    const linear = [...new Set(LAYER_REGISTRY.values())].filter((definition) => definition.linearInWeights).map((definition) => definition.classNames[0]!);
+    expect(linear.length).toBeGreaterThan(3);
+    expect([...new Set(factoredClasses)]).toEqual(expect.arrayContaining(linear));
   });
 });
