@@ -14,6 +14,7 @@ import { exactSpectrum } from './exact';
 import { hutchinsonSamples, meanAndStderr } from './hutchinson';
 import { hutchpp } from './hutchpp';
 import { operatorFor, releaseOperator, TrainableCoordinates, type LinearOperator } from './hvp';
+import { factoredLayerNames } from './linear-input';
 import { lanczos } from './lanczos';
 import type { SolverStats } from './linalg';
 import { densitySvg } from './plots';
@@ -281,7 +282,8 @@ export function hessianResult(
   const traceUnits = [...byKind('hutchinson'), ...byKind('hutchpp')];
   if (traceUnits.length) solvers.trace = sumStats(traceUnits);
   if (runs.length) solvers.density = sumStats(runs);
-  const hvp = summarizeHvp(all.flatMap((r) => (r.hvp ? [r.hvp] : [])));
+  const summary = summarizeHvp(all.flatMap((r) => (r.hvp ? [r.hvp] : [])));
+  const hvp = summary && { ...summary, factoredLayers: factoredLayerNames(prepared.model.description.graph, layout) };
 
   return {
     kind: 'hessian',

@@ -109,6 +109,7 @@ describe('hessian job (m1_mlp, wasm)', () => {
     expect(result.solvers.trace!.hvps).toBe(45);
     expect(result.solvers.density!.hvps).toBe(90);
     expect(result.backend).toBe('wasm');
+    expect(result.hvp!.factoredLayers).toEqual([m1.setup.model.graph.nodes[0]!.name]);
     const onDisk = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as HessianResult;
     expect(onDisk.eigenvalues).toEqual(result.eigenvalues);
     expect(readFileSync(join(dir, 'density.svg'), 'utf8')).toMatch(/^<\?xml[\s\S]*<svg[\s\S]*<\/svg>\s*$/);

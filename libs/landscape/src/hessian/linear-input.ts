@@ -50,8 +50,21 @@ function factorable(graph: ModelGraph, layout: WeightLayout): FactoredLayer[] {
     if (!trainable.every((t) => t === trainable[0])) return [];
     if (indices.some((w) => readers.get(w)!.some((reader) => !candidates.has(reader)))) return [];
     const final = definitionOf(node).finalActivation?.(node.config);
-    return [{ node: i, weights: node.weights, trainable: trainable[0] ?? false, activation: final?.activation ?? 'linear', linearConfig: final?.withoutActivation ?? node.config }];
+    return [
+      {
+        node: i,
+        weights: node.weights,
+        trainable: trainable[0] ?? false,
+        activation: final?.activation ?? 'linear',
+        linearConfig: final?.withoutActivation ?? node.config,
+      },
+    ];
   });
+}
+
+/** What result.json records: the layers whose Jacobian the products factor out (by layer name). */
+export function factoredLayerNames(graph: ModelGraph, layout: WeightLayout): string[] {
+  return factorable(graph, layout).map((layer) => graph.nodes[layer.node]!.name);
 }
 
 /** Per batch: the factored layers' inputs (kept), and their pre-activations at the current θ (cached within budget). */
@@ -70,6 +83,7 @@ export class FactoredLinearLayers {
     private readonly layout: WeightLayout,
     batches: readonly tf.Tensor[],
     enabled = true,
+    private readonly cacheBytes = PRE_ACTIVATION_CACHE_BYTES,
   ) {
     this.layers = enabled ? factorable(graph, layout) : [];
     this.trainableLayers = this.layers.filter((layer) => layer.trainable);
@@ -102,7 +116,7 @@ export class FactoredLinearLayers {
     this.disposeCache();
     const samples = this.inputs.reduce((sum, batch) => sum + (batch[0]?.[0]?.shape[0] ?? 0), 0);
     const perSample = this.layers.reduce((sum, layer) => sum + this.graph.nodes[layer.node]!.shape.reduce<number>((a, b) => a * (b ?? Infinity), 1), 0);
-    if (samples * perSample * 4 <= PRE_ACTIVATION_CACHE_BYTES) this.cache = this.inputs.map((_, b) => tf.tidy(() => this.linear(b, this.layers, params)));
+    if (samples * perSample * 4 <= this.cacheBytes) this.cache = this.inputs.map((_, b) => tf.tidy(() => this.linear(b, this.layers, params)));
   }
 
   /** Pre-activations at θ of all factored layers on batch `batch` (layer order). Call inside tf.tidy. */

@@ -236,6 +236,8 @@ export interface HvpSummary {
   wallMsPerHvp: number;
   computeMsPerHvp: number;
   overheadMsPerHvp: number;
+  /** Layers whose Jacobian was factored out of the products (linear-input.ts); the rest were differentiated twice. */
+  factoredLayers?: string[];
 }
 
 export function summarizeHvp(list: HvpRunStats[]): HvpSummary | undefined {

@@ -123,7 +123,13 @@ const convolution = (rank: 1 | 2) =>
       const dyImage = config.rank === 2 ? dy : tf.reshape(dy, [dy.shape[0]!, 1, dy.shape[1]!, dy.shape[2]!]);
       const filterShape = [...(config.rank === 2 ? config.kernelSize : [1, config.kernelSize[0]!]), image.shape[3], config.filters];
       // The kernel tfjs' conv2d gradient uses (registered for backends without one by hessian/second-order.ts).
-      const kernel = tf.engine().runKernel('Conv2DBackpropFilter', { x: image, dy: dyImage }, { strides: pair(config.strides), pad: padOf(config), dataFormat: 'NHWC', filterShape }) as tf.Tensor;
+      const kernel = tf
+        .engine()
+        .runKernel(
+          'Conv2DBackpropFilter',
+          { x: image, dy: dyImage },
+          { strides: pair(config.strides), pad: padOf(config), dataFormat: 'NHWC', filterShape },
+        ) as tf.Tensor;
       const gradients: Record<string, tf.Tensor> = { kernel: config.rank === 2 ? kernel : tf.squeeze(kernel, [0]) };
       if (config.useBias) gradients.bias = tf.sum(dy, dy.shape.map((_, axis) => axis).slice(0, -1));
       return gradients;

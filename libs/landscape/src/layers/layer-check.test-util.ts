@@ -203,10 +203,7 @@ export function factoredDifference(description: ModelDescription, theta: Float64
   try {
     const rng = createRng(13);
     const v = factored.expand(Float64Array.from({ length: factored.operator.dimension }, () => rng.normal()));
-    const difference = Math.max(
-      relativeError(factored.gradient().gradient, plain.gradient().gradient),
-      relativeError(factored.hvp(v), plain.hvp(v)),
-    );
+    const difference = Math.max(relativeError(factored.gradient().gradient, plain.gradient().gradient), relativeError(factored.hvp(v), plain.hvp(v)));
     return { difference, factored: factored.factoredLayerClasses() };
   } finally {
     factored.dispose();
