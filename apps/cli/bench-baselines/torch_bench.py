@@ -176,21 +176,31 @@ def landscape(case):
     emit({"case": "torch-" + case.spec["kind"], "points": len(losses), "loopSeconds": seconds, "loss": losses})
 
 
-def hvp_function(case):
+def hvp_function(case, retain=False):
+    """Double backprop. retain=True is PyHessian's single-batch mode: the gradient graph is built once (on the first
+    product, so its cost is timed) and every product backpropagates through it again (retain_graph=True)."""
     params = case.params(requires_grad=True)
+    retained = []
 
     def hvp(vs):
-        grads = torch.autograd.grad(case.loss(params), params, create_graph=True)
-        dot = sum((g * v).sum() for g, v in zip(grads, vs))
-        return torch.autograd.grad(dot, params)
+        if not retain:
+            grads = torch.autograd.grad(case.loss(params), params, create_graph=True)
+            dot = sum((g * v).sum() for g, v in zip(grads, vs))
+            return torch.autograd.grad(dot, params)
+        if not retained:
+            retained.extend(torch.autograd.grad(case.loss(params), params, create_graph=True))
+        return torch.autograd.grad(retained, params, grad_outputs=vs, retain_graph=True)
 
     return params, hvp
 
 
 def hvp_case(case, repeats):
     params, hvp = hvp_function(case)
+    _, retained = hvp_function(case, retain=True)
     vs = [torch.randn_like(p) for p in params]
-    emit({"case": "torch-hvp", "seconds": median_seconds(lambda: hvp(vs), repeats), "samples": len(case.y)})
+    retained(vs)
+    emit({"case": "torch-hvp", "seconds": median_seconds(lambda: hvp(vs), repeats),
+          "retainedSeconds": median_seconds(lambda: retained(vs), repeats), "samples": len(case.y)})
 
 
 def normalized(vs):
@@ -200,7 +210,7 @@ def normalized(vs):
 
 def eigen_case(case, tol, max_iterations):
     """PyHessian's `eigenvalues(top_n=1)`: stop when the Rayleigh quotient changes by < tol relative."""
-    params, hvp = hvp_function(case)
+    params, hvp = hvp_function(case, retain=True)
     torch.manual_seed(0)
     start = time.perf_counter()
     v = normalized([torch.randn_like(p) for p in params])
@@ -218,7 +228,8 @@ def eigen_case(case, tol, max_iterations):
 
 
 def trace_case(case, samples):
-    params, hvp = hvp_function(case)
+    """PyHessian's `trace()`: Hutchinson with Rademacher probes through the retained gradient graph."""
+    params, hvp = hvp_function(case, retain=True)
     torch.manual_seed(0)
     start = time.perf_counter()
     values = []

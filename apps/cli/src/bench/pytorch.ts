@@ -273,6 +273,10 @@ async function curvatureCase(kind: 'hvp' | 'eigen' | 'trace', c: BenchCase, pyth
         seconds,
         torchSeconds,
         speedupVsTorch: torchSeconds / seconds,
+        // PyHessian's products reuse one retained gradient graph: a second backward pass each.
+        torchRetainedSeconds: Number(torch.record.retainedSeconds),
+        speedupVsTorchRetained: Number(torch.record.retainedSeconds) / seconds,
+        factoredLayers: hessian.factoredLayerClasses(),
         gflops: hvpFlops / 1e9 / seconds,
         fractionOfWasmPeak: hvpFlops / 1e9 / seconds / peak,
         ...machine(),
