@@ -43,6 +43,45 @@ describe.each(BACKENDS)('Hessian-vector products on %s', (backend) => {
   });
 });
 
+describe('retained products (one recorded gradient per point, PyTorch retain_graph style)', () => {
+  const ref = referenceCase('m2_cnn', 64);
+  const moved = ref.theta.map((t, i) => t + 0.05 * ref.d1[i]!);
+
+  it('equal recomputed products, and follow the operator to a new point', async () => {
+    await selectBackend('wasm');
+    const retained = new HessianOperator(ref.setup, ref.theta);
+    const recomputed = new HessianOperator(ref.setup, ref.theta, { products: 'recomputed', firstLayers: 'plain' });
+    expect(relativeError(retained.hvp(ref.d1), recomputed.hvp(ref.d1))).toBeLessThan(1e-6);
+    expect(retained.retainedProducts).toBe(1);
+    retained.setPoint(moved);
+    recomputed.setPoint(moved);
+    const here = recomputed.hvp(ref.d1);
+    expect(relativeError(here, ref.hvpD1)).toBeGreaterThan(1e-3); // the point really moved
+    expect(relativeError(retained.hvp(ref.d1), here)).toBeLessThan(1e-6);
+    expect(retained.retainedProducts).toBe(2);
+    retained.dispose();
+    recomputed.dispose();
+  });
+
+  it('recompute when the tapes exceed their budget, with the same numbers, and leak nothing over moves', async () => {
+    await selectBackend('wasm');
+    const before = tf.memory().numTensors;
+    const overBudget = new HessianOperator(ref.setup, ref.theta, { retainedTapeBytes: 0 });
+    const retained = new HessianOperator(ref.setup, ref.theta);
+    for (const theta of [ref.theta, moved, ref.theta, moved]) {
+      overBudget.setPoint(theta);
+      retained.setPoint(theta);
+      expect(relativeError(overBudget.hvp(ref.d1), retained.hvp(ref.d1))).toBeLessThan(1e-6);
+      retained.hvp(ref.d1);
+    }
+    expect(overBudget.retainedProducts).toBe(0);
+    expect(retained.retainedProducts).toBe(8);
+    overBudget.dispose();
+    retained.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
 describe('batch normalization: moving statistics are constants', () => {
   it('has no rows/columns for them, and matches central differences of the gradient elsewhere', async () => {
     await selectBackend('wasm');

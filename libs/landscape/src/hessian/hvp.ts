@@ -7,6 +7,7 @@ import type { ModelDescription } from '../model';
 import { modelObjective, objectiveOutput, type ModelObjective } from '../objective';
 import { layoutSize, type WeightLayout } from '../weights';
 import { FactoredLinearLayers } from './linear-input';
+import { RetainedGradient } from './retained-gradient';
 import { installSecondOrderGradients } from './second-order';
 
 /** A symmetric linear map on Float64Array vectors; `apply` may be called any number of times. */
@@ -25,7 +26,18 @@ export interface HessianOptions {
    * 'plain': every layer is differentiated twice (the reference the tests compare with).
    */
   firstLayers?: 'factored' | 'plain';
+  /**
+   * 'retained' (default): each batch's gradient is recorded once per point with its tape and every product is one
+   * backward pass through it (retained-gradient.ts), within RETAINED_TAPE_BYTES; 'recomputed': every product runs
+   * the forward and both backward passes again. Whether a product was retained is `retainedProducts`.
+   */
+  products?: 'retained' | 'recomputed';
+  /** Budget for retained tapes (default RETAINED_TAPE_BYTES). */
+  retainedTapeBytes?: number;
 }
+
+/** Bound on the tapes kept for retained products (all batches of an operator together); beyond it products recompute. */
+export const RETAINED_TAPE_BYTES = 1024 * 2 ** 20;
 
 /** Flat parameter vectors ↔ their trainable coordinates (what the solvers work on). */
 export class TrainableCoordinates {
@@ -74,6 +86,8 @@ export class HessianOperator {
   readonly operator: LinearOperator;
   readonly sampleCount: number;
   hvpCount = 0;
+  /** Products computed through a retained tape (the rest recomputed). */
+  retainedProducts = 0;
   gradientCount = 0;
 
   private readonly model: ModelDescription;
@@ -83,6 +97,10 @@ export class HessianOperator {
   private readonly batches: Batch[] = [];
   private readonly objective: ModelObjective;
   private readonly factored: FactoredLinearLayers;
+  private readonly retain: boolean;
+  private readonly retainedTapeBytes: number;
+  /** Per batch, the gradient retained at the current point; `false` once the tapes were found over budget. */
+  private retained: RetainedGradient[] | false = [];
   private params: tf.Tensor[] = [];
 
   constructor(
@@ -122,6 +140,8 @@ export class HessianOperator {
       this.batches.map((batch) => batch.x),
       (options.firstLayers ?? 'factored') === 'factored',
     );
+    this.retain = (options.products ?? 'retained') === 'retained';
+    this.retainedTapeBytes = options.retainedTapeBytes ?? RETAINED_TAPE_BYTES;
     this.differentiated = layout.flatMap((spec, i) => (spec.trainable && !this.factored.weightIndices.has(i) ? [i] : []));
     this.setPoint(theta);
     this.operator = { dimension: this.trainableIndices.length, apply: (u) => this.compact(this.hvp(this.expand(u))) };
@@ -130,6 +150,7 @@ export class HessianOperator {
   /** Moves the operator to another parameter vector (data stays uploaded). */
   setPoint(theta: Float64Array): void {
     if (theta.length !== this.parameters) throw new InputError(`parameter vector has ${theta.length} numbers but the model has ${this.parameters}`);
+    this.releaseRetained();
     tf.dispose(this.params);
     this.params = this.model.layout.map((spec) => tf.tensor(Float32Array.from(theta.subarray(spec.offset, spec.offset + spec.size)), spec.shape, 'float32'));
     this.factored.setPoint(this.params);
@@ -200,10 +221,12 @@ export class HessianOperator {
     const vs = this.model.layout.map((spec) => tf.tensor(Float32Array.from(v.subarray(spec.offset, spec.offset + spec.size)), spec.shape, 'float32'));
     try {
       this.batches.forEach((_, b) => {
+        const retained = this.retainedGradient(b);
         const products = tf.tidy(() => {
           const pre = this.factored.preActivations(b, this.params);
           // The variables' direction: J·v on the factored pre-activations, v itself on the differentiated weights.
           const tangent = [...this.factored.directionTerms(b, vs), ...this.differentiated.map((weight) => vs[weight]!)];
+          if (retained) return this.toWeights(b, retained.vjp(tangent));
           const directional = (...variables: tf.Tensor[]): tf.Scalar => {
             const grads = tf.grads(this.batchLoss(b, pre))(variables);
             return tf.addN(grads.map((g, i) => tf.sum(tf.mul(g, tangent[i]!)))) as tf.Scalar;
@@ -216,7 +239,31 @@ export class HessianOperator {
       tf.dispose(vs);
     }
     this.hvpCount++;
+    if (this.retained && this.retained.length === this.batches.length) this.retainedProducts++;
     return scale(result, 1 / this.sampleCount);
+  }
+
+  /** Batch `b`'s gradient with its tape at the current point, recorded on first use; undefined: recompute. */
+  private retainedGradient(b: number): RetainedGradient | undefined {
+    // The variables must outlive the tape: cached pre-activations (or none) and the parameter tensors.
+    if (!this.retain || this.retained === false || !this.factored.cached) return undefined;
+    if (!this.retained[b]) {
+      const pre = this.factored.preActivations(b, this.params);
+      this.retained[b] = RetainedGradient.of(this.batchLoss(b, pre), this.variablesAt(pre));
+      if (this.retained.reduce((bytes, r) => bytes + r.bytes, 0) > this.retainedTapeBytes) {
+        // The tapes' size depends on the model and the data, not on θ: recompute at every point from now on.
+        this.releaseRetained();
+        this.retained = false;
+        return undefined;
+      }
+    }
+    return this.retained[b];
+  }
+
+  private releaseRetained(): void {
+    if (!this.retained) return;
+    this.retained.forEach((r) => r.dispose());
+    this.retained = [];
   }
 
   /** Class names of the layers whose Jacobian is factored out of the products (tests and the bench report them). */
@@ -233,6 +280,7 @@ export class HessianOperator {
   }
 
   dispose(): void {
+    this.releaseRetained();
     this.factored.dispose();
     tf.dispose(this.params);
     this.params = [];

@@ -119,6 +119,11 @@ export class FactoredLinearLayers {
     if (samples * perSample * 4 <= this.cacheBytes) this.cache = this.inputs.map((_, b) => tf.tidy(() => this.linear(b, this.layers, params)));
   }
 
+  /** Whether the pre-activations at θ are cached (they then outlive any tf.tidy). */
+  get cached(): boolean {
+    return this.cache !== undefined || this.layers.length === 0;
+  }
+
   /** Pre-activations at θ of all factored layers on batch `batch` (layer order). Call inside tf.tidy. */
   preActivations(batch: number, params: readonly tf.Tensor[]): tf.Tensor[] {
     return this.cache?.[batch] ?? this.linear(batch, this.layers, params);
