@@ -1,4 +1,4 @@
-import { InputError, describeModel, weightsFromBytes, type ModelJson } from '@landscape/core';
+import { InputError, checkWeightBytes, describeModel, type ModelJson } from '@landscape/core';
 import { decodeModelBundle, encodeModelBundle } from '@landscape/jobs';
 import { z } from 'zod';
 import { jsonDepthExceeds } from './security';
@@ -99,8 +99,14 @@ export async function checkModelFiles(files: Record<string, Buffer>): Promise<vo
   if (missing.length) throw new InputError(`weight files listed in model.json but not uploaded: ${missing.join(', ')}`, 'files');
   const extra = Object.keys(files).filter((name) => name !== 'model.json' && !listed.includes(name));
   if (extra.length) throw new InputError(`files not listed in model.json's weightsManifest: ${extra.join(', ')}`, 'files');
-  // The core's decoder is the rule a worker loads by (float32, int32 and quantized entries, all finite).
-  weightsFromBytes(Buffer.concat(listed.map((name) => files[name]!)), description, 'model.json');
+  // The core's decoder is the rule a worker loads by (float32, int32 and quantized entries, all finite); it runs on
+  // a thread, since decoding hundreds of MB here would stall every other request.
+  await checkWeightBytes(
+    listed.map((name) => files[name]!),
+    description,
+    'model.json',
+    'files',
+  );
 }
 
 /** Multipart parts (one per file, named by their file names) → a validated model bundle. */

@@ -1,11 +1,13 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { Piscina } from 'piscina';
 import { InputError } from './errors';
 import type { ManifestEntry } from './graph/bind';
 import { buildGraph, type GraphOptions } from './graph/build';
 import { decodeWeightBytes } from './graph/decode';
 import type { ModelGraph } from './graph/ir';
+import type { WeightCheckOutcome, WeightCheckTask } from './graph/weight-check-thread';
 import { runGraph, type RunOptions } from './graph/run';
 import { readTopology } from './graph/topology';
 import type { Shape } from './layers/layer';
@@ -100,6 +102,26 @@ export function loadModel(path: string, options: ModelOptions = {}): LoadedModel
 /** Decodes the weight files' bytes (manifest order; float32, int32 or tfjs-quantized) into the flat float64 vector. */
 export function weightsFromBytes(bytes: Uint8Array, description: Pick<ModelDescription, 'manifest' | 'layout'>, source: string): Float64Array {
   return decodeWeightBytes(bytes, description.manifest, description.layout, source);
+}
+
+let weightCheckPool: Piscina | undefined;
+
+/**
+ * weightsFromBytes' check without its values, on a pool thread: a server checks an upload of hundreds of MB
+ * while its event loop keeps answering. `files` are the weight files in manifest order (copied, not moved).
+ * Rejects with an InputError (naming `field`) when the bytes do not fit the manifest.
+ */
+export async function checkWeightBytes(
+  files: readonly Uint8Array[],
+  description: Pick<ModelDescription, 'manifest' | 'layout'>,
+  source: string,
+  field?: string,
+): Promise<void> {
+  // One thread, started on first use and ended when idle (piscina unrefs idle threads, so none keeps a process up).
+  weightCheckPool ??= new Piscina({ filename: join(__dirname, 'graph', 'weight-check-thread.js'), minThreads: 0, maxThreads: 1, idleTimeout: 30_000 });
+  const task: WeightCheckTask = { files: [...files], manifest: description.manifest, layout: description.layout, source };
+  const outcome = (await weightCheckPool.run(task)) as WeightCheckOutcome;
+  if (!outcome.ok) throw new InputError(outcome.message, field);
 }
 
 /** Throws unless samples of `sampleShape` fit the model's input (free dimensions take any size). */
