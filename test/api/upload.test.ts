@@ -1,5 +1,5 @@
 import { checkWeightBytes, describeModel, type ModelJson } from '@landscape/core';
-import { encodeModelBundle, MODEL_BUNDLE_FORMAT } from '@landscape/jobs';
+import { encodeModelBundle, encodeModelBundleYielding, MODEL_BUNDLE_FORMAT } from '@landscape/jobs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startApi, startRedisSystem, type TestApi } from './support';
 
@@ -88,6 +88,14 @@ describe('large uploads', () => {
     await expect(checkWeightBytes([weights.subarray(4)], description, 'model.json')).rejects.toThrow(
       'model.json: weight files hold 32039996 bytes but the manifest needs 32040000',
     );
+    // A buffer given twice is moved once (and copied once): twice the bytes, an input error, not a failed transfer.
+    const whole = Buffer.from(weights);
+    await expect(checkWeightBytes([whole, whole], description, 'model.json')).rejects.toThrow('hold 64080000 bytes');
+    // The files come back with their bytes; the ones given were moved to the thread.
+    const given = Buffer.from(weights);
+    const [back] = await checkWeightBytes([given], description, 'model.json');
+    expect(given.byteLength).toBe(0);
+    expect(Buffer.from(back!).equals(weights)).toBe(true);
   });
 
   it('answers weights that do not decode with a 400 naming the files field', async () => {
@@ -110,9 +118,13 @@ describe('large uploads', () => {
     });
   });
 
-  it('writes a model bundle byte for byte as JSON.stringify would (ids of stored models stay valid)', () => {
-    const files = { 'model.json': Buffer.from('{"a": "é"}'), 'weights.bin': Buffer.from([0, 1, 2, 250, 255]), 'x"y.bin': Buffer.from('q') };
+  it('writes a model bundle byte for byte as JSON.stringify would (ids of stored models stay valid)', async () => {
+    // A file of several base64 slices (3 MiB each) and a remainder, names that need JSON escaping or are not ASCII.
+    const big = Buffer.from(Array.from({ length: 3 * 3 * 1024 * 1024 + 2 }, (_, i) => (i * 7919) % 256));
+    const files = { 'model.json': Buffer.from('{"a": "é"}'), 'weights.bin': Buffer.from([0, 1, 2, 250, 255]), 'x"y.bin': Buffer.from('q'), 'ü.bin': big };
     const encoded = Object.fromEntries(Object.entries(files).map(([name, bytes]) => [name, bytes.toString('base64')]));
-    expect(encodeModelBundle(files).equals(Buffer.from(JSON.stringify({ format: MODEL_BUNDLE_FORMAT, files: encoded })))).toBe(true);
+    const expected = Buffer.from(JSON.stringify({ format: MODEL_BUNDLE_FORMAT, files: encoded }));
+    expect(encodeModelBundle(files).equals(expected)).toBe(true);
+    expect((await encodeModelBundleYielding(files)).equals(expected)).toBe(true);
   });
 });

@@ -1,3 +1,4 @@
+import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { isInputError } from '../errors';
 import type { WeightLayout } from '../weights';
 import type { ManifestEntry } from './bind';
@@ -11,19 +12,24 @@ export interface WeightCheckTask {
   source: string;
 }
 
-/** An InputError does not survive the thread boundary as one (a structured clone keeps only name and message). */
-export type WeightCheckOutcome = { ok: true } | { ok: false; message: string };
+/** The files come back (moved, as they came); an InputError is sent as its message (a clone would lose its class). */
+export interface WeightCheckOutcome {
+  files: Uint8Array[];
+  error?: string;
+}
 
 /**
  * A piscina thread that decodes weight bytes and drops the values: the check an upload makes, off the API's
  * event loop. It imports the host decoder only, so no tfjs module (let alone a backend) is loaded here.
  */
-export default function checkWeights({ files, manifest, layout, source }: WeightCheckTask): WeightCheckOutcome {
+export default function checkWeights({ files, manifest, layout, source }: WeightCheckTask): unknown {
+  let error: string | undefined;
   try {
     decodeWeightBytes(Buffer.concat(files), manifest, layout, source);
-    return { ok: true };
-  } catch (error) {
-    if (isInputError(error)) return { ok: false, message: error.message };
-    throw error;
+  } catch (thrown) {
+    if (!isInputError(thrown)) throw thrown;
+    error = thrown.message;
   }
+  const outcome: WeightCheckOutcome = { files, ...(error === undefined ? {} : { error }) };
+  return move({ [transferableSymbol]: files.map((file) => file.buffer), [valueSymbol]: outcome });
 }
