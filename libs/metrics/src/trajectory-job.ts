@@ -163,7 +163,7 @@ function underField<T>(field: string, fit: () => T): T {
 }
 
 /** `steps` points per axis over the bounding box of `coords`, widened by margin × the box's extent per side. */
-function embeddingGrid(coords: number[][], steps: readonly [number, number], margin: number): { x: number[]; y: number[] } {
+export function embeddingGrid(coords: number[][], steps: readonly [number, number], margin: number): { x: number[]; y: number[] } {
   const [x, y] = [0, 1].map((c) => {
     const values = coords.map((point) => point[c]!);
     const low = Math.min(...values);
