@@ -1,5 +1,5 @@
-import { InputError, describeModel, weightsFromBytes, type ModelJson } from '@landscape/core';
-import { decodeModelBundle, encodeModelBundle } from '@landscape/jobs';
+import { InputError, checkWeightBytes, describeModel, type ModelJson } from '@landscape/core';
+import { decodeModelBundle, encodeModelBundleYielding } from '@landscape/jobs';
 import { z } from 'zod';
 import { jsonDepthExceeds } from './security';
 
@@ -88,6 +88,7 @@ function parseModelJson(bytes: Buffer): ModelJson {
  * Checks that a model's files load the way a worker will load them: model.json has the shape of a Layers model
  * and describes a supported one, every weight file its manifest lists is there (and nothing else), and the
  * weight bytes fit the manifest. A broken model is then a 400 at upload time instead of a failed job later.
+ * The weight files' buffers are replaced by the checked ones (they go to the check's thread and back).
  */
 export async function checkModelFiles(files: Record<string, Buffer>): Promise<void> {
   const json = files['model.json'];
@@ -99,8 +100,15 @@ export async function checkModelFiles(files: Record<string, Buffer>): Promise<vo
   if (missing.length) throw new InputError(`weight files listed in model.json but not uploaded: ${missing.join(', ')}`, 'files');
   const extra = Object.keys(files).filter((name) => name !== 'model.json' && !listed.includes(name));
   if (extra.length) throw new InputError(`files not listed in model.json's weightsManifest: ${extra.join(', ')}`, 'files');
-  // The core's decoder is the rule a worker loads by (float32, int32 and quantized entries, all finite).
-  weightsFromBytes(Buffer.concat(listed.map((name) => files[name]!)), description, 'model.json');
+  // The core's decoder is the rule a worker loads by (float32, int32 and quantized entries, all finite); it runs on
+  // a thread, since decoding hundreds of MB here would stall every other request.
+  const checked = await checkWeightBytes(
+    listed.map((name) => files[name]!),
+    description,
+    'model.json',
+    'files',
+  );
+  listed.forEach((name, i) => (files[name] = Buffer.from(checked[i]!.buffer, checked[i]!.byteOffset, checked[i]!.byteLength)));
 }
 
 /** Multipart parts (one per file, named by their file names) → a validated model bundle. */
@@ -112,7 +120,7 @@ export async function modelBundleFromParts(parts: readonly UploadedPart[]): Prom
     files[part.originalname] = part.buffer;
   }
   await checkModelFiles(files);
-  return encodeModelBundle(files);
+  return await encodeModelBundleYielding(files);
 }
 
 /** A model sent as a ready bundle (raw body): decoded and checked like a multipart upload. */

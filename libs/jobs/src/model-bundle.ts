@@ -14,18 +14,52 @@ function checkBundleName(name: string): void {
   }
 }
 
-export function encodeModelBundle(files: Record<string, Buffer>): Buffer {
+/** Bytes base64-encoded per slice: a multiple of 3, so the slices' texts join to the text of the whole. */
+const BASE64_SLICE = 3 * 1024 * 1024;
+
+/**
+ * The bytes of JSON.stringify({format, files: {name: base64}}), written into one buffer: base64 needs no JSON
+ * escaping, and a model of hundreds of MB is not copied through one giant string. Yields after every slice.
+ */
+function* writeModelBundle(files: Record<string, Buffer>): Generator<void, Buffer> {
   const names = Object.keys(files).sort();
   names.forEach(checkBundleName);
   if (!names.includes('model.json')) throw new InputError('a model bundle needs a model.json', 'model');
-  // The bytes of JSON.stringify({format, files: {name: base64}}), written piece by piece: base64 needs no JSON
-  // escaping, and a model of hundreds of MB is not copied through one giant string.
-  const pieces: Buffer[] = [Buffer.from(`{"format":${JSON.stringify(MODEL_BUNDLE_FORMAT)},"files":{`)];
-  names.forEach((name, i) => {
-    pieces.push(Buffer.from(`${i ? ',' : ''}${JSON.stringify(name)}:"`), Buffer.from(files[name]!.toString('base64'), 'latin1'), Buffer.from('"'));
-  });
-  pieces.push(Buffer.from('}}'));
-  return Buffer.concat(pieces);
+  const head = `{"format":${JSON.stringify(MODEL_BUNDLE_FORMAT)},"files":{`;
+  const keys = names.map((name, i) => `${i ? ',' : ''}${JSON.stringify(name)}:"`);
+  const length = names.reduce((sum, name, i) => sum + Buffer.byteLength(keys[i]!) + 4 * Math.ceil(files[name]!.length / 3) + 1, Buffer.byteLength(head) + 2);
+  const out = Buffer.allocUnsafe(length);
+  let at = out.write(head);
+  for (const [i, name] of names.entries()) {
+    at += out.write(keys[i]!, at);
+    const bytes = files[name]!;
+    for (let start = 0; start < bytes.length; start += BASE64_SLICE) {
+      at += out.write(bytes.subarray(start, start + BASE64_SLICE).toString('base64'), at, 'latin1');
+      yield;
+    }
+    at += out.write('"', at);
+  }
+  at += out.write('}}', at);
+  if (at !== length) throw new Error(`model bundle: wrote ${at} bytes of ${length}`);
+  return out;
+}
+
+export function encodeModelBundle(files: Record<string, Buffer>): Buffer {
+  const writer = writeModelBundle(files);
+  for (;;) {
+    const step = writer.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** encodeModelBundle for a server: the event loop turns between slices, so other requests are answered meanwhile. */
+export async function encodeModelBundleYielding(files: Record<string, Buffer>): Promise<Buffer> {
+  const writer = writeModelBundle(files);
+  for (;;) {
+    const step = writer.next();
+    if (step.done) return step.value;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
 }
 
 /** Whether bytes start like a model bundle: the cheap check a store makes (loaders decode and check it fully). */

@@ -1,11 +1,13 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { Piscina } from 'piscina';
 import { InputError } from './errors';
 import type { ManifestEntry } from './graph/bind';
 import { buildGraph, type GraphOptions } from './graph/build';
 import { decodeWeightBytes } from './graph/decode';
 import type { ModelGraph } from './graph/ir';
+import type { WeightCheckOutcome, WeightCheckTask } from './graph/weight-check-thread';
 import { runGraph, type RunOptions } from './graph/run';
 import { readTopology } from './graph/topology';
 import type { Shape } from './layers/layer';
@@ -100,6 +102,35 @@ export function loadModel(path: string, options: ModelOptions = {}): LoadedModel
 /** Decodes the weight files' bytes (manifest order; float32, int32 or tfjs-quantized) into the flat float64 vector. */
 export function weightsFromBytes(bytes: Uint8Array, description: Pick<ModelDescription, 'manifest' | 'layout'>, source: string): Float64Array {
   return decodeWeightBytes(bytes, description.manifest, description.layout, source);
+}
+
+let weightCheckPool: Piscina | undefined;
+
+/**
+ * weightsFromBytes' check without its values, on a pool thread: a server checks an upload of hundreds of MB
+ * while its event loop keeps answering. `files` are the weight files in manifest order; they move to the thread
+ * and back without a copy, so the given views are left empty: use the returned ones (same bytes, same order).
+ * Rejects with an InputError (naming `field`) when the bytes do not fit the manifest.
+ */
+export async function checkWeightBytes(
+  files: readonly Uint8Array[],
+  description: Pick<ModelDescription, 'manifest' | 'layout'>,
+  source: string,
+  field?: string,
+): Promise<Uint8Array[]> {
+  // One thread, started on first use and ended when idle (piscina unrefs idle threads, so none keeps a process up).
+  weightCheckPool ??= new Piscina({ filename: join(__dirname, 'graph', 'weight-check-thread.js'), minThreads: 0, maxThreads: 1, idleTimeout: 30_000 });
+  // A view that owns its whole buffer moves as it is; any other (part of a shared buffer, or its buffer already
+  // moving) is copied, since moving it would empty what shares the buffer, or fail.
+  const moving = new Set<ArrayBufferLike>();
+  const moved = files.map((bytes) => {
+    const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer && !moving.has(bytes.buffer);
+    return own ? (moving.add(bytes.buffer), bytes) : new Uint8Array(bytes);
+  });
+  const task: WeightCheckTask = { files: moved, manifest: description.manifest, layout: description.layout, source };
+  const outcome = (await weightCheckPool.run(task, { transferList: moved.map((file) => file.buffer as ArrayBuffer) })) as WeightCheckOutcome;
+  if (outcome.error !== undefined) throw new InputError(outcome.error, field);
+  return outcome.files;
 }
 
 /** Throws unless samples of `sampleShape` fit the model's input (free dimensions take any size). */

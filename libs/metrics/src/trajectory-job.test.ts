@@ -4,8 +4,19 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { flatToWeightSet, formatValue, InputError, loadModel, parseJobSpec, runEmbedded, type TrajectorySpec } from '@landscape/core';
-import { trajectoryHandler, type TrajectoryResult } from './trajectory-job';
+import {
+  evaluationSubspace,
+  flatToWeightSet,
+  formatValue,
+  InputError,
+  loadModel,
+  parseJobSpec,
+  runEmbedded,
+  type TileResult,
+  type TrajectorySpec,
+} from '@landscape/core';
+import { maxRelativeError } from '../../../test/support/fixtures';
+import { prepareTrajectory, trajectoryHandler, type TrajectoryResult } from './trajectory-job';
 
 const REFERENCE = join(__dirname, '../../../test/fixtures/reference');
 const out = mkdtempSync(join(tmpdir(), 'trajectory-job-'));
@@ -96,6 +107,14 @@ describe('trajectory job, all methods on the M1 reference trajectory', () => {
     expect(first.pointsComputed).toBe(80);
     expect(first.points).toBe(80);
     expect(first.seeds).toEqual({ umap: 3, autoencoder: 2 });
+    // The reference MLP's first layer is too narrow for shared terms to pay; UMAP's and the autoencoder's grids lie on no plane.
+    expect(pca.evaluation.subspace).toEqual({ layers: ['dense_Dense1'], used: false, reason: expect.stringMatching(/does not pay/) });
+    expect(first.methods.umap!.evaluation.subspace).toEqual({
+      layers: [],
+      used: false,
+      reason: expect.stringMatching(/inverse-distance interpolation\) is not linear/),
+    });
+    expect(first.methods.autoencoder!.evaluation.subspace).toMatchObject({ used: false, reason: expect.stringMatching(/decoder\) is not linear/) });
 
     const dir = join(out, 'm1-a');
     const saved = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8'));
@@ -156,6 +175,88 @@ describe('trajectory job, all methods on the M1 reference trajectory', () => {
     const methods = JSON.parse(child.stdout) as [string, number[][]][];
     expect(methods.map(([name]) => name)).toEqual(Object.keys(first.methods));
     for (const [name, coords] of methods) expect(coords, name).toEqual(first.methods[name as keyof TrajectoryResult['methods']]!.coords);
+  });
+});
+
+/** Mean cross-entropy of the reference MLP (4 → 12 tanh → 10 softplus → 3 logits) at θ, in float64, written out here. */
+function referenceMlpLoss(theta: readonly number[], x: readonly number[][], labels: readonly number[]): number {
+  const widths = [x[0]!.length, 12, 10, 3];
+  const activations = [Math.tanh, (v: number) => (v > 0 ? v + Math.log1p(Math.exp(-v)) : Math.log1p(Math.exp(v))), (v: number) => v];
+  let offset = 0;
+  let h = x.map((row) => [...row]);
+  for (let layer = 0; layer < 3; layer++) {
+    const [fanIn, units] = [widths[layer]!, widths[layer + 1]!];
+    const kernel = theta.slice(offset, (offset += fanIn * units));
+    const bias = theta.slice(offset, (offset += units));
+    h = h.map((row) => bias.map((b, j) => activations[layer]!(row.reduce((sum, v, i) => sum + v * kernel[i * units + j]!, b))));
+  }
+  return (
+    h.reduce((sum, logits, i) => {
+      const top = Math.max(...logits);
+      return sum + top + Math.log(logits.reduce((s, v) => s + Math.exp(v - top), 0)) - logits[labels[i]!]!;
+    }, 0) / h.length
+  );
+}
+
+describe('PCA maps: subspace evaluation', () => {
+  it('evaluates a PCA grid as a surface: the shared path equals the plain one and a float64 forward pass on the scikit-learn plane (1e-5)', async () => {
+    // One tile per grid, so that a unit's points are the whole grid (y outer, x inner); four batches of samples.
+    const spec = specFor('m1_mlp', {
+      methods: ['pca', 'pca-directions'],
+      grid: { steps: [5, 4], margin: 0.25 },
+      tiles: { x: 5, y: 4 },
+      evaluation: { batchSize: 64 },
+    });
+    const plain = await run(spec, 'm1-plane');
+    const ref = load('m1_mlp', 'ref_trajectory_pca.json');
+    const data = load('m1_mlp', 'dataset.json') as { x: number[][]; y: number[] };
+    const rows: number[][] = load('m1_mlp', 'trajectory.json').checkpoints;
+    const saved = JSON.parse(readFileSync(join(out, 'm1-plane', 'result.json'), 'utf8')) as TrajectoryResult;
+
+    const prepared = prepareTrajectory(spec, resolve);
+    // The shared path is forced: 'auto' leaves this narrow first layer to the plain path (the run above).
+    const shared = { ...prepared, setup: { ...prepared.setup, subspace: 'always' as const } };
+    expect(evaluationSubspace(shared.setup, 2)).toMatchObject({ layers: ['dense_Dense1'], used: true });
+    const tensors = tf.memory().numTensors;
+    const planes = [
+      {
+        method: 'pca' as const,
+        centre: ref.mean_centred.mean as number[],
+        components: ref.mean_centred.components as number[][],
+        scores: ref.mean_centred.embedding,
+      },
+      {
+        method: 'pca-directions' as const,
+        centre: rows.at(-1)!,
+        components: ref.li_final_centred.components as number[][],
+        scores: ref.li_final_centred.projection,
+      },
+    ];
+    for (const { method, centre, components, scores } of planes) {
+      const result = plain.methods[method]!;
+      expect(saved.methods[method]!.evaluation).toEqual(result.evaluation);
+      const embedding = await trajectoryHandler.runUnit(spec, shared, `embed:${method}`, { backend: 'cpu', inputs: new Map() });
+      const tile = (await trajectoryHandler.runUnit(spec, shared, `${method}:r0c0`, {
+        backend: 'cpu',
+        inputs: new Map([[`embed:${method}`, embedding]]),
+      })) as TileResult;
+      expect(tile.tileId).toBe(`${method}:r0c0`);
+      expect(maxRelativeError(tile.loss, result.grid.loss.flat() as number[])).toBeLessThan(1e-5);
+      expect(tile.accuracy).toEqual(result.grid.accuracy.flat());
+      // scikit-learn's plane (its axes' signs matched to ours), each point evaluated independently of tfjs.
+      const signs = [0, 1].map((k) => Math.sign(result.coords.reduce((sum, point, i) => sum + point[k]! * scores[i][k], 0)));
+      const theirs = result.grid.y.flatMap((y) =>
+        result.grid.x.map((x) => {
+          const theta = centre.map((value, c) => value + signs[0]! * x * components[0]![c]! + signs[1]! * y * components[1]![c]!);
+          return referenceMlpLoss(theta, data.x, data.y);
+        }),
+      );
+      expect(maxRelativeError(tile.loss, theirs)).toBeLessThan(1e-5);
+    }
+    // What the shared evaluator holds: its data and the last plane's three terms per batch (one shared layer), freed on release.
+    expect(tf.memory().numTensors - tensors).toBe(4 * Math.ceil(data.x.length / prepared.setup.batchSize));
+    trajectoryHandler.release!(shared);
+    expect(tf.memory().numTensors).toBe(tensors);
   });
 });
 

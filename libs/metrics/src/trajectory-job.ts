@@ -4,6 +4,8 @@ import {
   assembleTiles,
   defaultTileSize,
   Evaluator,
+  evaluateTile,
+  evaluationSubspace,
   InputError,
   isInputError,
   linspace,
@@ -14,6 +16,7 @@ import {
   evaluationProvenance,
   planTiles,
   stringifyResult,
+  subspaceRecord,
   UnitCancelled,
   tilePoints,
   type BackendInfo,
@@ -22,10 +25,12 @@ import {
   type ExecutionRecord,
   type GridValues,
   type JobHandler,
+  type LandscapePlan,
   type LoadedModel,
   type LossName,
   type OutputKind,
   type RefResolver,
+  type SubspaceRecord,
   type Tile,
   type TileResult,
   type Timings,
@@ -87,6 +92,8 @@ export interface EmbeddingResult {
 interface EmbeddingMaps {
   inverse: (points: readonly ArrayLike<number>[]) => Float64Array[];
   reconstruct: (indices: readonly number[]) => Float64Array[];
+  /** A linear inverse (PCA): point (x, y) ↦ origin + x·directions[0] + y·directions[1], the plane of a surface. */
+  plane?: Pick<LandscapePlan, 'origin' | 'directions'>;
 }
 
 export interface MethodResult {
@@ -105,6 +112,8 @@ export interface MethodResult {
   pathLoss: number[];
   settings: Record<string, unknown>;
   grid: { x: number[]; y: number[]; loss: GridValues; accuracy: GridValues; points: number; pointsComputed: number };
+  /** Whether the grid's points shared layers' work (a PCA map's grid is a plane, evaluated like a surface's). */
+  evaluation: { subspace: SubspaceRecord };
 }
 
 export interface TrajectoryResult {
@@ -154,7 +163,7 @@ function underField<T>(field: string, fit: () => T): T {
 }
 
 /** `steps` points per axis over the bounding box of `coords`, widened by margin × the box's extent per side. */
-function embeddingGrid(coords: number[][], steps: readonly [number, number], margin: number): { x: number[]; y: number[] } {
+export function embeddingGrid(coords: number[][], steps: readonly [number, number], margin: number): { x: number[]; y: number[] } {
   const [x, y] = [0, 1].map((c) => {
     const values = coords.map((point) => point[c]!);
     const low = Math.min(...values);
@@ -176,6 +185,7 @@ function embedPca(method: 'pca' | 'pca-directions', pca: PcaModel, rows: Float64
       coords: pca.embedding,
       inverse,
       reconstruct: (indices) => inverse(indices.map((i) => pca.embedding[i]!)),
+      plane: { origin: pca.mean, directions: pca.components },
       reconstruction: 'mean + projection onto the principal plane (scikit-learn inverse_transform(transform(X)))',
       pathOnReconstructions: true,
       explainedVarianceRatio: ratios,
@@ -192,6 +202,7 @@ function embedPca(method: 'pca' | 'pca-directions', pca: PcaModel, rows: Float64
     coords,
     inverse,
     reconstruct: (indices) => inverse(indices.map((i) => coords[i]!)),
+    plane: { origin: rows[finalIndex]!, directions: pca.components },
     reconstruction: 'θ_final + projection of θ_i − θ_final onto PC1/PC2 (the plotted plane)',
     pathOnReconstructions: true,
     explainedVarianceRatio: ratios,
@@ -320,7 +331,7 @@ function embedMethod(spec: TrajectorySpec, prepared: PreparedTrajectory, method:
   }
   const seconds = (performance.now() - started) / 1000 + (prepared.pca && method.startsWith('pca') ? prepared.pcaSeconds : 0);
   if (!embedded.coords.flat().every(Number.isFinite)) throw new InputError(`the ${method} embedding has non-finite coordinates`, 'methods');
-  const { inverse: _inverse, reconstruct, ...described } = embedded;
+  const { inverse: _inverse, reconstruct, plane: _plane, ...described } = embedded;
   return {
     method,
     ...described,
@@ -332,22 +343,26 @@ function embedMethod(spec: TrajectorySpec, prepared: PreparedTrajectory, method:
   };
 }
 
-/** A method's maps rebuilt from its embedding unit's result, once per prepared job. */
-const mapsCache = new WeakMap<PreparedTrajectory, Map<TrajectoryMethod, EmbeddingMaps>>();
+/** A method's maps; for a linear one also its grid as a surface's plan (one object, so the evaluator keeps its shared terms). */
+type MethodMaps = EmbeddingMaps & { plan?: LandscapePlan };
 
-function mapsFor(spec: TrajectorySpec, prepared: PreparedTrajectory, embedding: EmbeddingResult): EmbeddingMaps {
+/** A method's maps rebuilt from its embedding unit's result, once per prepared job. */
+const mapsCache = new WeakMap<PreparedTrajectory, Map<TrajectoryMethod, MethodMaps>>();
+
+function mapsFor(spec: TrajectorySpec, prepared: PreparedTrajectory, embedding: EmbeddingResult): MethodMaps {
   let cache = mapsCache.get(prepared);
   if (!cache) mapsCache.set(prepared, (cache = new Map()));
   let maps = cache.get(embedding.method);
   if (!maps) {
     const { method, coords } = embedding;
     const rows = prepared.checkpoints;
-    maps =
+    const built: EmbeddingMaps =
       method === 'pca' || method === 'pca-directions'
         ? embedPca(method, prepared.pca!, rows)
         : method === 'umap'
           ? umapMaps(spec, rows, coords)
           : autoencoderMaps(restoreAutoencoder(embedding.autoencoder!), coords);
+    maps = built.plane ? { ...built, plan: { ...built.plane, grid: embeddingGrid(coords, spec.grid.steps, spec.grid.margin) } } : built;
     cache.set(method, maps);
   }
   return maps;
@@ -373,13 +388,13 @@ const range = (start: number, end: number): number[] => Array.from({ length: end
 /** Per process, one evaluator per prepared trajectory (the data is uploaded once for all units). */
 const evaluators = new WeakMap<PreparedTrajectory, Evaluator>();
 
-/** The parameter vectors of an evaluation unit, built CHUNK at a time from `start`. */
-function unitVectors(
-  spec: TrajectorySpec,
-  prepared: PreparedTrajectory,
-  unitId: string,
-  inputs: ReadonlyMap<string, unknown>,
-): { count: number; build: (start: number, end: number) => Float64Array[] } {
+/**
+ * The points of an evaluation unit: parameter vectors built CHUNK at a time from `start`, or a tile of a linear
+ * map's grid, which is a surface's plan (evaluated like one, subspace evaluation included).
+ */
+type UnitPoints = { count: number; build: (start: number, end: number) => Float64Array[] } | { plan: LandscapePlan; tile: Tile };
+
+function unitPoints(spec: TrajectorySpec, prepared: PreparedTrajectory, unitId: string, inputs: ReadonlyMap<string, unknown>): UnitPoints {
   if (unitId === CHECKPOINT_UNIT) return { count: prepared.checkpoints.length, build: (start, end) => prepared.checkpoints.slice(start, end) };
   const colon = unitId.lastIndexOf(':');
   const method = spec.methods.find((m) => m === unitId.slice(0, colon));
@@ -390,6 +405,7 @@ function unitVectors(
   if (part === RECONSTRUCTIONS) return { count: prepared.checkpoints.length, build: (start, end) => maps.reconstruct(range(start, end)) };
   const tile = methodTiles(spec).find((t) => t.id === part);
   if (!tile) throw new Error(`no unit ${unitId} in this job`);
+  if (maps.plan) return { plan: maps.plan, tile: { ...tile, id: unitId } };
   const width = tile.x1 - tile.x0;
   const { x, y } = embeddingGrid(embedding.coords, spec.grid.steps, spec.grid.margin);
   return {
@@ -399,8 +415,19 @@ function unitVectors(
   };
 }
 
+/**
+ * How a method's grid was evaluated: a PCA map's grid units are tiles of a plane and go through the surface rule;
+ * the others' inverse maps are not linear, so their points span no subspace.
+ */
+function methodSubspace(method: TrajectoryMethod, setup: EvaluationSetup): SubspaceRecord {
+  if (method === 'pca' || method === 'pca-directions') return subspaceRecord(evaluationSubspace(setup, 2));
+  const map = method === 'umap' ? 'inverse-distance interpolation' : 'the decoder';
+  return { layers: [], used: false, reason: `the inverse map (${map}) is not linear: the grid's points lie on no plane` };
+}
+
 function methodResult(
   spec: TrajectorySpec,
+  setup: EvaluationSetup,
   embedding: EmbeddingResult,
   results: ReadonlyMap<string, TrajectoryUnitResult>,
   checkpointLoss: number[],
@@ -441,6 +468,7 @@ function methodResult(
       points: grid.x.length * grid.y.length,
       pointsComputed: surface.pointsComputed,
     },
+    evaluation: { subspace: methodSubspace(embedding.method, setup) },
   };
 }
 
@@ -453,12 +481,14 @@ export const trajectoryHandler: JobHandler<TrajectorySpec, PreparedTrajectory, T
   async runUnit(spec, prepared, unitId, context) {
     const embedded = spec.methods.find((method) => unitId === embedUnit(method));
     if (embedded) return embedMethod(spec, prepared, embedded);
-    const { count, build } = unitVectors(spec, prepared, unitId, context.inputs);
+    const points = unitPoints(spec, prepared, unitId, context.inputs);
     let evaluator = evaluators.get(prepared);
     if (!evaluator) {
       evaluator = new Evaluator(prepared.setup);
       evaluators.set(prepared, evaluator);
     }
+    if ('plan' in points) return evaluateTile(evaluator, points.plan, points.tile, context.onWork);
+    const { count, build } = points;
     const loss: number[] = [];
     const accuracy: (number | null)[] = [];
     for (let start = 0; start < count; start += CHUNK) {
@@ -480,7 +510,7 @@ export const trajectoryHandler: JobHandler<TrajectorySpec, PreparedTrajectory, T
       return embedding;
     });
     const methods: TrajectoryResult['methods'] = {};
-    for (const embedding of embeddings) methods[embedding.method] = methodResult(spec, embedding, results, checkpointLoss);
+    for (const embedding of embeddings) methods[embedding.method] = methodResult(spec, prepared.setup, embedding, results, checkpointLoss);
     const all = Object.values(methods);
     const points = all.reduce((sum, m) => sum + m.grid.points, 0);
     const pointsComputed = all.reduce((sum, m) => sum + m.grid.pointsComputed, 0);

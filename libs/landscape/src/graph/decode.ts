@@ -24,14 +24,14 @@ function halfToFloat(half: number): number {
 }
 
 /** The stored values of one entry as float64, dequantized with tfjs' formulas (tfjs-core io_utils decodeWeight). */
-function decodeEntry(entry: ManifestEntry, bytes: Uint8Array): ArrayLike<number> {
+function decodeEntry(entry: ManifestEntry, bytes: Uint8Array, source: string): ArrayLike<number> {
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   const quantization = entry.quantization;
   if (!quantization) return entry.dtype === 'int32' ? new Int32Array(buffer) : new Float32Array(buffer);
   if (quantization.dtype === 'float16') return Float32Array.from(new Uint16Array(buffer), halfToFloat);
   const stored = quantization.dtype === 'uint8' ? new Uint8Array(buffer) : new Uint16Array(buffer);
   const { scale, min } = quantization;
-  if (scale === undefined || min === undefined) throw new Error(`weight '${entry.name}' is quantized but has no min/scale`);
+  if (scale === undefined || min === undefined) throw new InputError(`${source}: weight '${entry.name}' is quantized but has no min/scale`);
   // tfjs computes v·scale + min in float64 and stores it in the weight's dtype.
   const values = entry.dtype === 'int32' ? new Int32Array(stored.length) : new Float32Array(stored.length);
   for (let i = 0; i < stored.length; i++) {
@@ -58,7 +58,7 @@ export function decodeWeightBytes(bytes: Uint8Array, manifest: readonly Manifest
     const size = storedBytes(entry, source);
     const spec = specs.get(entry.name);
     if (spec) {
-      const values = decodeEntry(entry, bytes.subarray(offset, offset + size));
+      const values = decodeEntry(entry, bytes.subarray(offset, offset + size), source);
       for (let i = 0; i < values.length; i++) {
         const value = values[i]!;
         if (!Number.isFinite(value)) throw new InputError(`${source}: weight '${spec.name}' has a non-finite value at index ${i} (${value})`);
