@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKENDS, isInputError, PACKAGE_VERSION, type BackendChoice } from '@landscape/core';
-import { createLogger } from '@landscape/jobs';
+import { createLogger } from '@landscape/jobs/dist/embedded';
 import pino, { type Logger } from 'pino';
 import { BENCH_SUITES, PYTORCH_CASES, runBench } from './bench';
 import { registerClientCommands } from './client';

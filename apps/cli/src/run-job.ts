@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { checkLimits, DEFAULT_LIMITS, InputError, parseJobSpec, runEmbedded, type BackendChoice, type JobSpec } from '@landscape/core';
-import { jobKinds } from '@landscape/jobs';
+import { jobKinds } from '@landscape/jobs/dist/embedded';
 import type { Logger } from 'pino';
 import { ProgressReporter } from './progress';
 import { jobSummary } from './summary';

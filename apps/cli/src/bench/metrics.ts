@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseJobSpec, runEmbedded, type BackendChoice } from '@landscape/core';
 import { benchPca, type PcaBenchmark, type TrajectoryResult } from '@landscape/metrics';
-import { jobKinds } from '@landscape/jobs';
+import { jobKinds } from '@landscape/jobs/dist/embedded';
 import { machine, REFERENCE_DIR } from './core';
 import { medianSeconds, report } from './measure';
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { refName, resolveModelJsonPath, validateJobSpec, type ModelJson } from '@landscape/core';
-import { expectedKind } from '@landscape/jobs';
+import { expectedKind } from '@landscape/jobs/dist/embedded';
 import { ClientError, type ApiClient } from './http';
 
 export type ArtifactKind = 'model' | 'data' | 'weights' | 'trajectory';
