@@ -81,7 +81,7 @@ async function main(backend: BackendChoice, points: number, rounds: number): Pro
     const shared: number[] = [];
     for (let round = 0; round < rounds; round++) {
       plain.push(pointsPerSecond(points, (c) => evaluator.evaluate(combine(plan.origin, c, plan.directions, weights))));
-      shared.push(pointsPerSecond(points, (c) => evaluator.evaluateAt(plan, c, weights)));
+      shared.push(pointsPerSecond(points, (c) => evaluator.evaluateAt(plan, c)));
     }
     evaluator.dispose();
     const auto = evaluationSubspace(setup, plan.directions.length);

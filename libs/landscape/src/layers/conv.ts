@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ACTIVATION_KERNELS, applyActivation, fusedActivation, parseActivation, type ActivationName } from './activations';
 import { boolField, enumField, expectRank, intField, intTuple, known, layerError, requireChannelsLast, single, windowOutput, type Config } from './config';
-import { defineLayer, type AnyLayerDefinition, type LayerContext, type Shape } from './layer';
+import { applyEachSet, defineLayer, type AnyLayerDefinition, type LayerContext, type Shape } from './layer';
 
 /**
  * Convolutions, channels_last. Evaluation uses tfjs' fused kernels (bias and activation in the op); gradients
@@ -100,8 +100,24 @@ const finalActivation = (config: ConvConfig) => ({ activation: config.activation
 const biasWeight = (config: ConvConfig, units: number) => (config.useBias ? [{ name: 'bias', trainable: true, shape: [units] }] : []);
 const CONV_KERNELS = ['Conv2D', 'FusedConv2D', 'Reshape', 'PadV2', 'Add', ...ACTIVATION_KERNELS];
 
-const convolution = (rank: 1 | 2) =>
-  defineLayer<ConvConfig>({
+/**
+ * Conv2D over an input all K weight sets share (the model input): one convolution with the K kernels side by side
+ * ([kh, kw, c, K·filters]), its output channels then moved to the folded batch axis.
+ */
+function convolveSharedInput(x: tf.Tensor4D, kernels: tf.Tensor, biases: tf.Tensor | undefined, config: ConvConfig, fused: boolean): tf.Tensor {
+  const [sets, kh, kw, c, filters] = kernels.shape as [number, number, number, number, number];
+  const kernel = tf.reshape(tf.transpose(kernels, [1, 2, 3, 0, 4]), [kh, kw, c, sets * filters]) as tf.Tensor4D;
+  const y = convolve(x, kernel, biases && tf.reshape(biases, [sets * filters]), config, fused);
+  const [n, h, w] = y.shape;
+  return tf.reshape(tf.transpose(tf.reshape(y, [n, h, w, sets, filters]), [3, 0, 1, 2, 4]), [sets * n, h, w, filters]);
+}
+
+const convolution = (rank: 1 | 2) => {
+  const apply = (config: ConvConfig, [x]: tf.Tensor[], weights: Readonly<Record<string, tf.Tensor>>, { fused }: { fused: boolean }): tf.Tensor => {
+    const kernel = rank === 2 ? weights.kernel! : tf.expandDims(weights.kernel!, 0);
+    return fromImage(convolve(asImage(x!, config), kernel as tf.Tensor4D, weights.bias, config, fused), config);
+  };
+  return defineLayer<ConvConfig>({
     classNames: [rank === 1 ? 'Conv1D' : 'Conv2D'],
     parse: (config, context) => parseConv(config, context, rank, true),
     outputShape: (config, inputs, context) => spatialOutput(config, single(inputs, context), config.filters, context),
@@ -109,15 +125,17 @@ const convolution = (rank: 1 | 2) =>
       const channels = known(single(inputs, context).at(-1), context, 'input channel count');
       return [{ name: 'kernel', trainable: true, shape: [...config.kernelSize, channels, config.filters] }, ...biasWeight(config, config.filters)];
     },
-    apply: (config, [x], weights, { fused }) => {
-      const kernel = rank === 2 ? weights.kernel! : tf.expandDims(weights.kernel!, 0);
-      return fromImage(convolve(asImage(x!, config), kernel as tf.Tensor4D, weights.bias, config, fused), config);
-    },
+    apply,
+    applySets: (config, inputs, weights, context) =>
+      rank === 2 && context.shared[0]
+        ? convolveSharedInput(inputs[0] as tf.Tensor4D, weights.kernel!, weights.bias, config, context.fused)
+        : applyEachSet({ apply }, config, inputs, weights, context),
     kernels: CONV_KERNELS,
     secondOrder: 'exact',
     finalActivation,
     linearInWeights: true,
   });
+};
 
 const depthwiseConv2d = defineLayer<ConvConfig>({
   classNames: ['DepthwiseConv2D'],

@@ -39,6 +39,14 @@ const dense = defineLayer<DenseConfig>({
     if (x!.rank !== 2) y = tf.reshape(y, [...x!.shape.slice(0, -1), config.units]);
     return fusable ? y : applyActivation(config.activation, y);
   },
+  // One batched matMul [K, rows, in]·[K, in, units]; a shared input broadcasts as [1, rows, in].
+  applySets: (config, [x], weights, { sets, shared }) => {
+    const features = x!.shape.at(-1)!;
+    const batch = shared[0] ? x!.shape[0]! : x!.shape[0]! / sets;
+    let y = tf.matMul(tf.reshape(x!, [shared[0] ? 1 : sets, -1, features]), weights.kernel!);
+    if (weights.bias) y = tf.add(y, tf.reshape(weights.bias, [sets, 1, config.units]));
+    return tf.reshape(applyActivation(config.activation, y), [sets * batch, ...x!.shape.slice(1, -1), config.units]);
+  },
   kernels: ['BatchMatMul', '_FusedMatMul', 'Reshape', ...ACTIVATION_KERNELS],
   secondOrder: 'exact',
   finalActivation: (config) => ({ activation: config.activation, withoutActivation: { ...config, activation: 'linear' } }),

@@ -2,9 +2,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend';
 import { SecondOrderUnsupportedError } from '../hessian/second-order';
+import { randomDirection } from '../directions';
+import { forward } from '../model';
+import { PlanWeights, runSets } from '../multipoint';
 import { modelObjective } from '../objective';
 import { LAYER_REGISTRY } from './registry';
-import { allLayerCases, forwardError, hvpError, loadCase, seededDataset } from './layer-check.test-util';
+import { allLayerCases, forwardError, hvpError, loadCase, maxNormError, seededDataset, seededInput } from './layer-check.test-util';
 
 const cases = await allLayerCases();
 
@@ -18,6 +21,24 @@ describe.each(cases)('$name', (layerCase) => {
     expect(forwardError(loaded, layerCase.input, true, layerCase.vocabulary)).toBeLessThan(1e-5);
     expect(forwardError(loaded, layerCase.input, false, layerCase.vocabulary)).toBeLessThan(1e-5);
     loaded.reference.dispose();
+  });
+
+  it('evaluates 3 weight sets in one pass (multipoint.ts) like one pass per set (1e-5 relative)', async () => {
+    const loaded = await loadCase(layerCase);
+    loaded.reference.dispose();
+    const { layout } = loaded.description;
+    const before = tf.memory().numTensors;
+    const points = [[0, 0], [0.1, -0.05], [-0.08, 0.02]];
+    const weights = new PlanWeights(layout, loaded.weights, [randomDirection(layout, 1), randomDirection(layout, 2)]);
+    const [ours, theirs] = tf.tidy(() => {
+      const x = seededInput([5, ...layerCase.input], 7, layerCase.vocabulary);
+      const stacked = weights.stacked(tf.tensor2d(points));
+      const perSet = points.map((_, s) => forward(loaded.description, stacked.map((w) => tf.squeeze(tf.slice(w, s, 1), [0])), x, { fused: true }));
+      return [runSets(loaded.description.graph, stacked, points.length, x).dataSync(), tf.concat(perSet, 0).dataSync()];
+    });
+    weights.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(maxNormError(ours, theirs)).toBeLessThan(1e-5);
   });
 
   it('has Hessian-vector products that match central differences of the gradient (or the typed error)', async () => {

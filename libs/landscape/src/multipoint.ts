@@ -1,0 +1,197 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { inferShapes } from './graph/build';
+import { definitionOf, MODEL_INPUT, type ModelGraph } from './graph/ir';
+import { runGraph, weightsOf } from './graph/run';
+import { product } from './layers/config';
+import { applyEachSet } from './layers/layer';
+import type { WeightLayout } from './weights';
+
+/**
+ * Several points per pass. On small models most of a point's time is per-op overhead (op dispatch, weight upload,
+ * reading the outputs back), not arithmetic. Here K points of a plan θ = θ0 + Σ_d c_d·v_d run as one pass over
+ * the graph: their K weight sets are built on the backend by one matMul, and activations of all K sets are folded
+ * into the batch axis ([K·batch, ...], set-major). Weight-free layers apply unchanged (once, when their input is
+ * shared by all sets); layers with weights use their `applySets` (Dense: one batched matMul) or run once per set.
+ */
+
+/** Bound on one pass's activations and weight sets; K is capped so a pass stays within it. */
+export const POINTS_PER_PASS_BYTES = 256 * 2 ** 20;
+/** Largest K measured or used. */
+export const MAX_POINTS_PER_PASS = 64;
+/** The measurement stops at the first K whose time per point is not at least this much below the best so far. */
+const MEASURED_GAIN = 0.95;
+
+/** The plan's origin and directions on the backend, uploaded once; K weight sets per pass from them. */
+export class PlanWeights {
+  private readonly origin: tf.Tensor1D;
+  private readonly directions: tf.Tensor2D;
+
+  constructor(
+    private readonly layout: WeightLayout,
+    origin: Float64Array,
+    directions: readonly Float64Array[],
+  ) {
+    const size = origin.length;
+    const rows = new Float32Array(directions.length * size);
+    directions.forEach((direction, d) => rows.set(direction, d * size));
+    this.origin = tf.tensor1d(Float32Array.from(origin), 'float32');
+    this.directions = tf.tensor2d(rows, [directions.length, size], 'float32');
+  }
+
+  /**
+   * Per layout entry, the K sets stacked [K, ...shape] for coefficient rows [K, directions]: θ0 + C·V in one
+   * matMul, then a slice per weight. Call inside tf.tidy.
+   */
+  stacked(coefficients: tf.Tensor2D): tf.Tensor[] {
+    const sets = coefficients.shape[0];
+    const flat = tf.fused.matMul({ a: coefficients, b: this.directions, bias: this.origin });
+    return this.layout.map((spec) => {
+      const weight = tf.reshape(tf.slice(flat, [0, spec.offset], [sets, spec.size]), [sets, ...spec.shape]);
+      // As toTensors' Int32Array.from: truncation.
+      return spec.dtype === 'int32' ? tf.cast(weight, 'int32') : weight;
+    });
+  }
+
+  dispose(): void {
+    this.origin.dispose();
+    this.directions.dispose();
+  }
+}
+
+/** Per node: true when its output depends on no weight (and is not given), so all sets share one value. */
+function sharedNodes(graph: ModelGraph, given: ReadonlyMap<number, tf.Tensor>): boolean[] {
+  const shared: boolean[] = [];
+  graph.nodes.forEach((node, i) =>
+    shared.push(!given.has(i) && Object.keys(node.weights).length === 0 && node.inputs.every((read) => read === MODEL_INPUT || shared[read])),
+  );
+  return shared;
+}
+
+/** x repeated for each set, set-major: the folded form of a shared activation. */
+const foldShared = (x: tf.Tensor, sets: number): tf.Tensor => tf.tile(x, [sets, ...x.shape.slice(1).map(() => 1)]);
+
+/**
+ * The graph's output for K weight sets (`stacked[i]`: layout entry i as [K, ...shape]) on one batch, folded
+ * [K·batch, ...]. `given` node outputs are folded too (subspace terms combined per set). Call inside tf.tidy.
+ */
+export function runSets(graph: ModelGraph, stacked: readonly tf.Tensor[], sets: number, x: tf.Tensor, given?: ReadonlyMap<number, tf.Tensor>): tf.Tensor {
+  const shared = sharedNodes(graph, given ?? new Map());
+  const isShared = (read: number): boolean => read === MODEL_INPUT || shared[read]!;
+  const output = runGraph(graph, [], x, {
+    fused: true,
+    ...(given ? { given } : {}),
+    apply: (node, i, inputs) => {
+      const definition = definitionOf(node);
+      if (shared[i]) return definition.apply(node.config, inputs, {}, { fused: true });
+      const context = { fused: true, sets, shared: node.inputs.map(isShared) };
+      if (Object.keys(node.weights).length === 0) {
+        return definition.apply(
+          node.config,
+          inputs.map((input, j) => (context.shared[j] ? foldShared(input, sets) : input)),
+          {},
+          { fused: true },
+        );
+      }
+      const weights = weightsOf(node, stacked);
+      return definition.applySets ? definition.applySets(node.config, inputs, weights, context) : applyEachSet(definition, node.config, inputs, weights, context);
+    },
+  });
+  return shared[graph.output] ? foldShared(output, sets) : output;
+}
+
+/**
+ * The most points one pass may hold: a pass keeps about three of the largest activation per set alive, plus the
+ * set's weights (float32).
+ */
+export function pointsPerPassCap(graph: ModelGraph, layout: WeightLayout, sampleShape: readonly number[], batchSize: number): number {
+  const shapes = inferShapes(graph, [...sampleShape], 'multipoint');
+  const largest = Math.max(product([...sampleShape]) ?? Infinity, ...shapes.map((shape) => product(shape) ?? Infinity));
+  const parameters = layout.reduce((sum, spec) => sum + spec.size, 0);
+  const bytesPerSet = 4 * (3 * largest * batchSize + 2 * parameters);
+  return Math.max(1, Math.min(MAX_POINTS_PER_PASS, Math.floor(POINTS_PER_PASS_BYTES / bytesPerSet)));
+}
+
+/** What result.json records under `evaluation.pointsPerPass` for one unit's evaluator. */
+export interface PointsPerPassRecord {
+  /** K used for the points (the last pass of a tile may hold fewer). */
+  pointsPerPass: number;
+  /** Memory cap on K (`POINTS_PER_PASS_BYTES`, `MAX_POINTS_PER_PASS`). */
+  cap: number;
+  /** Time per point of each K tried, in order (one pass each, real points; the very first pass is not timed). */
+  measured: { points: number; secondsPerPoint: number }[];
+  reason: string;
+}
+
+/**
+ * Chooses K from a short measurement on the first passes: after one untimed pass (set-up), passes of
+ * K = 1, 2, 4, … points, each timed, until the time per point stops falling by 5 % or K reaches the cap; the
+ * fastest per point wins. Those passes evaluate real points, so the measurement costs only their slower rate.
+ * A unit with fewer points than the next K to try goes on with the best so far, and the next unit resumes.
+ */
+export class PassSizer {
+  private readonly measured: { points: number; secondsPerPoint: number }[] = [];
+  private warm = false;
+  private done: string | undefined;
+  private trying: number | undefined;
+
+  constructor(
+    readonly cap: number,
+    private readonly forced?: number,
+  ) {
+    if (forced !== undefined) this.done = 'evaluation.pointsPerPass in the spec';
+  }
+
+  private best(): number {
+    if (this.forced !== undefined) return this.forced;
+    return this.measured.reduce((best, m) => (m.secondsPerPoint < best.secondsPerPoint ? m : best), { points: 1, secondsPerPoint: Infinity }).points;
+  }
+
+  /** K for the next pass, with `left` points still to evaluate. */
+  next(left: number): number {
+    this.trying = undefined;
+    if (this.done !== undefined) return Math.min(this.best(), left);
+    if (!this.warm) return 1;
+    const candidate = 2 ** this.measured.length;
+    if (candidate > left) return Math.min(this.best(), left);
+    this.trying = candidate;
+    return candidate;
+  }
+
+  /** The pass `next` sized took `seconds`. */
+  record(seconds: number): void {
+    if (!this.warm) {
+      this.warm = true;
+      return;
+    }
+    if (this.trying === undefined) return;
+    const bestSoFar = Math.min(...this.measured.map((m) => m.secondsPerPoint));
+    const secondsPerPoint = seconds / this.trying;
+    this.measured.push({ points: this.trying, secondsPerPoint });
+    if (2 * this.trying > this.cap) this.done = `fastest per point of those measured, up to the cap of ${this.cap}`;
+    else if (secondsPerPoint > MEASURED_GAIN * bestSoFar) this.done = 'fastest per point; the time per point stopped falling';
+  }
+
+  toRecord(): PointsPerPassRecord {
+    return {
+      pointsPerPass: this.best(),
+      cap: this.cap,
+      measured: [...this.measured],
+      reason: this.done ?? `fastest per point so far; larger K not measured (a unit had fewer points than ${2 ** this.measured.length})`,
+    };
+  }
+}
+
+/** What result.json records for a job: the K its units used, and the longest measurement one of them made. */
+export interface PointsPerPassSummary {
+  /** Distinct K the units used, ascending. */
+  used: number[];
+  cap: number;
+  measured: PointsPerPassRecord['measured'];
+  reason: string;
+}
+
+export function pointsPerPassSummary(records: readonly PointsPerPassRecord[]): PointsPerPassSummary | undefined {
+  if (!records.length) return undefined;
+  const longest = records.reduce((a, b) => (b.measured.length > a.measured.length ? b : a));
+  return { used: [...new Set(records.map((r) => r.pointsPerPass))].sort((a, b) => a - b), cap: longest.cap, measured: longest.measured, reason: longest.reason };
+}
