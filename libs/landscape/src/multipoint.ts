@@ -117,22 +117,25 @@ export interface PointsPerPassRecord {
   pointsPerPass: number;
   /** Memory cap on K (`POINTS_PER_PASS_BYTES`, `MAX_POINTS_PER_PASS`). */
   cap: number;
-  /** Time per point of each K tried, in order (one pass each, real points; the very first pass is not timed). */
+  /** Time per point of each K tried, in order (the faster of two passes, real points; the very first pass is not timed). */
   measured: { points: number; secondsPerPoint: number }[];
   reason: string;
 }
 
 /**
- * Chooses K from a short measurement on the first passes: after one untimed pass (set-up), passes of
- * K = 1, 2, 4, … points, each timed, until the time per point stops falling by 5 % or K reaches the cap; the
- * fastest per point wins. Those passes evaluate real points, so the measurement costs only their slower rate.
- * A unit with fewer points than the next K to try goes on with the best so far, and the next unit resumes.
+ * Chooses K from a short measurement on the first passes: after one untimed pass (set-up), K = 1, 2, 4, … points
+ * per pass, each K timed over two passes (the faster counts: the machine may be busy), until the time per point
+ * stops falling by 5 % or K reaches the cap; the fastest per point wins. Those passes evaluate real points, so the
+ * measurement costs only their slower rate. A unit with too few points for the next K goes on with the best so
+ * far, and the next unit resumes the measurement.
  */
 export class PassSizer {
   private readonly measured: { points: number; secondsPerPoint: number }[] = [];
   private warm = false;
   private done: string | undefined;
   private trying: number | undefined;
+  /** The first of the two timed passes of the K being tried. */
+  private firstTry: number | undefined;
 
   constructor(
     readonly cap: number,
@@ -146,13 +149,18 @@ export class PassSizer {
     return this.measured.reduce((best, m) => (m.secondsPerPoint < best.secondsPerPoint ? m : best), { points: 1, secondsPerPoint: Infinity }).points;
   }
 
+  private candidate(): number {
+    return 2 ** this.measured.length;
+  }
+
   /** K for the next pass, with `left` points still to evaluate. */
   next(left: number): number {
     this.trying = undefined;
     if (this.done !== undefined) return Math.min(this.best(), left);
     if (!this.warm) return 1;
-    const candidate = 2 ** this.measured.length;
-    if (candidate > left) return Math.min(this.best(), left);
+    const candidate = this.candidate();
+    // Both timed passes of a K within one unit, so that one unit's points never split a measurement.
+    if ((this.firstTry === undefined ? 2 : 1) * candidate > left) return Math.min(this.best(), left);
     this.trying = candidate;
     return candidate;
   }
@@ -164,8 +172,13 @@ export class PassSizer {
       return;
     }
     if (this.trying === undefined) return;
+    if (this.firstTry === undefined) {
+      this.firstTry = seconds;
+      return;
+    }
     const bestSoFar = Math.min(...this.measured.map((m) => m.secondsPerPoint));
-    const secondsPerPoint = seconds / this.trying;
+    const secondsPerPoint = Math.min(this.firstTry, seconds) / this.trying;
+    this.firstTry = undefined;
     this.measured.push({ points: this.trying, secondsPerPoint });
     if (2 * this.trying > this.cap) this.done = `fastest per point of those measured, up to the cap of ${this.cap}`;
     else if (secondsPerPoint > MEASURED_GAIN * bestSoFar) this.done = 'fastest per point; the time per point stopped falling';
@@ -176,7 +189,7 @@ export class PassSizer {
       pointsPerPass: this.best(),
       cap: this.cap,
       measured: [...this.measured],
-      reason: this.done ?? `fastest per point so far; larger K not measured (a unit had fewer points than ${2 ** this.measured.length})`,
+      reason: this.done ?? `fastest per point so far; larger K not measured (a unit had fewer points than two passes of ${this.candidate()})`,
     };
   }
 }

@@ -142,7 +142,7 @@ export class SubspaceTerms {
       this.layers.map((layer, j) => {
         const { stacked, shape } = this.terms[batch]![j]!;
         const pre = tf.reshape(tf.matMul(coefficients, stacked), [points * shape[0]!, ...shape.slice(1)]);
-        return [layer.node, applyActivation(layer.activation, pre)];
+        return [layer.node, applyActivation(layer.activation, pre, true)];
       }),
     );
   }

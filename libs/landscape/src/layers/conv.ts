@@ -74,7 +74,7 @@ function convolve(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor | undefin
   const fusable = fused ? fusedActivation(config.activation) : undefined;
   if (fused) {
     const y = tf.fused.conv2d({ x, filter: kernel, strides, pad: padOf(config), dataFormat: 'NHWC', dilations, bias, activation: fusable ?? 'linear' });
-    return fusable ? y : (applyActivation(config.activation, y) as tf.Tensor4D);
+    return fusable ? y : (applyActivation(config.activation, y, true) as tf.Tensor4D);
   }
   let y: tf.Tensor = tf.conv2d(x, kernel, strides, padOf(config), 'NHWC', dilations);
   if (bias) y = tf.add(y, bias);
@@ -107,7 +107,10 @@ const CONV_KERNELS = ['Conv2D', 'FusedConv2D', 'Reshape', 'PadV2', 'Add', ...ACT
 function convolveSharedInput(x: tf.Tensor4D, kernels: tf.Tensor, biases: tf.Tensor | undefined, config: ConvConfig, fused: boolean): tf.Tensor {
   const [sets, kh, kw, c, filters] = kernels.shape as [number, number, number, number, number];
   const kernel = tf.reshape(tf.transpose(kernels, [1, 2, 3, 0, 4]), [kh, kw, c, sets * filters]) as tf.Tensor4D;
-  const y = convolve(x, kernel, biases && tf.reshape(biases, [sets * filters]), config, fused);
+  // The bias is added apart: wasm's fused kernel reads a bias's rank from its storage, which a reshape keeps.
+  let y: tf.Tensor4D = convolve(x, kernel, undefined, { ...config, activation: 'linear' }, fused);
+  if (biases) y = tf.add(y, tf.reshape(biases, [sets * filters]));
+  y = applyActivation(config.activation, y, fused) as tf.Tensor4D;
   const [n, h, w] = y.shape;
   return tf.reshape(tf.transpose(tf.reshape(y, [n, h, w, sets, filters]), [3, 0, 1, 2, 4]), [sets * n, h, w, filters]);
 }
@@ -165,7 +168,7 @@ const depthwiseConv2d = defineLayer<ConvConfig>({
         bias: weights.bias,
         activation: fusable ?? 'linear',
       });
-      return fusable ? y : applyActivation(config.activation, y);
+      return fusable ? y : applyActivation(config.activation, y, true);
     }
     let y: tf.Tensor = depthwise(x as tf.Tensor4D, weights.depthwise_kernel as tf.Tensor4D, config, false);
     if (weights.bias) y = tf.add(y, weights.bias);

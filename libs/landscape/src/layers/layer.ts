@@ -102,7 +102,14 @@ export function applyEachSet<Config>(
   { sets, shared, fused }: SetsContext,
 ): tf.Tensor {
   const slices = inputs.map((x, i) => (shared[i] ? undefined : tf.split(x, sets, 0)));
-  const perSet = Object.entries(weights).map(([name, stacked]) => [name, tf.unstack(stacked, 0)] as const);
+  // Each set's weight as a slice of the flat stack, then reshaped: wasm's fused kernels read a bias's rank from its
+  // storage, which is then the weight's own size (tf.unstack would leave a [1, units] storage behind a bias).
+  const perSet = Object.entries(weights).map(([name, stacked]) => {
+    const flat = tf.reshape(stacked, [-1]);
+    const [, ...shape] = stacked.shape;
+    const size = flat.size / sets;
+    return [name, Array.from({ length: sets }, (_, s) => tf.reshape(tf.slice(flat, s * size, size), shape))] as const;
+  });
   const outputs = Array.from({ length: sets }, (_, s) =>
     definition.apply(
       config,
