@@ -7,6 +7,7 @@ import { modelObjective, objectiveOutput, type ModelObjective } from './objectiv
 import type { Tile, TileResult } from './tiles';
 import { PassSizer, PlanWeights, pointsPerPassCap, runSets, type PointsPerPassRecord } from './multipoint';
 import { subspaceDecision, SubspaceTerms, type SubspaceDecision } from './subspace';
+import { combine } from './weights';
 
 /** Everything needed to evaluate the loss at a parameter vector; plain data, so it can cross thread boundaries. */
 export interface EvaluationSetup {
@@ -34,6 +35,8 @@ interface PlanState {
   terms?: SubspaceTerms;
   weights: PlanWeights;
   sizer: PassSizer;
+  /** A point's weights, for passes of one point (combined on the host in float64). */
+  scratch: Float64Array<ArrayBuffer>;
 }
 
 interface Batch {
@@ -81,8 +84,9 @@ export class Evaluator {
   }
 
   /**
-   * Loss and accuracy at each point origin + Σ_k point[k]·directions[k] of `plan`, several points per pass
-   * (multipoint.ts; K measured on the first passes of a plan unless the setup fixes it). Shares the layers
+   * Loss and accuracy at each point origin + Σ_k point[k]·directions[k] of `plan`, K points per pass
+   * (multipoint.ts; K measured on the first passes of a plan unless the setup fixes it). A pass of one point is
+   * the plain pass (weights combined on the host and uploaded, fused kernels); K ≥ 2 runs `runSets`. Shares the layers
    * `evaluationSubspace` allows between the points. The plan's weights and terms stay on the backend until
    * another plan comes or the evaluator is disposed. `onPass` gets each pass's values; returning false stops.
    */
@@ -92,7 +96,8 @@ export class Evaluator {
     while (values.length < points.length) {
       const sets = state.sizer.next(points.length - values.length);
       const started = performance.now();
-      const pass = this.passSets(state, points.slice(values.length, values.length + sets));
+      const next = points.slice(values.length, values.length + sets);
+      const pass = sets === 1 ? [this.pass(combine(plan.origin, next[0]!, plan.directions, state.scratch), state, next[0]!)] : this.passSets(state, next);
       state.sizer.record((performance.now() - started) / 1000);
       values.push(...pass);
       if (onPass?.(pass) === false) break;
@@ -126,12 +131,13 @@ export class Evaluator {
         terms,
         weights: new PlanWeights(model.layout, plan.origin, plan.directions),
         sizer: new PassSizer(cap, this.setup.pointsPerPass),
+        scratch: new Float64Array(plan.origin.length),
       };
     }
     return this.plan;
   }
 
-  /** One pass over the batches for K points: the K weight sets built on the backend, one output read per batch. */
+  /** One pass over the batches for K ≥ 2 points: the K weight sets built on the backend, one output read per batch. */
   private passSets(state: PlanState, points: readonly (readonly number[])[]): PointValue[] {
     const { loss, data } = this.setup;
     const sets = points.length;
@@ -162,15 +168,19 @@ export class Evaluator {
     return Array.from(lossTotals, (total, s) => ({ loss: total / data.n, accuracy: loss === 'mse' ? null : correctTotals[s]! / data.n }));
   }
 
-  /** One pass over the batches at one parameter vector, every layer run. */
-  private pass(weights: Float64Array): PointValue {
+  /**
+   * One pass over the batches at one parameter vector (uploaded, fused kernels): `evaluate`, and the points of a
+   * plan one per pass (`point`: its coefficients, for the plan's shared layers).
+   */
+  private pass(weights: Float64Array, state?: PlanState, point?: readonly number[]): PointValue {
     const { model, loss, data } = this.setup;
     const params = toTensors(weights, model.layout);
+    const row = state?.terms ? tf.tensor2d([[1, ...point!]], undefined, 'float32') : undefined;
     let lossTotal = 0;
     let correctTotal = 0;
     try {
-      for (const batch of this.batches) {
-        const output = tf.tidy(() => objectiveOutput(this.objective, params, batch.x, { fused: true }));
+      for (const [i, batch] of this.batches.entries()) {
+        const output = tf.tidy(() => objectiveOutput(this.objective, params, batch.x, { fused: true, ...(row ? { given: state!.terms!.outputs(i, row) } : {}) }));
         const values = output.dataSync() as Float32Array;
         output.dispose();
         const sums = hostBatchSums(loss, values, batch.targets, this.outputUnits, this.objective.outputKind);
@@ -179,6 +189,7 @@ export class Evaluator {
       }
     } finally {
       params.forEach((tensor) => tensor.dispose());
+      row?.dispose();
     }
     return { loss: lossTotal / data.n, accuracy: loss === 'mse' ? null : correctTotal / data.n };
   }

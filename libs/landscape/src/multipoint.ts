@@ -12,49 +12,57 @@ import type { WeightLayout } from './weights';
  * the graph: their K weight sets are built on the backend by one matMul, and activations of all K sets are folded
  * into the batch axis ([K·batch, ...], set-major). Weight-free layers apply unchanged (once, when their input is
  * shared by all sets); layers with weights use their `applySets` (Dense: one batched matMul) or run once per set.
+ * Whether that beats one point per pass (the plain pass) depends on the model and the backend's kernels, so K is
+ * measured (PassSizer), K = 1 being the plain pass.
  */
 
 /** Bound on one pass's activations and weight sets; K is capped so a pass stays within it. */
 export const POINTS_PER_PASS_BYTES = 256 * 2 ** 20;
 /** Largest K measured or used. */
 export const MAX_POINTS_PER_PASS = 64;
-/** The measurement stops at the first K whose time per point is not at least this much below the best so far. */
-const MEASURED_GAIN = 0.95;
+/**
+ * The measurement stops at the first K whose time per point is this many times the best so far (clearly slower).
+ * Time per point is not monotone in K (on wasm, K = 2 is often the slowest and K = 32 as fast as K = 1), so
+ * smaller losses do not stop it.
+ */
+const SLOWER_STOPS = 2;
 
-/** The plan's origin and directions on the backend, uploaded once; K weight sets per pass from them. */
+/** The plan's origin and directions on the backend, uploaded once per weight; K weight sets per pass from them. */
 export class PlanWeights {
-  private readonly origin: tf.Tensor1D;
-  private readonly directions: tf.Tensor2D;
+  /** Per layout entry: its origin values [size] and its rows of the directions [directions, size]. */
+  private readonly parts: { origin: tf.Tensor1D; directions: tf.Tensor2D }[];
 
   constructor(
     private readonly layout: WeightLayout,
     origin: Float64Array,
     directions: readonly Float64Array[],
   ) {
-    const size = origin.length;
-    const rows = new Float32Array(directions.length * size);
-    directions.forEach((direction, d) => rows.set(direction, d * size));
-    this.origin = tf.tensor1d(Float32Array.from(origin), 'float32');
-    this.directions = tf.tensor2d(rows, [directions.length, size], 'float32');
+    this.parts = layout.map((spec) => {
+      const rows = new Float32Array(directions.length * spec.size);
+      directions.forEach((direction, d) => rows.set(direction.subarray(spec.offset, spec.offset + spec.size), d * spec.size));
+      return {
+        origin: tf.tensor1d(Float32Array.from(origin.subarray(spec.offset, spec.offset + spec.size)), 'float32'),
+        directions: tf.tensor2d(rows, [directions.length, spec.size], 'float32'),
+      };
+    });
   }
 
   /**
-   * Per layout entry, the K sets stacked [K, ...shape] for coefficient rows [K, directions]: θ0 + C·V in one
-   * matMul, then a slice per weight. Call inside tf.tidy.
+   * Per layout entry, the K sets stacked [K, ...shape] for coefficient rows [K, directions]: θ0 + C·V, one matMul
+   * per weight (slicing one product for all weights would take strided slices, slow on wasm). Call inside tf.tidy.
    */
   stacked(coefficients: tf.Tensor2D): tf.Tensor[] {
     const sets = coefficients.shape[0];
-    const flat = tf.fused.matMul({ a: coefficients, b: this.directions, bias: this.origin });
-    return this.layout.map((spec) => {
-      const weight = tf.reshape(tf.slice(flat, [0, spec.offset], [sets, spec.size]), [sets, ...spec.shape]);
+    return this.layout.map((spec, i) => {
+      const { origin, directions } = this.parts[i]!;
+      const weight = tf.reshape(tf.fused.matMul({ a: coefficients, b: directions, bias: origin }), [sets, ...spec.shape]);
       // As toTensors' Int32Array.from: truncation.
       return spec.dtype === 'int32' ? tf.cast(weight, 'int32') : weight;
     });
   }
 
   dispose(): void {
-    this.origin.dispose();
-    this.directions.dispose();
+    this.parts.forEach(({ origin, directions }) => tf.dispose([origin, directions]));
   }
 }
 
@@ -124,8 +132,8 @@ export interface PointsPerPassRecord {
 
 /**
  * Chooses K from a short measurement on the first passes: after one untimed pass (set-up), K = 1, 2, 4, … points
- * per pass, each K timed over two passes (the faster counts: the machine may be busy), until the time per point
- * stops falling by 5 % or K reaches the cap; the fastest per point wins. Those passes evaluate real points, so the
+ * per pass, each K timed over two passes (the faster counts: the machine may be busy), until K reaches the cap or
+ * is clearly slower per point than the best so far; the fastest per point wins. Those passes evaluate real points, so the
  * measurement costs only their slower rate. A unit with too few points for the next K goes on with the best so
  * far, and the next unit resumes the measurement.
  */
@@ -181,7 +189,7 @@ export class PassSizer {
     this.firstTry = undefined;
     this.measured.push({ points: this.trying, secondsPerPoint });
     if (2 * this.trying > this.cap) this.done = `fastest per point of those measured, up to the cap of ${this.cap}`;
-    else if (secondsPerPoint > MEASURED_GAIN * bestSoFar) this.done = 'fastest per point; the time per point stopped falling';
+    else if (secondsPerPoint > SLOWER_STOPS * bestSoFar) this.done = `fastest per point; ${this.trying} points per pass were clearly slower`;
   }
 
   toRecord(): PointsPerPassRecord {
