@@ -150,22 +150,22 @@ describe('several points per pass on a graph with non-Dense weighted layers', ()
 });
 
 describe('choosing K', () => {
-  it('times K = 1, 2, 4, … (faster of two passes) after an untimed pass, stops at a clearly slower K, keeps the fastest', () => {
+  it('times K = 1, 2, 4, … (an untimed pass, then the faster of two), stops at a clearly slower K, keeps the fastest', () => {
     const sizer = new PassSizer(64);
     const seconds: Record<number, number> = { 1: 1, 2: 1.2, 4: 1.6, 8: 6.8 };
     const passes: number[] = [];
     let left = 100;
     while (left > 0) {
       const k = sizer.next(left);
-      // The first of each pair is slow (a busy machine): the second one counts.
-      const firstOfPair = passes.filter((p) => p === k).length % 2 === 0;
+      // Of each K's three passes the first is cold (very slow) and the second slow (a busy machine): the third counts.
+      const nth = passes.filter((p) => p === k).length % 3;
       passes.push(k);
-      sizer.record(passes.length === 1 ? 50 : (seconds[k] ?? k * 0.4) * (firstOfPair ? 3 : 1));
+      sizer.record((seconds[k] ?? k * 0.4) * [50, 3, 1][nth]!);
       left -= k;
     }
-    // Untimed 1, then 1, 2, 4, 8 twice each (8 is 2.1× slower per point than 4): the rest go 4 at a time.
-    expect(passes.slice(0, 10)).toEqual([1, 1, 1, 2, 2, 4, 4, 8, 8, 4]);
-    expect(passes.slice(9, -1).every((k) => k === 4)).toBe(true);
+    // 1, 2, 4, 8 three times each (8 is 2.1× slower per point than 4): the rest go 4 at a time.
+    expect(passes.slice(0, 13)).toEqual([1, 1, 1, 2, 2, 2, 4, 4, 4, 8, 8, 8, 4]);
+    expect(passes.slice(12, -1).every((k) => k === 4)).toBe(true);
     expect(sizer.toRecord()).toMatchObject({ pointsPerPass: 4, cap: 64, reason: expect.stringMatching(/clearly slower/) });
     expect(sizer.toRecord().measured).toEqual([1, 2, 4, 8].map((points) => ({ points, secondsPerPoint: seconds[points]! / points })));
   });
@@ -180,10 +180,10 @@ describe('choosing K', () => {
       }
       return passes;
     };
-    expect(unit(3)).toEqual([1, 1, 1]);
-    expect(unit(3)).toEqual([1, 1, 1]);
-    expect(unit(4)).toEqual([2, 2]);
-    expect(unit(9)).toEqual([4, 4, 1]);
+    expect(unit(4)).toEqual([1, 1, 1, 1]);
+    expect(unit(5)).toEqual([1, 1, 1, 1, 1]);
+    expect(unit(6)).toEqual([2, 2, 2]);
+    expect(unit(13)).toEqual([4, 4, 4, 1]);
     expect(unit(9)).toEqual([4, 4, 1]);
     expect(sizer.toRecord()).toMatchObject({ pointsPerPass: 4, reason: expect.stringMatching(/cap of 4/) });
     const forced = new PassSizer(64, 5);

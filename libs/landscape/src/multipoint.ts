@@ -26,6 +26,8 @@ export const MAX_POINTS_PER_PASS = 64;
  * smaller losses do not stop it.
  */
 const SLOWER_STOPS = 2;
+/** Passes per K measured: one to warm up, two timed. */
+const PASSES_PER_K = 3;
 
 /** The plan's origin and directions on the backend, uploaded once per weight; K weight sets per pass from them. */
 export class PlanWeights {
@@ -125,25 +127,25 @@ export interface PointsPerPassRecord {
   pointsPerPass: number;
   /** Memory cap on K (`POINTS_PER_PASS_BYTES`, `MAX_POINTS_PER_PASS`). */
   cap: number;
-  /** Time per point of each K tried, in order (the faster of two passes, real points; the very first pass is not timed). */
+  /** Time per point of each K tried, in order (the faster of two timed passes after one untimed, real points). */
   measured: { points: number; secondsPerPoint: number }[];
   reason: string;
 }
 
 /**
- * Chooses K from a short measurement on the first passes: after one untimed pass (set-up), K = 1, 2, 4, … points
- * per pass, each K timed over two passes (the faster counts: the machine may be busy), until K reaches the cap or
- * is clearly slower per point than the best so far; the fastest per point wins. Those passes evaluate real points, so the
- * measurement costs only their slower rate. A unit with too few points for the next K goes on with the best so
- * far, and the next unit resumes the measurement.
+ * Chooses K from a short measurement on the first passes: K = 1, 2, 4, … points per pass, each K for three passes,
+ * the first untimed (the code path and its kernels warm up: a cold path would lose) and the faster of the other
+ * two counting (the machine may be busy), until K reaches the cap or is clearly slower per point than the best so
+ * far; the fastest per point wins. Those passes evaluate real points, so the measurement costs only their slower
+ * rate. A unit with too few points for the next K goes on with the best so far; the next unit resumes.
  */
 export class PassSizer {
   private readonly measured: { points: number; secondsPerPoint: number }[] = [];
-  private warm = false;
   private done: string | undefined;
   private trying: number | undefined;
-  /** The first of the two timed passes of the K being tried. */
-  private firstTry: number | undefined;
+  /** Passes of the K being tried so far, and the faster timed one's seconds. */
+  private tries = 0;
+  private fastest = Infinity;
 
   constructor(
     readonly cap: number,
@@ -165,28 +167,22 @@ export class PassSizer {
   next(left: number): number {
     this.trying = undefined;
     if (this.done !== undefined) return Math.min(this.best(), left);
-    if (!this.warm) return 1;
     const candidate = this.candidate();
-    // Both timed passes of a K within one unit, so that one unit's points never split a measurement.
-    if ((this.firstTry === undefined ? 2 : 1) * candidate > left) return Math.min(this.best(), left);
+    // All passes of a K within one unit, so that a unit's end never splits a measurement.
+    if ((PASSES_PER_K - this.tries) * candidate > left) return Math.min(this.best(), left);
     this.trying = candidate;
     return candidate;
   }
 
   /** The pass `next` sized took `seconds`. */
   record(seconds: number): void {
-    if (!this.warm) {
-      this.warm = true;
-      return;
-    }
     if (this.trying === undefined) return;
-    if (this.firstTry === undefined) {
-      this.firstTry = seconds;
-      return;
-    }
+    if (this.tries++ > 0) this.fastest = Math.min(this.fastest, seconds);
+    if (this.tries < PASSES_PER_K) return;
     const bestSoFar = Math.min(...this.measured.map((m) => m.secondsPerPoint));
-    const secondsPerPoint = Math.min(this.firstTry, seconds) / this.trying;
-    this.firstTry = undefined;
+    const secondsPerPoint = this.fastest / this.trying;
+    this.tries = 0;
+    this.fastest = Infinity;
     this.measured.push({ points: this.trying, secondsPerPoint });
     if (2 * this.trying > this.cap) this.done = `fastest per point of those measured, up to the cap of ${this.cap}`;
     else if (secondsPerPoint > SLOWER_STOPS * bestSoFar) this.done = `fastest per point; ${this.trying} points per pass were clearly slower`;
@@ -197,7 +193,7 @@ export class PassSizer {
       pointsPerPass: this.best(),
       cap: this.cap,
       measured: [...this.measured],
-      reason: this.done ?? `fastest per point so far; larger K not measured (a unit had fewer points than two passes of ${this.candidate()})`,
+      reason: this.done ?? `fastest per point so far; larger K not measured (a unit had fewer points than three passes of ${this.candidate()})`,
     };
   }
 }
