@@ -92,6 +92,7 @@ export class Evaluator {
    */
   evaluatePoints(plan: LandscapePlan, points: readonly (readonly number[])[], onPass?: (values: PointValue[]) => boolean | void): PointValue[] {
     const state = this.stateFor(plan);
+    state.sizer.unit(points.length);
     const values: PointValue[] = [];
     while (values.length < points.length) {
       const sets = state.sizer.next(points.length - values.length);

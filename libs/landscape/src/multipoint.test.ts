@@ -150,7 +150,7 @@ describe('several points per pass on a graph with non-Dense weighted layers', ()
 });
 
 describe('choosing K', () => {
-  it('times K = 1, 2, 4, … (an untimed pass, then the faster of two), stops at a clearly slower K, keeps the fastest', () => {
+  it('times K = 1, 2, 4, … (an untimed pass, then the faster of two), stops at a clearly slower K, rechecks K = 1, keeps the fastest', () => {
     const sizer = new PassSizer(64);
     const seconds: Record<number, number> = { 1: 1, 2: 1.2, 4: 1.6, 8: 6.8 };
     const passes: number[] = [];
@@ -163,31 +163,35 @@ describe('choosing K', () => {
       sizer.record((seconds[k] ?? k * 0.4) * [50, 3, 1][nth]!);
       left -= k;
     }
-    // 1, 2, 4, 8 three times each (8 is 2.1× slower per point than 4): the rest go 4 at a time.
-    expect(passes.slice(0, 13)).toEqual([1, 1, 1, 2, 2, 2, 4, 4, 4, 8, 8, 8, 4]);
-    expect(passes.slice(12, -1).every((k) => k === 4)).toBe(true);
+    // 1, 2, 4, 8 three times each (8 is 2.1× slower per point than 4, which ends it), 1 again warm: then 4 at a time.
+    expect(passes.slice(0, 16)).toEqual([1, 1, 1, 2, 2, 2, 4, 4, 4, 8, 8, 8, 1, 1, 1, 4]);
+    expect(passes.slice(15, -1).every((k) => k === 4)).toBe(true);
     expect(sizer.toRecord()).toMatchObject({ pointsPerPass: 4, cap: 64, reason: expect.stringMatching(/clearly slower/) });
-    expect(sizer.toRecord().measured).toEqual([1, 2, 4, 8].map((points) => ({ points, secondsPerPoint: seconds[points]! / points })));
+    expect(sizer.toRecord().measured).toEqual([1, 2, 4, 8, 1].map((points) => ({ points, secondsPerPoint: seconds[points]! / points })));
   });
 
-  it('resumes the measurement in the next unit when a unit is too small for the next K, and respects the cap and a forced K', () => {
-    const sizer = new PassSizer(4);
-    const unit = (points: number): number[] => {
+  it('measures only K whose passes fit in a unit, resumes in the next unit, and respects the cap and a forced K', () => {
+    const run = (sizer: PassSizer, points: number, seconds: (k: number) => number = () => 0.1): number[] => {
+      sizer.unit(points);
       const passes: number[] = [];
       for (let left = points; left > 0; left -= passes.at(-1)!) {
         passes.push(sizer.next(left));
-        sizer.record(0.1);
+        sizer.record(seconds(passes.at(-1)!));
       }
       return passes;
     };
-    expect(unit(4)).toEqual([1, 1, 1, 1]);
-    expect(unit(5)).toEqual([1, 1, 1, 1, 1]);
-    expect(unit(6)).toEqual([2, 2, 2]);
-    expect(unit(13)).toEqual([4, 4, 4, 1]);
-    expect(unit(9)).toEqual([4, 4, 1]);
-    expect(sizer.toRecord()).toMatchObject({ pointsPerPass: 4, reason: expect.stringMatching(/cap of 4/) });
+    const units = new PassSizer(64);
+    // Units of 7: K = 1 and 2 (three passes of 4 do not fit); K = 2's passes go to the next unit, then 1 again.
+    expect(run(units, 7)).toEqual([1, 1, 1, 1, 1, 1, 1]);
+    expect(run(units, 7)).toEqual([2, 2, 2, 1]);
+    expect(run(units, 7)).toEqual([1, 1, 1, 2, 2]);
+    expect(units.toRecord()).toMatchObject({ pointsPerPass: 2, reason: expect.stringMatching(/third of a unit's 7 points/) });
+    expect(units.toRecord().measured.map((m) => m.points)).toEqual([1, 2, 1]);
+    const capped = new PassSizer(4);
+    expect(run(capped, 40)).toEqual([1, 1, 1, 2, 2, 2, 4, 4, 4, 1, 1, 1, ...new Array<number>(4).fill(4)]);
+    expect(capped.toRecord()).toMatchObject({ pointsPerPass: 4, reason: expect.stringMatching(/cap of 4/) });
     const forced = new PassSizer(64, 5);
-    expect([forced.next(12), forced.next(7), forced.next(2)]).toEqual([5, 5, 2]);
+    expect(run(forced, 12)).toEqual([5, 5, 2]);
     expect(forced.toRecord()).toMatchObject({ pointsPerPass: 5, measured: [], reason: expect.stringMatching(/spec/) });
   });
 

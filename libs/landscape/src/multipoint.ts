@@ -133,15 +133,18 @@ export interface PointsPerPassRecord {
 }
 
 /**
- * Chooses K from a short measurement on the first passes: K = 1, 2, 4, … points per pass, each K for three passes,
- * the first untimed (the code path and its kernels warm up: a cold path would lose) and the faster of the other
- * two counting (the machine may be busy), until K reaches the cap or is clearly slower per point than the best so
- * far; the fastest per point wins. Those passes evaluate real points, so the measurement costs only their slower
- * rate. A unit with too few points for the next K goes on with the best so far; the next unit resumes.
+ * Chooses K from a short measurement on the first passes: K = 1, 2, 4, … up to the cap and to a third of a
+ * unit's points, each K for three passes: the first untimed (the code path and its kernels warm up), the faster of
+ * the other two counting (the machine may be busy). A K clearly slower per point than the best so far ends the
+ * sequence. Then K = 1 is timed once more: the first passes of a process run cold code, which would favour the
+ * K measured later. The fastest per point wins. These passes evaluate real points, so the measurement costs only
+ * their slower rate.
  */
 export class PassSizer {
   private readonly measured: { points: number; secondsPerPoint: number }[] = [];
-  private done: string | undefined;
+  /** The K still to measure, in order. */
+  private readonly queue: number[] = [];
+  private reason: string;
   private trying: number | undefined;
   /** Passes of the K being tried so far, and the faster timed one's seconds. */
   private tries = 0;
@@ -151,7 +154,8 @@ export class PassSizer {
     readonly cap: number,
     private readonly forced?: number,
   ) {
-    if (forced !== undefined) this.done = 'evaluation.pointsPerPass in the spec';
+    this.reason = forced === undefined ? `fastest per point of those measured, up to the cap of ${cap}` : 'evaluation.pointsPerPass in the spec';
+    if (forced === undefined) for (let k = 1; k <= cap; k *= 2) this.queue.push(k);
   }
 
   private best(): number {
@@ -159,17 +163,25 @@ export class PassSizer {
     return this.measured.reduce((best, m) => (m.secondsPerPoint < best.secondsPerPoint ? m : best), { points: 1, secondsPerPoint: Infinity }).points;
   }
 
-  private candidate(): number {
-    return 2 ** this.measured.length;
+  /** A unit of `points` points starts: a K whose three passes do not fit in it is not measured. */
+  unit(points: number): void {
+    const fits = this.queue.filter((k, i) => PASSES_PER_K * k <= points || (i === 0 && this.tries > 0));
+    if (fits.length === this.queue.length) return;
+    this.reason = `fastest per point of those measured, up to a third of a unit's ${points} points`;
+    this.queue.splice(0, this.queue.length, ...fits);
+    this.recheckOne();
   }
 
-  /** K for the next pass, with `left` points still to evaluate. */
+  /** Once the sequence is over, K = 1 again, warm (unless it is all that was measured). */
+  private recheckOne(): void {
+    if (this.queue.length === 0 && this.measured.length > 1 && this.measured.filter((m) => m.points === 1).length === 1) this.queue.push(1);
+  }
+
+  /** K for the next pass, with `left` points of the unit still to evaluate. */
   next(left: number): number {
     this.trying = undefined;
-    if (this.done !== undefined) return Math.min(this.best(), left);
-    const candidate = this.candidate();
-    // All passes of a K within one unit, so that a unit's end never splits a measurement.
-    if ((PASSES_PER_K - this.tries) * candidate > left) return Math.min(this.best(), left);
+    const candidate = this.queue[0];
+    if (candidate === undefined || (PASSES_PER_K - this.tries) * candidate > left) return Math.min(this.best(), left);
     this.trying = candidate;
     return candidate;
   }
@@ -184,17 +196,16 @@ export class PassSizer {
     this.tries = 0;
     this.fastest = Infinity;
     this.measured.push({ points: this.trying, secondsPerPoint });
-    if (2 * this.trying > this.cap) this.done = `fastest per point of those measured, up to the cap of ${this.cap}`;
-    else if (secondsPerPoint > SLOWER_STOPS * bestSoFar) this.done = `fastest per point; ${this.trying} points per pass were clearly slower`;
+    this.queue.shift();
+    if (secondsPerPoint > SLOWER_STOPS * bestSoFar && this.queue.length) {
+      this.reason = `fastest per point of those measured; ${this.trying} points per pass were clearly slower`;
+      this.queue.length = 0;
+    }
+    this.recheckOne();
   }
 
   toRecord(): PointsPerPassRecord {
-    return {
-      pointsPerPass: this.best(),
-      cap: this.cap,
-      measured: [...this.measured],
-      reason: this.done ?? `fastest per point so far; larger K not measured (a unit had fewer points than three passes of ${this.candidate()})`,
-    };
+    return { pointsPerPass: this.best(), cap: this.cap, measured: [...this.measured], reason: this.queue.length ? `${this.reason} (measuring)` : this.reason };
   }
 }
 

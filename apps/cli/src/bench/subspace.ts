@@ -25,7 +25,7 @@ import { report } from './measure';
  * read on a loaded machine. `auto` says whether the rule would share. The first round's shared timing includes
  * building the cache. Run: node apps/cli/dist/bench/subspace.js [backend] [points] [rounds].
  */
-interface SubspaceCase {
+export interface SubspaceCase {
   name: string;
   setup: EvaluationSetup;
   plan: LandscapePlan;
@@ -35,7 +35,7 @@ const GRID = { x: linspace([-1, 1, 21]), y: linspace([-1, 1, 21]) };
 
 const RAW_DIRECTIONS = { x: { file: 'direction_d1_raw.json' }, y: { file: 'direction_d2_raw.json' } };
 
-function referenceCase(model: 'm1_mlp' | 'm2_cnn'): SubspaceCase {
+export function referenceCase(model: 'm1_mlp' | 'm2_cnn'): SubspaceCase {
   const surface = { model: 'model_trained', data: 'dataset.json', directions: RAW_DIRECTIONS, grid: { x: [-1, 1, 21], y: [-1, 1, 21] } };
   const spec = parseJobSpec({ kind: 'surface', loss: 'sparse_categorical_crossentropy', ...surface }) as SurfaceSpec;
   const prepared = prepareLandscape(spec, (ref) => join(REFERENCE_DIR, model, ref));
@@ -43,7 +43,7 @@ function referenceCase(model: 'm1_mlp' | 'm2_cnn'): SubspaceCase {
 }
 
 /** 784 → 128 → 64 → 10 (109,386 parameters) on 2,000 seeded samples. */
-function wideMlpCase(): SubspaceCase {
+export function wideMlpCase(): SubspaceCase {
   const hidden = [128, 64].map((units) => ({ units, activation: 'relu' as const }));
   const model = buildModel({ type: 'mlp', input: [784], hidden, outputs: 10 }, 1);
   const n = 2000;
@@ -69,7 +69,7 @@ function pointsPerSecond(count: number, evaluate: (coefficients: number[]) => vo
   return count / ((performance.now() - start) / 1000);
 }
 
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+export const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function main(backend: BackendChoice, points: number, rounds: number): Promise<void> {
   const used = (await selectBackend(backend)).name;
