@@ -144,7 +144,13 @@ export class Evaluator {
     const sets = points.length;
     const dims = state.plan.directions.length;
     const coefficients = tf.tensor2d(points.flat(), [sets, dims], 'float32');
-    const rows = state.terms ? tf.tensor2d(points.flatMap((point) => [1, ...point]), [sets, dims + 1], 'float32') : undefined;
+    const rows = state.terms
+      ? tf.tensor2d(
+          points.flatMap((point) => [1, ...point]),
+          [sets, dims + 1],
+          'float32',
+        )
+      : undefined;
     const stacked = tf.tidy(() => state.weights.stacked(coefficients));
     const lossTotals = new Float64Array(sets);
     const correctTotals = new Float64Array(sets);
@@ -181,7 +187,9 @@ export class Evaluator {
     let correctTotal = 0;
     try {
       for (const [i, batch] of this.batches.entries()) {
-        const output = tf.tidy(() => objectiveOutput(this.objective, params, batch.x, { fused: true, ...(row ? { given: state!.terms!.outputs(i, row) } : {}) }));
+        const output = tf.tidy(() =>
+          objectiveOutput(this.objective, params, batch.x, { fused: true, ...(row ? { given: state!.terms!.outputs(i, row) } : {}) }),
+        );
         const values = output.dataSync() as Float32Array;
         output.dispose();
         const sums = hostBatchSums(loss, values, batch.targets, this.outputUnits, this.objective.outputKind);

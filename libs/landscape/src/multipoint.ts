@@ -103,7 +103,9 @@ export function runSets(graph: ModelGraph, stacked: readonly tf.Tensor[], sets: 
         );
       }
       const weights = weightsOf(node, stacked);
-      return definition.applySets ? definition.applySets(node.config, inputs, weights, context) : applyEachSet(definition, node.config, inputs, weights, context);
+      return definition.applySets
+        ? definition.applySets(node.config, inputs, weights, context)
+        : applyEachSet(definition, node.config, inputs, weights, context);
     },
   });
   return shared[graph.output] ? foldShared(output, sets) : output;
@@ -221,5 +223,10 @@ export interface PointsPerPassSummary {
 export function pointsPerPassSummary(records: readonly PointsPerPassRecord[]): PointsPerPassSummary | undefined {
   if (!records.length) return undefined;
   const longest = records.reduce((a, b) => (b.measured.length > a.measured.length ? b : a));
-  return { used: [...new Set(records.map((r) => r.pointsPerPass))].sort((a, b) => a - b), cap: longest.cap, measured: longest.measured, reason: longest.reason };
+  return {
+    used: [...new Set(records.map((r) => r.pointsPerPass))].sort((a, b) => a - b),
+    cap: longest.cap,
+    measured: longest.measured,
+    reason: longest.reason,
+  };
 }

@@ -112,7 +112,14 @@ export function prepareLandscape(spec: LineSpec | SurfaceSpec, resolve: RefResol
   if (orth && vectors.length === 2) vectors[1] = orthogonalize(vectors[1]!, vectors[0]!);
   vectors.forEach((vector, k) => assertFinite(vector, model.description.layout, `direction ${axes[k]}`));
   const { batchSize, pointsPerPass } = spec.evaluation;
-  const setup: EvaluationSetup = { model: model.description, data, loss: spec.loss, output: spec.output, batchSize, ...(pointsPerPass ? { pointsPerPass } : {}) };
+  const setup: EvaluationSetup = {
+    model: model.description,
+    data,
+    loss: spec.loss,
+    output: spec.output,
+    batchSize,
+    ...(pointsPerPass ? { pointsPerPass } : {}),
+  };
   return {
     kind: spec.kind,
     setup,

@@ -58,7 +58,8 @@ export function runGraph(graph: ModelGraph, params: readonly tf.Tensor[], input:
   readers[graph.output]!++;
   const holders = new Map<tf.Tensor, number>();
   const kept = new Set<tf.Tensor>([input, ...params, ...given.values()]);
-  const apply = options.apply ?? ((n: GraphNode, _: number, inputs: tf.Tensor[]) => definitionOf(n).apply(n.config, inputs, weightsOf(n, params), { fused: true }));
+  const apply =
+    options.apply ?? ((n: GraphNode, _: number, inputs: tf.Tensor[]) => definitionOf(n).apply(n.config, inputs, weightsOf(n, params), { fused: true }));
   graph.nodes.forEach((node, i) => {
     if (!needed[i]) return;
     const output = given.get(i) ?? tf.tidy(() => apply(node, i, node.inputs.map(valueOf)));

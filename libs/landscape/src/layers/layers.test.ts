@@ -30,7 +30,11 @@ describe.each(cases)('$name', (layerCase) => {
     loaded.reference.dispose();
     const { layout } = loaded.description;
     const before = tf.memory().numTensors;
-    const points = [[0, 0], [0.1, -0.05], [-0.08, 0.02]];
+    const points = [
+      [0, 0],
+      [0.1, -0.05],
+      [-0.08, 0.02],
+    ];
     const directions = [randomDirection(layout, 1), randomDirection(layout, 2)];
     const weights = new PlanWeights(layout, loaded.weights, directions);
     const [ours, theirs] = tf.tidy(() => {
