@@ -19,8 +19,12 @@ export interface EvaluationSetup {
   batchSize: number;
   /** Subspace evaluation (subspace.ts): 'auto' (default) shares layers where it pays, 'always' wherever it is exact. */
   subspace?: 'auto' | 'always';
-  /** Points per pass over the data (multipoint.ts); absent: chosen by measuring the first passes. */
-  pointsPerPass?: number;
+  /**
+   * Points per pass over the data (multipoint.ts): a number, or 'auto' to choose it by measuring the first passes.
+   * Default 1, the plain pass: K ≥ 2 changes the last bits of the values (float32 rounding), so a measured K would
+   * make a job's numbers depend on the machine's timing.
+   */
+  pointsPerPass?: number | 'auto';
 }
 
 export interface PointValue {
@@ -131,7 +135,11 @@ export class Evaluator {
         plan,
         terms,
         weights: new PlanWeights(model.layout, plan.origin, plan.directions),
-        sizer: new PassSizer(cap, this.setup.pointsPerPass),
+        sizer: new PassSizer(
+          cap,
+          this.setup.pointsPerPass === 'auto' ? undefined : (this.setup.pointsPerPass ?? 1),
+          this.setup.pointsPerPass === undefined ? 'the default (evaluation.pointsPerPass: "auto" measures it)' : 'evaluation.pointsPerPass in the spec',
+        ),
         scratch: new Float64Array(plan.origin.length),
       };
     }

@@ -16,6 +16,7 @@ import { describeModel, weightsFromBytes } from './model';
 import { PassSizer, pointsPerPassCap } from './multipoint';
 import { prepareLandscape } from './prepare';
 import type { LandscapeResult } from './result';
+import type { SurfaceSpec } from './spec';
 import { combine } from './weights';
 
 beforeAll(async () => {
@@ -61,7 +62,7 @@ describe.each(REFERENCE_MODELS)('several points per pass, reference %s', (name) 
     const { setup, plan } = prepared();
     const points = gridPoints(plan);
     const before = tf.memory().numTensors;
-    const evaluator = new Evaluator(setup);
+    const evaluator = new Evaluator({ ...setup, pointsPerPass: 'auto' });
     const first = evaluator.evaluatePoints(plan, points);
     const cached = tf.memory().numTensors;
     for (let round = 0; round < 5; round++) {
@@ -223,17 +224,20 @@ describe('points per pass in units and result.json', () => {
     stopping.dispose();
   });
 
-  it('records which K the units used and the measurement', async () => {
+  it('records which K the units used: 1 by default, the measurement with "auto"', async () => {
     const out = mkdtempSync(join(tmpdir(), 'multipoint-'));
     try {
-      const result = (await runEmbedded(landscapeHandler, referenceSurfaceSpec(), (ref) => referencePath('m1_mlp', ref), out, {
-        threads: 1,
-        backend: 'cpu',
-      })) as LandscapeResult;
-      const record = result.evaluation?.pointsPerPass;
-      expect(record?.used.length).toBeGreaterThan(0);
+      const run = async (spec: SurfaceSpec) =>
+        (await runEmbedded(landscapeHandler, spec, (ref) => referencePath('m1_mlp', ref), out, { threads: 1, backend: 'cpu' })) as LandscapeResult;
+      const plain = await run(referenceSurfaceSpec());
+      expect(plain.evaluation?.pointsPerPass).toMatchObject({ used: [1], measured: [], reason: expect.stringMatching(/default/) });
+      const spec = referenceSurfaceSpec();
+      const measured = await run({ ...spec, evaluation: { ...spec.evaluation, pointsPerPass: 'auto' } });
+      const record = measured.evaluation?.pointsPerPass;
       expect(record?.measured[0]?.points).toBe(1);
-      expect(JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')).evaluation).toEqual(result.evaluation);
+      expect(record?.used.length).toBeGreaterThan(0);
+      expect(JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')).evaluation).toEqual(measured.evaluation);
+      expectWithin1e5((measured.loss as number[][]).flat() as number[], (plain.loss as number[][]).flat() as number[]);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

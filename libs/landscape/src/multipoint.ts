@@ -9,8 +9,8 @@ import type { WeightLayout } from './weights';
 /**
  * Several points per pass. On small models most of a point's time is per-op overhead (op dispatch, weight upload,
  * reading the outputs back), not arithmetic. Here K points of a plan θ = θ0 + Σ_d c_d·v_d run as one pass over
- * the graph: their K weight sets are built on the backend by one matMul, and activations of all K sets are folded
- * into the batch axis ([K·batch, ...], set-major). Weight-free layers apply unchanged (once, when their input is
+ * the graph: their K weight sets are built on the backend (one matMul per weight), and activations of all K sets
+ * are folded into the batch axis ([K·batch, ...], set-major). Weight-free layers apply unchanged (once, when their input is
  * shared by all sets); layers with weights use their `applySets` (Dense: one batched matMul) or run once per set.
  * Whether that beats one point per pass (the plain pass) depends on the model and the backend's kernels, so K is
  * measured (PassSizer), K = 1 being the plain pass.
@@ -152,11 +152,13 @@ export class PassSizer {
   private tries = 0;
   private fastest = Infinity;
 
+  /** `forced`: K without measuring, for `forcedBecause`. */
   constructor(
     readonly cap: number,
     private readonly forced?: number,
+    forcedBecause = 'evaluation.pointsPerPass in the spec',
   ) {
-    this.reason = forced === undefined ? `fastest per point of those measured, up to the cap of ${cap}` : 'evaluation.pointsPerPass in the spec';
+    this.reason = forced === undefined ? `fastest per point of those measured, up to the cap of ${cap}` : forcedBecause;
     if (forced === undefined) for (let k = 1; k <= cap; k *= 2) this.queue.push(k);
   }
 

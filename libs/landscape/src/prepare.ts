@@ -118,7 +118,7 @@ export function prepareLandscape(spec: LineSpec | SurfaceSpec, resolve: RefResol
     loss: spec.loss,
     output: spec.output,
     batchSize,
-    ...(pointsPerPass ? { pointsPerPass } : {}),
+    ...(pointsPerPass !== undefined ? { pointsPerPass } : {}),
   };
   return {
     kind: spec.kind,

@@ -98,8 +98,8 @@ const common = {
   evaluation: z
     .object({
       batchSize: z.number().int().min(1).max(1_000_000).default(1024),
-      /** Lines and surfaces: points per pass over the data; absent, measured on the first passes (multipoint.ts). */
-      pointsPerPass: z.number().int().min(1).max(MAX_POINTS_PER_PASS).optional(),
+      /** Lines and surfaces: points per pass (default 1), or 'auto' to measure it on the first passes (multipoint.ts). */
+      pointsPerPass: z.union([z.number().int().min(1).max(MAX_POINTS_PER_PASS), z.literal('auto')]).optional(),
     })
     .strict()
     .default({}),

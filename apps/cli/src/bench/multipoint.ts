@@ -50,7 +50,7 @@ async function main(backend: BackendChoice, rounds: number, sizes: number[]): Pr
       }
       [plain, ...evaluators].forEach((evaluator) => evaluator.dispose());
       // The automatic choice on a fresh evaluator, over a 21×21 surface's points (what a unit of 441 would see).
-      const auto = new Evaluator(setup);
+      const auto = new Evaluator({ ...setup, pointsPerPass: 'auto' });
       const all = Array.from({ length: 441 }, (_, i) => coefficientsAt(plan.grid, i % 21, Math.floor(i / 21)));
       auto.evaluatePoints(plan, all);
       const record = auto.pointsPerPass(plan);
