@@ -20,7 +20,7 @@ describe('Evaluator', () => {
     expect(points).toBe(10_000);
     expect(tf.memory().numTensors).toBe(before);
     evaluator.dispose();
-    expect(tf.memory().numTensors).toBe(before - 3); // the input batches it held
+    expect(tf.memory().numTensors).toBe(before - 3 - 2 * model.description.layout.length); // the input batches, the plan's weights
   });
 
   it('gives the same loss for every batch size (batches are sample-weighted)', async () => {

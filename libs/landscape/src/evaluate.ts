@@ -5,6 +5,7 @@ import { hostBatchSums, targetMatrix, type LossName, type OutputKind } from './l
 import { toTensors, type ModelDescription } from './model';
 import { modelObjective, objectiveOutput, type ModelObjective } from './objective';
 import type { Tile, TileResult } from './tiles';
+import { PassSizer, PlanWeights, pointsPerPassCap, runSets, type PointsPerPassRecord } from './multipoint';
 import { subspaceDecision, SubspaceTerms, type SubspaceDecision } from './subspace';
 import { combine } from './weights';
 
@@ -18,12 +19,28 @@ export interface EvaluationSetup {
   batchSize: number;
   /** Subspace evaluation (subspace.ts): 'auto' (default) shares layers where it pays, 'always' wherever it is exact. */
   subspace?: 'auto' | 'always';
+  /**
+   * Points per pass over the data (multipoint.ts): a number, or 'auto' to choose it by measuring the first passes.
+   * Default 1, the plain pass: K ≥ 2 changes the last bits of the values (float32 rounding), so a measured K would
+   * make a job's numbers depend on the machine's timing.
+   */
+  pointsPerPass?: number | 'auto';
 }
 
 export interface PointValue {
   loss: number;
   /** null for regression losses. */
   accuracy: number | null;
+}
+
+interface PlanState {
+  plan: LandscapePlan;
+  /** The shared layers' terms, when subspace evaluation applies. */
+  terms?: SubspaceTerms;
+  weights: PlanWeights;
+  sizer: PassSizer;
+  /** A point's weights, for passes of one point (combined on the host in float64). */
+  scratch: Float64Array<ArrayBuffer>;
 }
 
 interface Batch {
@@ -33,14 +50,15 @@ interface Batch {
 }
 
 /**
- * Holds the evaluation set on the backend (uploaded once) and evaluates parameter vectors one at a time.
- * Each call uploads the weights, runs every batch forward and reduces its outputs to loss and accuracy on the host.
+ * Holds the evaluation set on the backend (uploaded once) and evaluates parameter vectors: `evaluate` one vector
+ * (uploaded, every layer run), `evaluatePoints` the points of a plan several per pass. Outputs are reduced to loss
+ * and accuracy on the host in float64.
  */
 export class Evaluator {
   private readonly batches: Batch[];
   private readonly objective: ModelObjective;
-  /** The subspace of the last plan evaluateAt saw, and its cached terms when subspace evaluation applies. */
-  private subspace?: { plan: LandscapePlan; terms?: SubspaceTerms };
+  /** What the last plan evaluatePoints saw keeps on the backend. */
+  private plan?: PlanState;
   readonly outputUnits: number;
 
   constructor(readonly setup: EvaluationSetup) {
@@ -64,51 +82,122 @@ export class Evaluator {
     return this.pass(weights);
   }
 
-  /**
-   * Loss and accuracy at origin + Σ coefficients[k]·directions[k] of `plan` (`scratch` receives the weights).
-   * Shares the layers `evaluationSubspace` allows between the points of the plan; their terms stay cached on the
-   * backend until another plan comes or the evaluator is disposed.
-   */
-  evaluateAt(plan: LandscapePlan, coefficients: readonly number[], scratch?: Float64Array<ArrayBuffer>): PointValue {
-    const weights = combine(plan.origin, coefficients, plan.directions, scratch);
-    const terms = this.termsFor(plan);
-    if (!terms) return this.pass(weights);
-    const scalars = coefficients.map((c) => tf.scalar(c));
-    try {
-      return this.pass(weights, (batch) => terms.outputs(batch, scalars));
-    } finally {
-      scalars.forEach((scalar) => scalar.dispose());
-    }
+  /** Loss and accuracy at origin + Σ coefficients[k]·directions[k] of `plan` (see `evaluatePoints`). */
+  evaluateAt(plan: LandscapePlan, coefficients: readonly number[]): PointValue {
+    return this.evaluatePoints(plan, [coefficients])[0]!;
   }
 
-  private termsFor(plan: LandscapePlan): SubspaceTerms | undefined {
-    if (this.subspace?.plan !== plan) {
-      this.subspace?.terms?.dispose();
+  /**
+   * Loss and accuracy at each point origin + Σ_k point[k]·directions[k] of `plan`, K points per pass
+   * (multipoint.ts; K measured on the first passes of a plan unless the setup fixes it). A pass of one point is
+   * the plain pass (weights combined on the host and uploaded, fused kernels); K ≥ 2 runs `runSets`. Shares the layers
+   * `evaluationSubspace` allows between the points. The plan's weights and terms stay on the backend until
+   * another plan comes or the evaluator is disposed. `onPass` gets each pass's values; returning false stops.
+   */
+  evaluatePoints(plan: LandscapePlan, points: readonly (readonly number[])[], onPass?: (values: PointValue[]) => boolean | void): PointValue[] {
+    const state = this.stateFor(plan);
+    state.sizer.unit(points.length);
+    const values: PointValue[] = [];
+    while (values.length < points.length) {
+      const sets = state.sizer.next(points.length - values.length);
+      const started = performance.now();
+      const next = points.slice(values.length, values.length + sets);
+      const pass = sets === 1 ? [this.pass(combine(plan.origin, next[0]!, plan.directions, state.scratch), state, next[0]!)] : this.passSets(state, next);
+      state.sizer.record((performance.now() - started) / 1000);
+      values.push(...pass);
+      if (onPass?.(pass) === false) break;
+    }
+    return values;
+  }
+
+  /** How this evaluator chose K for `plan` (result.json's `evaluation.pointsPerPass`). */
+  pointsPerPass(plan: LandscapePlan): PointsPerPassRecord {
+    return this.stateFor(plan).sizer.toRecord();
+  }
+
+  private stateFor(plan: LandscapePlan): PlanState {
+    if (this.plan?.plan !== plan) {
+      this.disposePlan();
+      const { model, data, batchSize } = this.setup;
       const decision = evaluationSubspace(this.setup, plan.directions.length);
       const terms = decision.used
         ? new SubspaceTerms(
             this.objective.graph,
-            this.setup.model.layout,
+            model.layout,
             decision.nodes,
             this.batches.map((batch) => batch.x),
             plan.origin,
             plan.directions,
           )
         : undefined;
-      this.subspace = { plan, terms };
+      const cap = pointsPerPassCap(this.objective.graph, model.layout, data.sampleShape, Math.min(batchSize, data.n));
+      this.plan = {
+        plan,
+        terms,
+        weights: new PlanWeights(model.layout, plan.origin, plan.directions),
+        sizer: new PassSizer(
+          cap,
+          this.setup.pointsPerPass === 'auto' ? undefined : (this.setup.pointsPerPass ?? 1),
+          this.setup.pointsPerPass === undefined ? 'the default (evaluation.pointsPerPass: "auto" measures it)' : 'evaluation.pointsPerPass in the spec',
+        ),
+        scratch: new Float64Array(plan.origin.length),
+      };
     }
-    return this.subspace.terms;
+    return this.plan;
   }
 
-  /** One pass over the batches; `shared` gives the outputs of the shared layers of batch i (subspace evaluation). */
-  private pass(weights: Float64Array, shared?: (batch: number) => Map<number, tf.Tensor>): PointValue {
+  /** One pass over the batches for K ≥ 2 points: the K weight sets built on the backend, one output read per batch. */
+  private passSets(state: PlanState, points: readonly (readonly number[])[]): PointValue[] {
+    const { loss, data } = this.setup;
+    const sets = points.length;
+    const dims = state.plan.directions.length;
+    const coefficients = tf.tensor2d(points.flat(), [sets, dims], 'float32');
+    const rows = state.terms
+      ? tf.tensor2d(
+          points.flatMap((point) => [1, ...point]),
+          [sets, dims + 1],
+          'float32',
+        )
+      : undefined;
+    const stacked = tf.tidy(() => state.weights.stacked(coefficients));
+    const lossTotals = new Float64Array(sets);
+    const correctTotals = new Float64Array(sets);
+    try {
+      for (const [i, batch] of this.batches.entries()) {
+        const output = tf.tidy(() => {
+          const y = runSets(this.objective.graph, stacked, sets, batch.x, rows && state.terms!.outputs(i, rows));
+          return tf.reshape(y, [-1, this.outputUnits]);
+        });
+        const values = output.dataSync() as Float32Array;
+        output.dispose();
+        const width = batch.targets.length;
+        for (let s = 0; s < sets; s++) {
+          const sums = hostBatchSums(loss, values.subarray(s * width, (s + 1) * width), batch.targets, this.outputUnits, this.objective.outputKind);
+          lossTotals[s] += sums.loss;
+          correctTotals[s] += sums.correct;
+        }
+      }
+    } finally {
+      tf.dispose([coefficients, ...(rows ? [rows] : []), ...stacked]);
+    }
+    return Array.from(lossTotals, (total, s) => ({ loss: total / data.n, accuracy: loss === 'mse' ? null : correctTotals[s]! / data.n }));
+  }
+
+  /**
+   * One pass over the batches at one parameter vector (uploaded, fused kernels): `evaluate`, and the points of a
+   * plan one per pass (`point`: its coefficients, for the plan's shared layers).
+   */
+  private pass(weights: Float64Array, state?: PlanState, point?: readonly number[]): PointValue {
     const { model, loss, data } = this.setup;
     const params = toTensors(weights, model.layout);
+    const row = state?.terms ? tf.tensor2d([[1, ...point!]], undefined, 'float32') : undefined;
     let lossTotal = 0;
     let correctTotal = 0;
     try {
       for (const [i, batch] of this.batches.entries()) {
-        const output = tf.tidy(() => objectiveOutput(this.objective, params, batch.x, { fused: true, ...(shared ? { given: shared(i) } : {}) }));
+        const output = tf.tidy(() =>
+          objectiveOutput(this.objective, params, batch.x, { fused: true, ...(row ? { given: state!.terms!.outputs(i, row) } : {}) }),
+        );
         const values = output.dataSync() as Float32Array;
         output.dispose();
         const sums = hostBatchSums(loss, values, batch.targets, this.outputUnits, this.objective.outputKind);
@@ -117,13 +206,20 @@ export class Evaluator {
       }
     } finally {
       params.forEach((tensor) => tensor.dispose());
+      row?.dispose();
     }
     return { loss: lossTotal / data.n, accuracy: loss === 'mse' ? null : correctTotal / data.n };
   }
 
+  private disposePlan(): void {
+    if (!this.plan) return;
+    this.plan.terms?.dispose();
+    this.plan.weights.dispose();
+    this.plan = undefined;
+  }
+
   dispose(): void {
-    this.subspace?.terms?.dispose();
-    this.subspace = undefined;
+    this.disposePlan();
     for (const batch of this.batches) {
       batch.x.dispose();
     }
@@ -147,22 +243,28 @@ export function evaluationSubspace(setup: EvaluationSetup, directions: number): 
 }
 
 /**
- * Evaluates every point of a tile (y outer, x inner). `onPoint` is called after each point (progress, and the
- * cancellation check: returning false stops the tile early, which then throws).
+ * Evaluates every point of a tile (y outer, x inner), several per pass. `onPoint` is called after each point
+ * (progress, and the cancellation check: returning false stops the tile early, which then throws).
  */
 export function evaluateTile(evaluator: Evaluator, plan: LandscapePlan, tile: Tile, onPoint?: (done: number) => boolean | void): TileResult {
+  const points: number[][] = [];
+  for (let iy = tile.y0; iy < tile.y1; iy++) for (let ix = tile.x0; ix < tile.x1; ix++) points.push(coefficientsAt(plan.grid, ix, iy));
   const loss: number[] = [];
   const accuracy: (number | null)[] = [];
-  const weights = new Float64Array(plan.origin.length);
-  for (let iy = tile.y0; iy < tile.y1; iy++) {
-    for (let ix = tile.x0; ix < tile.x1; ix++) {
-      const value = evaluator.evaluateAt(plan, coefficientsAt(plan.grid, ix, iy), weights);
+  let cancelled = false;
+  evaluator.evaluatePoints(plan, points, (values) => {
+    for (const value of values) {
       loss.push(value.loss);
       accuracy.push(value.accuracy);
-      if (onPoint?.(loss.length) === false) throw new UnitCancelled(tile.id);
+      if (onPoint?.(loss.length) === false) {
+        cancelled = true;
+        break;
+      }
     }
-  }
-  return { tileId: tile.id, loss, accuracy };
+    return !cancelled;
+  });
+  if (cancelled) throw new UnitCancelled(tile.id);
+  return { tileId: tile.id, loss, accuracy, pointsPerPass: evaluator.pointsPerPass(plan) };
 }
 
 export class UnitCancelled extends Error {

@@ -29,4 +29,5 @@ export * from './executor/task';
 export * from './model-builder';
 export * from './train';
 export * from './hessian';
+export * from './multipoint';
 export * from './subspace';

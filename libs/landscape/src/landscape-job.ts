@@ -5,6 +5,7 @@ import type { Grid } from './grid';
 import { Evaluator, evaluateTile } from './evaluate';
 import type { JobHandler, UnitRef } from './handler';
 import { writeLandscapeOutputs } from './output';
+import { pointsPerPassSummary } from './multipoint';
 import { prepareLandscape, type PreparedLandscape } from './prepare';
 import { stringifyResult } from './result';
 import { landscapeResult } from './run';
@@ -42,7 +43,8 @@ export const landscapeHandler: JobHandler<LineSpec | SurfaceSpec, PreparedLandsc
   },
   async assemble(spec, prepared, results, execution, outDir) {
     const surface = assembleTiles(prepared.plan.grid, landscapeTiles(spec, prepared.plan.grid), results.values());
-    const result = landscapeResult(spec, prepared, surface, execution);
+    const records = [...results.values()].flatMap((r) => (r.pointsPerPass ? [r.pointsPerPass] : []));
+    const result = landscapeResult(spec, prepared, surface, execution, pointsPerPassSummary(records));
     mkdirSync(outDir, { recursive: true });
     writeFileSync(join(outDir, 'result.json'), stringifyResult(result));
     await writeLandscapeOutputs(result, outDir);

@@ -111,7 +111,15 @@ export function prepareLandscape(spec: LineSpec | SurfaceSpec, resolve: RefResol
   const vectors = raw.map(({ vector }) => normalizeDirection(vector, model.weights, model.description.layout, normalization, bias));
   if (orth && vectors.length === 2) vectors[1] = orthogonalize(vectors[1]!, vectors[0]!);
   vectors.forEach((vector, k) => assertFinite(vector, model.description.layout, `direction ${axes[k]}`));
-  const setup: EvaluationSetup = { model: model.description, data, loss: spec.loss, output: spec.output, batchSize: spec.evaluation.batchSize };
+  const { batchSize, pointsPerPass } = spec.evaluation;
+  const setup: EvaluationSetup = {
+    model: model.description,
+    data,
+    loss: spec.loss,
+    output: spec.output,
+    batchSize,
+    ...(pointsPerPass !== undefined ? { pointsPerPass } : {}),
+  };
   return {
     kind: spec.kind,
     setup,

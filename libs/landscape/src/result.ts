@@ -7,6 +7,7 @@ import type { ExecutionRecord } from './handler';
 import { layoutSize } from './weights';
 import type { LossName, OutputKind } from './losses';
 import type { DirectionRecord } from './prepare';
+import type { PointsPerPassSummary } from './multipoint';
 import type { SubspaceRecord } from './subspace';
 import type { GridValues } from './tiles';
 
@@ -81,8 +82,11 @@ export interface LandscapeResult extends Provenance {
   bias: string;
   points: number;
   pointsComputed: number;
-  /** How line and surface jobs evaluated the points: whether layers' work was shared between them (subspace.ts). */
-  evaluation?: { subspace: SubspaceRecord };
+  /**
+   * How line and surface jobs evaluated the points: whether layers' work was shared between them (subspace.ts),
+   * and how many points each pass over the data held (multipoint.ts).
+   */
+  evaluation?: { subspace: SubspaceRecord; pointsPerPass?: PointsPerPassSummary };
 }
 
 /** Where a result holds NaN or ±Infinity: counts by field path (array positions left out), and a warning. */

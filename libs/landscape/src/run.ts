@@ -6,6 +6,7 @@ import type { LineSpec, SurfaceSpec } from './spec';
 import type { AssembledSurface } from './tiles';
 import { subspaceRecord } from './subspace';
 import { evaluationSubspace } from './evaluate';
+import type { PointsPerPassSummary } from './multipoint';
 
 /** The result.json object of a line or surface job. */
 export function landscapeResult(
@@ -13,6 +14,7 @@ export function landscapeResult(
   prepared: PreparedLandscape,
   surface: AssembledSurface,
   execution: ExecutionRecord,
+  pointsPerPass?: PointsPerPassSummary,
 ): LandscapeResult {
   const { grid } = prepared.plan;
   const first = prepared.directions[0]!;
@@ -28,7 +30,10 @@ export function landscapeResult(
     bias: first.bias,
     points: gridSize(grid).points,
     pointsComputed: surface.pointsComputed,
-    evaluation: { subspace: subspaceRecord(evaluationSubspace(prepared.setup, prepared.plan.directions.length)) },
+    evaluation: {
+      subspace: subspaceRecord(evaluationSubspace(prepared.setup, prepared.plan.directions.length)),
+      ...(pointsPerPass ? { pointsPerPass } : {}),
+    },
     ...evaluationProvenance(spec.model, prepared.model.description.name, prepared.setup, execution, surface.pointsComputed),
   };
 }

@@ -4,6 +4,7 @@ import { DATA_FORMATS, SYNTHETIC_KINDS } from './data';
 import { InputError } from './errors';
 import { LOSSES } from './losses';
 import { architectureSchema } from './model-builder';
+import { MAX_POINTS_PER_PASS } from './multipoint';
 import { BIAS_HANDLINGS, NORMALIZATIONS } from './normalization';
 
 /**
@@ -95,7 +96,11 @@ const common = {
   /** What the model outputs; a final softmax/sigmoid layer is detected and skipped for stable losses. */
   output: z.enum(['logits', 'probabilities']).default('logits'),
   evaluation: z
-    .object({ batchSize: z.number().int().min(1).max(1_000_000).default(1024) })
+    .object({
+      batchSize: z.number().int().min(1).max(1_000_000).default(1024),
+      /** Lines and surfaces: points per pass (default 1), or 'auto' to measure it on the first passes (multipoint.ts). */
+      pointsPerPass: z.union([z.number().int().min(1).max(MAX_POINTS_PER_PASS), z.literal('auto')]).optional(),
+    })
     .strict()
     .default({}),
   backend: z.enum(BACKENDS).default('auto'),

@@ -84,12 +84,13 @@ interface SharedLayer {
 }
 
 /**
- * The K+1 terms of each shared layer for each batch, on the backend: terms[batch][layer][0] at the origin and
- * terms[batch][layer][k] at direction k (bias included); a point's pre-activation is their weighted sum.
+ * The K+1 terms of each shared layer for each batch, on the backend, stacked as the rows of one matrix:
+ * terms[batch][layer] is [K+1, batch·units], row 0 at the origin and row k at direction k (bias included). The
+ * pre-activations of several points are one matMul of their coefficient rows [1, c_1, …, c_K] with it.
  */
 export class SubspaceTerms {
   private readonly layers: SharedLayer[] = [];
-  private readonly terms: tf.Tensor[][][];
+  private readonly terms: { stacked: tf.Tensor2D; shape: number[] }[][];
 
   constructor(
     graph: ModelGraph,
@@ -107,15 +108,14 @@ export class SubspaceTerms {
           const definition = definitionOf(node);
           const final = definition.finalActivation?.(node.config);
           if (b === 0) this.layers.push({ node: index, activation: final?.activation ?? 'linear' });
-          const inputs = tf.tidy(() => node.inputs.map((i) => (i === MODEL_INPUT ? x : runGraph({ ...graph, output: i }, [], x, { fused: true }))));
-          const terms = weightSets.map((params) =>
-            tf.tidy(() => {
+          return tf.tidy(() => {
+            const inputs = node.inputs.map((i) => (i === MODEL_INPUT ? x : runGraph({ ...graph, output: i }, [], x, { fused: true })));
+            const terms = weightSets.map((params) => {
               const weights = Object.fromEntries(Object.entries(node.weights).map(([name, i]) => [name, params[i]!]));
               return definition.apply(final?.withoutActivation ?? node.config, inputs, weights, { fused: true });
-            }),
-          );
-          inputs.forEach((input) => input !== x && input.dispose());
-          return terms;
+            });
+            return { stacked: tf.stack(terms.map((term) => tf.reshape(term, [-1]))) as tf.Tensor2D, shape: terms[0]!.shape };
+          });
         }),
       );
     } finally {
@@ -123,18 +123,22 @@ export class SubspaceTerms {
     }
   }
 
-  /** The shared layers' outputs on batch `batch` at the point `coefficients` (graph node → output). Call inside tf.tidy. */
-  outputs(batch: number, coefficients: readonly tf.Scalar[]): Map<number, tf.Tensor> {
+  /**
+   * The shared layers' outputs on batch `batch` for the points whose rows [1, c_1, …, c_K] are `coefficients`
+   * ([points, K+1]), folded set-major ([points·batch, ...], see multipoint.ts). Call inside tf.tidy.
+   */
+  outputs(batch: number, coefficients: tf.Tensor2D): Map<number, tf.Tensor> {
+    const points = coefficients.shape[0];
     return new Map(
       this.layers.map((layer, j) => {
-        const [origin, ...directions] = this.terms[batch]![j]!;
-        const pre = directions.reduce((sum, term, k) => tf.add(sum, tf.mul(term, coefficients[k]!)), origin!);
-        return [layer.node, applyActivation(layer.activation, pre)];
+        const { stacked, shape } = this.terms[batch]![j]!;
+        const pre = tf.reshape(tf.matMul(coefficients, stacked), [points * shape[0]!, ...shape.slice(1)]);
+        return [layer.node, applyActivation(layer.activation, pre, true)];
       }),
     );
   }
 
   dispose(): void {
-    this.terms.flat(2).forEach((tensor) => tensor.dispose());
+    this.terms.flat().forEach(({ stacked }) => stacked.dispose());
   }
 }

@@ -1,5 +1,6 @@
 import type { Grid } from './grid';
 import { gridSize } from './grid';
+import type { PointsPerPassRecord } from './multipoint';
 
 /**
  * A rectangle of grid points [x0, x1) × [y0, y1). Tiles are how a grid is split into units of work, in threads
@@ -52,6 +53,8 @@ export interface TileResult {
   tileId: string;
   loss: number[];
   accuracy: (number | null)[];
+  /** How the unit's evaluator chose its points per pass (line and surface units). */
+  pointsPerPass?: PointsPerPassRecord;
 }
 
 /** A grid of values where null marks a point that was not computed. */

@@ -38,7 +38,7 @@ import { report } from './measure';
  * shared as a surface's, as `auto` decides) against the same points as parameter vectors (the plain path).
  * Run: node apps/cli/dist/bench/subspace.js [backend] [points] [rounds] [surface|trajectory|all].
  */
-interface SubspaceCase {
+export interface SubspaceCase {
   name: string;
   setup: EvaluationSetup;
   plan: LandscapePlan;
@@ -48,7 +48,7 @@ const GRID = { x: linspace([-1, 1, 21]), y: linspace([-1, 1, 21]) };
 
 const RAW_DIRECTIONS = { x: { file: 'direction_d1_raw.json' }, y: { file: 'direction_d2_raw.json' } };
 
-function referenceCase(model: 'm1_mlp' | 'm2_cnn'): SubspaceCase {
+export function referenceCase(model: 'm1_mlp' | 'm2_cnn'): SubspaceCase {
   const surface = { model: 'model_trained', data: 'dataset.json', directions: RAW_DIRECTIONS, grid: { x: [-1, 1, 21], y: [-1, 1, 21] } };
   const spec = parseJobSpec({ kind: 'surface', loss: 'sparse_categorical_crossentropy', ...surface }) as SurfaceSpec;
   const prepared = prepareLandscape(spec, (ref) => join(REFERENCE_DIR, model, ref));
@@ -56,7 +56,7 @@ function referenceCase(model: 'm1_mlp' | 'm2_cnn'): SubspaceCase {
 }
 
 /** 784 → 128 → 64 → 10 (109,386 parameters) on 2,000 seeded samples. */
-function wideMlpCase(): SubspaceCase & { model: ReturnType<typeof buildModel> } {
+export function wideMlpCase(): SubspaceCase & { model: ReturnType<typeof buildModel> } {
   const hidden = [128, 64].map((units) => ({ units, activation: 'relu' as const }));
   const model = buildModel({ type: 'mlp', input: [784], hidden, outputs: 10 }, 1);
   const n = 2000;
@@ -83,7 +83,7 @@ function pointsPerSecond(count: number, evaluate: (coefficients: number[]) => vo
   return count / ((performance.now() - start) / 1000);
 }
 
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+export const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 const secondsOf = async (run: () => unknown): Promise<number> => {
   const start = performance.now();
@@ -164,7 +164,7 @@ async function main(backend: BackendChoice, points: number, rounds: number, whic
     const shared: number[] = [];
     for (let round = 0; round < rounds; round++) {
       plain.push(pointsPerSecond(points, (c) => evaluator.evaluate(combine(plan.origin, c, plan.directions, weights))));
-      shared.push(pointsPerSecond(points, (c) => evaluator.evaluateAt(plan, c, weights)));
+      shared.push(pointsPerSecond(points, (c) => evaluator.evaluateAt(plan, c)));
     }
     evaluator.dispose();
     const auto = evaluationSubspace(setup, plan.directions.length);

@@ -13,6 +13,11 @@ export interface RunOptions {
    * needs are run, so what feeds only given nodes is skipped.
    */
   given?: ReadonlyMap<number, tf.Tensor>;
+  /**
+   * Computes a node from its inputs in place of `apply` with `params` (several weight sets per pass,
+   * multipoint.ts); fused runs only. Its weights must be kept by the caller, like `params`.
+   */
+  apply?: (node: GraphNode, index: number, inputs: tf.Tensor[]) => tf.Tensor;
 }
 
 /** Which nodes the output needs, walking back from it and stopping at given nodes. */
@@ -25,7 +30,8 @@ function neededNodes(graph: ModelGraph, given: ReadonlyMap<number, tf.Tensor>): 
   return needed;
 }
 
-const weightsOf = (node: GraphNode, params: readonly tf.Tensor[]): Record<string, tf.Tensor> =>
+/** A node's weights by the layer's names, from tensors indexed like the weight layout. */
+export const weightsOf = (node: GraphNode, params: readonly tf.Tensor[]): Record<string, tf.Tensor> =>
   Object.fromEntries(Object.entries(node.weights).map(([name, index]) => [name, params[index]!]));
 
 /**
@@ -39,6 +45,7 @@ export function runGraph(graph: ModelGraph, params: readonly tf.Tensor[], input:
   const values: (tf.Tensor | undefined)[] = new Array(graph.nodes.length);
   const valueOf = (index: number): tf.Tensor => (index === MODEL_INPUT ? input : values[index]!);
   if (!fused) {
+    if (options.apply) throw new Error('runGraph: a node apply needs a fused run');
     graph.nodes.forEach((node, i) => {
       if (!needed[i]) return;
       values[i] = given.get(i) ?? definitionOf(node).apply(node.config, node.inputs.map(valueOf), weightsOf(node, params), { fused: false });
@@ -51,9 +58,11 @@ export function runGraph(graph: ModelGraph, params: readonly tf.Tensor[], input:
   readers[graph.output]!++;
   const holders = new Map<tf.Tensor, number>();
   const kept = new Set<tf.Tensor>([input, ...params, ...given.values()]);
+  const apply =
+    options.apply ?? ((n: GraphNode, _: number, inputs: tf.Tensor[]) => definitionOf(n).apply(n.config, inputs, weightsOf(n, params), { fused: true }));
   graph.nodes.forEach((node, i) => {
     if (!needed[i]) return;
-    const output = given.get(i) ?? tf.tidy(() => definitionOf(node).apply(node.config, node.inputs.map(valueOf), weightsOf(node, params), { fused: true }));
+    const output = given.get(i) ?? tf.tidy(() => apply(node, i, node.inputs.map(valueOf)));
     values[i] = output;
     holders.set(output, (holders.get(output) ?? 0) + 1);
     if (given.has(i)) return;

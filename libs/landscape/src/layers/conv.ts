@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ACTIVATION_KERNELS, applyActivation, fusedActivation, parseActivation, type ActivationName } from './activations';
 import { boolField, enumField, expectRank, intField, intTuple, known, layerError, requireChannelsLast, single, windowOutput, type Config } from './config';
-import { defineLayer, type AnyLayerDefinition, type LayerContext, type Shape } from './layer';
+import { applyEachSet, defineLayer, type AnyLayerDefinition, type LayerContext, type Shape } from './layer';
 
 /**
  * Convolutions, channels_last. Evaluation uses tfjs' fused kernels (bias and activation in the op); gradients
@@ -74,7 +74,7 @@ function convolve(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor | undefin
   const fusable = fused ? fusedActivation(config.activation) : undefined;
   if (fused) {
     const y = tf.fused.conv2d({ x, filter: kernel, strides, pad: padOf(config), dataFormat: 'NHWC', dilations, bias, activation: fusable ?? 'linear' });
-    return fusable ? y : (applyActivation(config.activation, y) as tf.Tensor4D);
+    return fusable ? y : (applyActivation(config.activation, y, true) as tf.Tensor4D);
   }
   let y: tf.Tensor = tf.conv2d(x, kernel, strides, padOf(config), 'NHWC', dilations);
   if (bias) y = tf.add(y, bias);
@@ -100,8 +100,28 @@ const finalActivation = (config: ConvConfig) => ({ activation: config.activation
 const biasWeight = (config: ConvConfig, units: number) => (config.useBias ? [{ name: 'bias', trainable: true, shape: [units] }] : []);
 const CONV_KERNELS = ['Conv2D', 'FusedConv2D', 'Reshape', 'PadV2', 'Add', ...ACTIVATION_KERNELS];
 
-const convolution = (rank: 1 | 2) =>
-  defineLayer<ConvConfig>({
+/**
+ * Conv2D over an input all K weight sets share (the model input): one convolution with the K kernels side by side
+ * ([kh, kw, c, K·filters]), its output channels then moved to the folded batch axis.
+ */
+function convolveSharedInput(x: tf.Tensor4D, kernels: tf.Tensor, biases: tf.Tensor | undefined, config: ConvConfig, fused: boolean): tf.Tensor {
+  const [sets, kh, kw, c, filters] = kernels.shape as [number, number, number, number, number];
+  const kernel = tf.reshape(tf.transpose(kernels, [1, 2, 3, 0, 4]), [kh, kw, c, sets * filters]) as tf.Tensor4D;
+  // The bias is added apart: wasm's fused kernel reads a bias's rank from its storage, which a reshape keeps.
+  let y: tf.Tensor4D = convolve(x, kernel, undefined, { ...config, activation: 'linear' }, fused);
+  if (biases) y = tf.add(y, tf.reshape(biases, [sets * filters]));
+  y = applyActivation(config.activation, y, fused) as tf.Tensor4D;
+  const [n, h, w] = y.shape;
+  // [n·h·w, K, filters] → [K, n·h·w, filters]: a rank-3 transpose (wasm's rank-5 one is ~70× slower).
+  return tf.reshape(tf.transpose(tf.reshape(y, [n * h * w, sets, filters]), [1, 0, 2]), [sets * n, h, w, filters]);
+}
+
+const convolution = (rank: 1 | 2) => {
+  const apply = (config: ConvConfig, [x]: tf.Tensor[], weights: Readonly<Record<string, tf.Tensor>>, { fused }: { fused: boolean }): tf.Tensor => {
+    const kernel = rank === 2 ? weights.kernel! : tf.expandDims(weights.kernel!, 0);
+    return fromImage(convolve(asImage(x!, config), kernel as tf.Tensor4D, weights.bias, config, fused), config);
+  };
+  return defineLayer<ConvConfig>({
     classNames: [rank === 1 ? 'Conv1D' : 'Conv2D'],
     parse: (config, context) => parseConv(config, context, rank, true),
     outputShape: (config, inputs, context) => spatialOutput(config, single(inputs, context), config.filters, context),
@@ -109,10 +129,11 @@ const convolution = (rank: 1 | 2) =>
       const channels = known(single(inputs, context).at(-1), context, 'input channel count');
       return [{ name: 'kernel', trainable: true, shape: [...config.kernelSize, channels, config.filters] }, ...biasWeight(config, config.filters)];
     },
-    apply: (config, [x], weights, { fused }) => {
-      const kernel = rank === 2 ? weights.kernel! : tf.expandDims(weights.kernel!, 0);
-      return fromImage(convolve(asImage(x!, config), kernel as tf.Tensor4D, weights.bias, config, fused), config);
-    },
+    apply,
+    applySets: (config, inputs, weights, context) =>
+      rank === 2 && context.shared[0]
+        ? convolveSharedInput(inputs[0] as tf.Tensor4D, weights.kernel!, weights.bias, config, context.fused)
+        : applyEachSet({ apply }, config, inputs, weights, context),
     kernels: CONV_KERNELS,
     secondOrder: 'exact',
     finalActivation,
@@ -135,6 +156,7 @@ const convolution = (rank: 1 | 2) =>
       return gradients;
     },
   });
+};
 
 const depthwiseConv2d = defineLayer<ConvConfig>({
   classNames: ['DepthwiseConv2D'],
@@ -164,7 +186,7 @@ const depthwiseConv2d = defineLayer<ConvConfig>({
         bias: weights.bias,
         activation: fusable ?? 'linear',
       });
-      return fusable ? y : applyActivation(config.activation, y);
+      return fusable ? y : applyActivation(config.activation, y, true);
     }
     let y: tf.Tensor = depthwise(x as tf.Tensor4D, weights.depthwise_kernel as tf.Tensor4D, config, false);
     if (weights.bias) y = tf.add(y, weights.bias);

@@ -37,7 +37,15 @@ const dense = defineLayer<DenseConfig>({
       if (weights.bias) y = tf.add(y, weights.bias);
     }
     if (x!.rank !== 2) y = tf.reshape(y, [...x!.shape.slice(0, -1), config.units]);
-    return fusable ? y : applyActivation(config.activation, y);
+    return fusable ? y : applyActivation(config.activation, y, fused);
+  },
+  // One batched matMul [K, rows, in]·[K, in, units]; a shared input broadcasts as [1, rows, in].
+  applySets: (config, [x], weights, { sets, shared }) => {
+    const features = x!.shape.at(-1)!;
+    const batch = shared[0] ? x!.shape[0]! : x!.shape[0]! / sets;
+    let y = tf.matMul(tf.reshape(x!, [shared[0] ? 1 : sets, -1, features]), weights.kernel!);
+    if (weights.bias) y = tf.add(y, tf.reshape(weights.bias, [sets, 1, config.units]));
+    return tf.reshape(applyActivation(config.activation, y, true), [sets * batch, ...x!.shape.slice(1, -1), config.units]);
   },
   kernels: ['BatchMatMul', '_FusedMatMul', 'Reshape', ...ACTIVATION_KERNELS],
   secondOrder: 'exact',
@@ -60,7 +68,7 @@ const activation = defineLayer<{ activation: ActivationName }>({
   parse: (config, context) => ({ activation: parseActivation(config.activation, context) }),
   outputShape: (_config, inputs, context) => single(inputs, context),
   weights: () => [],
-  apply: (config, [x]) => applyActivation(config.activation, x!),
+  apply: (config, [x], _weights, { fused }) => applyActivation(config.activation, x!, fused),
   kernels: ACTIVATION_KERNELS,
   secondOrder: 'exact',
   finalActivation: (config) => ({ activation: config.activation, withoutActivation: { activation: 'linear' } }),

@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import type { ActivationDialect, ActivationName } from './activations';
 
 /**
@@ -45,6 +45,18 @@ export interface ApplyContext {
   fused: boolean;
 }
 
+/**
+ * Several weight sets in one pass (multipoint.ts). An input either holds the K sets' activations folded into the
+ * batch axis, set-major ([K·batch, ...]: rows s·batch … (s+1)·batch − 1 belong to set s), or, where `shared[i]`,
+ * one activation [batch, ...] every set reads (it depends on no weight, e.g. the model input).
+ */
+export interface SetsContext extends ApplyContext {
+  /** K, the number of weight sets. */
+  sets: number;
+  /** Per input: true when it is one activation all sets share, false when it is folded. */
+  shared: readonly boolean[];
+}
+
 export interface LayerDefinition<Config = unknown> {
   /** Keras class names this entry handles (the first is the canonical one). */
   readonly classNames: readonly string[];
@@ -56,6 +68,12 @@ export interface LayerDefinition<Config = unknown> {
   weights(config: Config, inputShapes: Shape[], context: LayerContext): WeightDeclaration[];
   /** Inference-mode forward pass. Called inside tf.tidy or a gradient function: do not dispose intermediates. */
   apply(config: Config, inputs: tf.Tensor[], weights: Readonly<Record<string, tf.Tensor>>, context: ApplyContext): tf.Tensor;
+  /**
+   * `apply` for K weight sets at once: each weight stacked [K, ...shape], inputs as `SetsContext` says; returns
+   * the folded output [K·batch, ...]. Optional: without it a layer with weights runs once per set
+   * (`applyEachSet`), and a weight-free layer runs once on the folded inputs (it treats samples independently).
+   */
+  applySets?(config: Config, inputs: tf.Tensor[], weights: Readonly<Record<string, tf.Tensor>>, context: SetsContext): tf.Tensor;
   /** tfjs kernel names `apply` may dispatch: second-order safety is checked against these per layer. */
   readonly kernels: readonly string[];
   /** Exact second derivatives through this layer, or the reason a Hessian through it raises SecondOrderUnsupportedError. */
@@ -80,6 +98,35 @@ export interface LayerDefinition<Config = unknown> {
    * once more.
    */
   weightGradients?(config: Config, inputs: tf.Tensor[], dy: tf.Tensor): Record<string, tf.Tensor> | undefined;
+}
+
+/** The generic `applySets`: `apply` once per set on that set's slice of the inputs and weights, concatenated. */
+export function applyEachSet<Config>(
+  definition: Pick<LayerDefinition<Config>, 'apply'>,
+  config: Config,
+  inputs: tf.Tensor[],
+  weights: Readonly<Record<string, tf.Tensor>>,
+  { sets, shared, fused }: SetsContext,
+): tf.Tensor {
+  // One unstack, not tf.split or K slices: both are many times slower on wasm.
+  const slices = inputs.map((x, i) => (shared[i] ? undefined : tf.unstack(tf.reshape(x, [sets, -1, ...x.shape.slice(1)]))));
+  // Each set's weight as a 1-D slice of the flat stack, then reshaped: wasm's fused kernels read a bias's rank
+  // from its storage, which is then the weight's own size (tf.unstack would leave a [1, units] storage behind).
+  const perSet = Object.entries(weights).map(([name, stacked]) => {
+    const flat = tf.reshape(stacked, [-1]);
+    const [, ...shape] = stacked.shape;
+    const size = flat.size / sets;
+    return [name, Array.from({ length: sets }, (_, s) => tf.reshape(tf.slice(flat, s * size, size), shape))] as const;
+  });
+  const outputs = Array.from({ length: sets }, (_, s) =>
+    definition.apply(
+      config,
+      inputs.map((x, i) => slices[i]?.[s] ?? x),
+      Object.fromEntries(perSet.map(([name, set]) => [name, set[s]!])),
+      { fused },
+    ),
+  );
+  return outputs.length === 1 ? outputs[0]! : tf.concat(outputs, 0);
 }
 
 /** Typed identity: lets each family file declare entries with their own Config type. */

@@ -2,9 +2,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend';
 import { SecondOrderUnsupportedError } from '../hessian/second-order';
+import { randomDirection } from '../directions';
+import { forward, toTensors } from '../model';
+import { PlanWeights, runSets } from '../multipoint';
 import { modelObjective } from '../objective';
+import { combine } from '../weights';
 import { LAYER_REGISTRY } from './registry';
-import { allLayerCases, factoredDifference, forwardError, hvpError, loadCase, seededDataset } from './layer-check.test-util';
+import { allLayerCases, factoredDifference, forwardError, hvpError, loadCase, maxNormError, seededDataset, seededInput } from './layer-check.test-util';
 
 const cases = await allLayerCases();
 
@@ -18,6 +22,32 @@ describe.each(cases)('$name', (layerCase) => {
     expect(forwardError(loaded, layerCase.input, true, layerCase.vocabulary)).toBeLessThan(1e-5);
     expect(forwardError(loaded, layerCase.input, false, layerCase.vocabulary)).toBeLessThan(1e-5);
     loaded.reference.dispose();
+  });
+
+  it.each(['cpu', 'wasm'] as const)('evaluates 3 weight sets in one pass (multipoint.ts) like one pass per set on %s (1e-5 relative)', async (backend) => {
+    await selectBackend(backend);
+    const loaded = await loadCase(layerCase);
+    loaded.reference.dispose();
+    const { layout } = loaded.description;
+    const before = tf.memory().numTensors;
+    const points = [
+      [0, 0],
+      [0.1, -0.05],
+      [-0.08, 0.02],
+    ];
+    const directions = [randomDirection(layout, 1), randomDirection(layout, 2)];
+    const weights = new PlanWeights(layout, loaded.weights, directions);
+    const [ours, theirs] = tf.tidy(() => {
+      const x = seededInput([5, ...layerCase.input], 7, layerCase.vocabulary);
+      const stacked = weights.stacked(tf.tensor2d(points));
+      // One plain pass per set, its weights combined on the host.
+      const perSet = points.map((point) => forward(loaded.description, toTensors(combine(loaded.weights, point, directions), layout), x, { fused: true }));
+      return [runSets(loaded.description.graph, stacked, points.length, x).dataSync(), tf.concat(perSet, 0).dataSync()];
+    });
+    weights.dispose();
+    await selectBackend('cpu');
+    expect(tf.memory().numTensors).toBe(before);
+    expect(maxNormError(ours, theirs)).toBeLessThan(1e-5);
   });
 
   it('has Hessian-vector products that match central differences of the gradient (or the typed error)', async () => {
