@@ -37,7 +37,8 @@ interface PlanState {
   plan: LandscapePlan;
   /** The shared layers' terms, when subspace evaluation applies. */
   terms?: SubspaceTerms;
-  weights: PlanWeights;
+  /** The plan's origin and directions on the backend, for passes of K ≥ 2 points (built by the first). */
+  weights?: PlanWeights;
   sizer: PassSizer;
   /** A point's weights, for passes of one point (combined on the host in float64). */
   scratch: Float64Array<ArrayBuffer>;
@@ -134,7 +135,6 @@ export class Evaluator {
       this.plan = {
         plan,
         terms,
-        weights: new PlanWeights(model.layout, plan.origin, plan.directions),
         sizer: new PassSizer(
           cap,
           this.setup.pointsPerPass === 'auto' ? undefined : (this.setup.pointsPerPass ?? 1),
@@ -159,7 +159,10 @@ export class Evaluator {
           'float32',
         )
       : undefined;
-    const stacked = tf.tidy(() => state.weights.stacked(coefficients));
+    // Built on the first pass of K ≥ 2 points only: a plan evaluated a point per pass keeps no copy of its weights.
+    state.weights ??= new PlanWeights(this.setup.model.layout, state.plan.origin, state.plan.directions);
+    const weights = state.weights;
+    const stacked = tf.tidy(() => weights.stacked(coefficients));
     const lossTotals = new Float64Array(sets);
     const correctTotals = new Float64Array(sets);
     try {
@@ -214,7 +217,7 @@ export class Evaluator {
   private disposePlan(): void {
     if (!this.plan) return;
     this.plan.terms?.dispose();
-    this.plan.weights.dispose();
+    this.plan.weights?.dispose();
     this.plan = undefined;
   }
 
