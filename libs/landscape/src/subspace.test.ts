@@ -114,7 +114,15 @@ describe('subspace evaluation on a graph', () => {
     const description = describeModel(modelJson, 'branches');
     const origin = weightsFromBytes(bytes, description, 'branches');
     const data = seededDataset([6, 6, 2], 3, 40, 4, 3);
-    const setup = { model: description, data, loss: 'sparse_categorical_crossentropy' as const, output: 'logits' as const, batchSize: 16 };
+    // The stem's fan-in (19) is below what pays, so sharing is forced: this test is about the branches reading it.
+    const setup = {
+      model: description,
+      data,
+      loss: 'sparse_categorical_crossentropy' as const,
+      output: 'logits' as const,
+      batchSize: 16,
+      subspace: 'always' as const,
+    };
     const plan: LandscapePlan = {
       origin,
       directions: [randomDirection(description.layout, 1), randomDirection(description.layout, 2)],
