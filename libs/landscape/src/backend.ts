@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { installBlasKernels } from './blas';
 import { InputError } from './errors';
 import { installSecondOrderGradients } from './hessian/second-order';
 
@@ -15,6 +16,8 @@ export interface BackendInfo {
   /** Which package provided it and what device it runs on. */
   package: string;
   device: string;
+  /** What runs matMul on wasm: OpenBLAS' build and core, or why wasm's own kernels do (docs/performance.md). */
+  matMul?: string;
   /** Why preferred backends were skipped, for the record. */
   skipped: string[];
 }
@@ -59,7 +62,9 @@ async function initialize(choice: BackendChoice): Promise<BackendInfo> {
       try {
         require('@tensorflow/tfjs-backend-wasm');
         if (await tf.setBackend('wasm')) {
-          return { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', device: 'cpu (1 thread, SIMD)', skipped };
+          const blas = installBlasKernels();
+          const matMul = blas.matMul === 'openblas' ? blas.detail : `wasm's own kernels (${blas.detail})`;
+          return { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', device: 'cpu (1 thread, SIMD)', matMul, skipped };
         }
         skipped.push('@tensorflow/tfjs-backend-wasm: setBackend(wasm) returned false');
       } catch (error) {

@@ -54,13 +54,16 @@ export class TrainableCoordinates {
 
   /** Trainable coordinates of a flat vector. */
   compact(v: Float64Array): Float64Array {
-    return Float64Array.from(this.indices, (i) => v[i]!);
+    // A plain loop: Float64Array.from(indices, map) takes ~20 ms on 10⁵ coordinates (V8's generic iteration path).
+    const u = new Float64Array(this.indices.length);
+    for (let k = 0; k < u.length; k++) u[k] = v[this.indices[k]!]!;
+    return u;
   }
 
   /** Flat vector with `u` on the trainable coordinates and zeros elsewhere. */
   expand(u: Float64Array): Float64Array {
     const v = new Float64Array(this.parameters);
-    this.indices.forEach((index, k) => (v[index] = u[k]!));
+    for (let k = 0; k < u.length; k++) v[this.indices[k]!] = u[k]!;
     return v;
   }
 }

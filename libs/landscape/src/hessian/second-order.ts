@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { matMul2d } from '../blas';
 
 /**
  * Gradients that can be differentiated again (tfjs-on-node.md, "Correctness traps").
@@ -512,10 +513,8 @@ function fixedGradients(matMulFallback: tf.GradConfig | undefined): tf.GradConfi
       }),
     },
     {
-      // Same formulas as tfjs, with the transposes written out: on wasm a transposed matMul is 10-30x slower
-      // than transpose + plain matMul (tfjs-on-node.md), and a Hessian-vector product is mostly matMuls. Each
-      // product op(x)·op(y) is computed directly or as (op(y)ᵀ·op(x)ᵀ)ᵀ, whichever transposes fewer elements:
-      // the wide operand (an MLP's input batch, [batch, 784]) is then never transposed.
+      // Same formulas as tfjs, each product in the backend's fastest form (matMul2d): a Hessian-vector product
+      // is mostly matMuls, and on wasm's own kernels the transposed forms are 10-30x slower.
       kernelName: 'BatchMatMul',
       inputsToSave: ['a', 'b'],
       gradFunc: (dy, saved, attrs) => {
@@ -525,14 +524,7 @@ function fixedGradients(matMulFallback: tf.GradConfig | undefined): tf.GradConfi
           return matMulFallback.gradFunc(dy, saved, attrs);
         }
         const d = single(dy) as tf.Tensor2D;
-        const t = (m: tf.Tensor, transposed: boolean): tf.Tensor2D => (transposed ? tf.transpose(m as tf.Tensor2D) : (m as tf.Tensor2D));
-        const mm = (x: tf.Tensor, tx: boolean, y: tf.Tensor, ty: boolean): tf.Tensor2D => {
-          const rows = x.shape[tx ? 1 : 0]!;
-          const columns = y.shape[ty ? 0 : 1]!;
-          const direct = (tx ? x.size : 0) + (ty ? y.size : 0);
-          const swapped = (tx ? 0 : x.size) + (ty ? 0 : y.size) + rows * columns;
-          return direct <= swapped ? tf.matMul(t(x, tx), t(y, ty)) : t(tf.matMul(t(y, !ty), t(x, !tx)), true);
-        };
+        const mm = (x: tf.Tensor, tx: boolean, y: tf.Tensor, ty: boolean): tf.Tensor2D => matMul2d(x as tf.Tensor2D, tx, y as tf.Tensor2D, ty);
         const ta = attrs.transposeA === true;
         const tb = attrs.transposeB === true;
         if (!ta && !tb) return { a: () => mm(d, false, b, true), b: () => mm(a, true, d, false) };

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { matMul2d } from '../blas';
 import { ACTIVATION_KERNELS, applyActivation, fusedActivation, parseActivation, type ActivationName } from './activations';
 import { boolField, intField, known, numberField, single } from './config';
 import { defineLayer, type AnyLayerDefinition } from './layer';
@@ -54,11 +55,10 @@ const dense = defineLayer<DenseConfig>({
   weightGradients: (config, [x], dy) => {
     const rows = tf.reshape(x!, [-1, x!.shape.at(-1)!]) as tf.Tensor2D;
     const dyRows = tf.reshape(dy, [-1, config.units]) as tf.Tensor2D;
-    // rowsᵀ·dy as (dyᵀ·rows)ᵀ: the [batch, features] rows are the wide operand, and wasm's transposes are slow.
-    // The bias sums dyᵀ along its rows, a contiguous reduction (a column sum of dy is a strided one, ~10× slower).
-    const dyT = tf.transpose(dyRows);
-    const gradients: Record<string, tf.Tensor> = { kernel: tf.transpose(tf.matMul(dyT, rows)) };
-    if (config.useBias) gradients.bias = tf.sum(dyT, 1);
+    // rowsᵀ·dy in the backend's fastest form. The bias sums dy's columns as 1ᵀ·dy: one more matMul, where a
+    // column sum on wasm is a strided reduction (~10× slower than a contiguous one).
+    const gradients: Record<string, tf.Tensor> = { kernel: matMul2d(rows, true, dyRows, false) };
+    if (config.useBias) gradients.bias = tf.reshape(matMul2d(tf.ones([1, dyRows.shape[0]]), false, dyRows, false), [config.units]);
     return gradients;
   },
 });

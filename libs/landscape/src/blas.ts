@@ -1,0 +1,270 @@
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  _FusedMatMul,
+  BatchMatMul,
+  getKernel,
+  registerKernel,
+  unregisterKernel,
+  util,
+  type _FusedMatMulAttrs,
+  type BatchMatMulAttrs,
+  type DataType,
+  type KernelConfig,
+  type KernelFunc,
+  type NamedAttrMap,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
+import { InputError } from './errors';
+
+/**
+ * wasm's matMul kernels on OpenBLAS' sgemm. wasm's XNNPACK runs a plain 2-D product at ~28–44 GFLOP/s on one
+ * thread and its transposed forms at 1–4; OpenBLAS (the BLAS PyTorch runs on here) reaches ~95 in every form. The
+ * kernels read and write the tensors where they lie in wasm memory: sgemm gets pointers into the wasm heap through
+ * koffi's FFI, no copies. Everything else (convolutions, pooling, element-wise ops) stays on wasm.
+ *
+ * `LANDSCAPE_BLAS` chooses: unset or `auto` loads OpenBLAS from the usual places and falls back to wasm's own
+ * kernels (recorded) when it is absent; `off` keeps wasm's kernels; any other value is the library's path, which
+ * must load.
+ */
+
+interface WasmTensorData {
+  memoryOffset: number;
+}
+interface WasmBackend {
+  dataIdMap: { get(dataId: object): WasmTensorData | undefined };
+  makeOutput(shape: number[], dtype: DataType): TensorInfo;
+  disposeData(dataId: object): void;
+  wasm: { HEAPU8: Uint8Array };
+}
+
+type Sgemm = (
+  order: number,
+  transposeA: number,
+  transposeB: number,
+  m: number,
+  n: number,
+  k: number,
+  alpha: number,
+  a: Float32Array,
+  lda: number,
+  b: Float32Array,
+  ldb: number,
+  beta: number,
+  c: Float32Array,
+  ldc: number,
+) => void;
+
+const ROW_MAJOR = 101;
+const NO_TRANSPOSE = 111;
+const TRANSPOSE = 112;
+
+/** Where Debian (libopenblas0-pthread / -openmp / -serial), other Linux distributions and Homebrew put OpenBLAS. */
+const OPENBLAS_CANDIDATES = [
+  'libopenblas.so.0',
+  '/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0',
+  '/usr/lib/aarch64-linux-gnu/openblas-pthread/libopenblas.so.0',
+  'libopenblas.so',
+  '/opt/homebrew/opt/openblas/lib/libopenblas.dylib',
+  '/usr/local/opt/openblas/lib/libopenblas.dylib',
+];
+
+export interface BlasInfo {
+  /** What runs wasm's BatchMatMul and _FusedMatMul: `openblas` or `wasm`. */
+  matMul: 'openblas' | 'wasm';
+  /** OpenBLAS' build and the core kernel it picked, or why wasm's own kernels run. */
+  detail: string;
+}
+
+interface Loaded {
+  sgemm: Sgemm;
+  detail: string;
+}
+
+/** Per LANDSCAPE_BLAS setting, OpenBLAS loaded or why it did not load. */
+const loads = new Map<string, Loaded | string>();
+/** The OpenBLAS the installed kernels call. */
+let loaded: Loaded | undefined;
+let original: { batchMatMul: KernelConfig; fusedMatMul: KernelConfig } | undefined;
+
+function loadOpenBlas(setting: string): Loaded | string {
+  let koffi: typeof import('koffi');
+  try {
+    koffi = require('koffi') as typeof import('koffi');
+  } catch (error) {
+    return `koffi did not load: ${(error as Error).message.split('\n')[0]}`;
+  }
+  const candidates = setting === 'auto' ? OPENBLAS_CANDIDATES : [setting];
+  const failures: string[] = [];
+  for (const path of candidates) {
+    try {
+      const library = koffi.load(path);
+      const sgemm = library.func(
+        'void cblas_sgemm(int order, int transA, int transB, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)',
+      ) as Sgemm;
+      // Parallelism is ours (one wasm backend per worker thread), so OpenBLAS runs in the calling thread.
+      (library.func('void openblas_set_num_threads(int threads)') as (threads: number) => void)(1);
+      const config = (library.func('const char *openblas_get_config()') as () => string)().trim();
+      const core = (library.func('const char *openblas_get_corename()') as () => string)();
+      return { sgemm, detail: `${config} (core ${core}, 1 thread) from ${path}` };
+    } catch (error) {
+      failures.push(`${path}: ${(error as Error).message.split('\n')[0]}`);
+    }
+  }
+  return `OpenBLAS did not load (${failures.join('; ')})`;
+}
+
+function tensorData(backend: WasmBackend, info: TensorInfo): WasmTensorData {
+  const data = backend.dataIdMap.get(info.dataId);
+  if (!data) throw new Error('blas: a tensor is not on the wasm backend');
+  return data;
+}
+
+/** C = op(A)·op(B) for every batch (a batch dimension of 1 broadcasts), written into a new wasm tensor. */
+function product(backend: WasmBackend, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean, beta: number, bias?: TensorInfo): TensorInfo {
+  const rankA = a.shape.length;
+  const rankB = b.shape.length;
+  const m = transposeA ? a.shape[rankA - 1]! : a.shape[rankA - 2]!;
+  const k = transposeA ? a.shape[rankA - 2]! : a.shape[rankA - 1]!;
+  const n = transposeB ? b.shape[rankB - 2]! : b.shape[rankB - 1]!;
+  const batchesA = util.sizeFromShape(a.shape.slice(0, -2));
+  const batchesB = util.sizeFromShape(b.shape.slice(0, -2));
+  const batches = Math.max(batchesA, batchesB);
+  const outerShape = (batchesA >= batchesB ? a.shape : b.shape).slice(0, -2);
+  const out = backend.makeOutput([...outerShape, m, n], 'float32');
+  // Read the heap after makeOutput: an allocation may have grown (and so replaced) wasm's memory buffer.
+  const heap = backend.wasm.HEAPU8.buffer;
+  const matrix = (info: TensorInfo, batch: number, size: number): Float32Array =>
+    new Float32Array(heap, tensorData(backend, info).memoryOffset + 4 * batch * size, size);
+  const biasRow = bias ? matrix(bias, 0, n) : undefined;
+  for (let batch = 0; batch < batches; batch++) {
+    const c = matrix(out, batch, m * n);
+    if (biasRow) for (let row = 0; row < m; row++) c.set(biasRow, row * n);
+    else if (k === 0) c.fill(0);
+    if (k === 0 || m === 0 || n === 0) continue;
+    loaded!.sgemm(
+      ROW_MAJOR,
+      transposeA ? TRANSPOSE : NO_TRANSPOSE,
+      transposeB ? TRANSPOSE : NO_TRANSPOSE,
+      m,
+      n,
+      k,
+      1,
+      matrix(a, batchesA === 1 ? 0 : batch, m * k),
+      transposeA ? m : k,
+      matrix(b, batchesB === 1 ? 0 : batch, k * n),
+      transposeB ? k : n,
+      biasRow ? 1 : beta,
+      c,
+      n,
+    );
+  }
+  return out;
+}
+
+/** Batch dimensions sgemm's loop covers: equal counts, or one side without batches (tfjs' own wasm rule). */
+function batchesSupported(a: TensorInfo, b: TensorInfo): boolean {
+  const batchesA = util.sizeFromShape(a.shape.slice(0, -2));
+  const batchesB = util.sizeFromShape(b.shape.slice(0, -2));
+  return a.dtype === 'float32' && b.dtype === 'float32' && (batchesA === batchesB || batchesA === 1 || batchesB === 1);
+}
+
+const batchMatMul: KernelFunc = (args) => {
+  const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+  const { transposeA, transposeB } = args.attrs as unknown as BatchMatMulAttrs;
+  if (!batchesSupported(a, b)) return original!.batchMatMul.kernelFunc(args);
+  return product(args.backend as WasmBackend, a, b, transposeA, transposeB, 0);
+};
+
+/** The activation kernels tfjs' fused matMul applies after the product (tfjs-core's applyActivation). */
+const ACTIVATION_KERNEL: Record<string, string> = {
+  relu: 'Relu',
+  relu6: 'Relu6',
+  elu: 'Elu',
+  sigmoid: 'Sigmoid',
+  leakyrelu: 'LeakyRelu',
+  prelu: 'Prelu',
+};
+
+const fusedMatMul: KernelFunc = (args) => {
+  const { a, b, bias, preluActivationWeights } = args.inputs as Record<string, TensorInfo | undefined>;
+  const { transposeA, transposeB, activation, leakyreluAlpha } = args.attrs as unknown as _FusedMatMulAttrs;
+  const activationKernel = activation === 'linear' ? undefined : ACTIVATION_KERNEL[activation];
+  if (!batchesSupported(a!, b!) || (activation !== 'linear' && !activationKernel)) return original!.fusedMatMul.kernelFunc(args);
+  const backend = args.backend as WasmBackend;
+  const n = transposeB ? b!.shape.at(-2)! : b!.shape.at(-1)!;
+  // A bias over the last axis seeds C row by row (sgemm then adds with β = 1); any other shape broadcasts by Add.
+  const rowBias = bias && util.sizeFromShape(bias.shape) === n && bias.dtype === 'float32' ? bias : undefined;
+  let y = product(backend, a!, b!, transposeA, transposeB, 0, rowBias);
+  const then = (kernel: string, inputs: Record<string, TensorInfo>, attrs: NamedAttrMap = {}): void => {
+    const next = getKernel(kernel, 'wasm')!.kernelFunc({ inputs, backend: args.backend, attrs }) as TensorInfo;
+    backend.disposeData(y.dataId);
+    y = next;
+  };
+  if (bias && !rowBias) then('Add', { a: y, b: bias });
+  if (activationKernel === 'Prelu') then('Prelu', { x: y, alpha: preluActivationWeights! });
+  else if (activationKernel === 'LeakyRelu') then('LeakyRelu', { x: y }, { alpha: leakyreluAlpha ?? 0.2 });
+  else if (activationKernel) then(activationKernel, { x: y });
+  return y;
+};
+
+/**
+ * Puts OpenBLAS under wasm's BatchMatMul and _FusedMatMul (call after the wasm backend is initialized), or leaves
+ * wasm's kernels, per `LANDSCAPE_BLAS`. Idempotent; the answer is recorded with the backend.
+ */
+export function installBlasKernels(setting = process.env.LANDSCAPE_BLAS?.trim() || 'auto'): BlasInfo {
+  if (setting === 'off') {
+    restoreWasmKernels();
+    return { matMul: 'wasm', detail: 'LANDSCAPE_BLAS=off' };
+  }
+  const load = loads.get(setting) ?? loadOpenBlas(setting);
+  loads.set(setting, load);
+  if (typeof load === 'string') {
+    if (setting !== 'auto') throw new InputError(`LANDSCAPE_BLAS=${setting}: ${load}`, 'LANDSCAPE_BLAS');
+    restoreWasmKernels();
+    return { matMul: 'wasm', detail: load };
+  }
+  loaded = load;
+  if (!original) {
+    original = { batchMatMul: getKernel(BatchMatMul, 'wasm')!, fusedMatMul: getKernel(_FusedMatMul, 'wasm')! };
+    for (const [config, kernelFunc] of [
+      [original.batchMatMul, batchMatMul],
+      [original.fusedMatMul, fusedMatMul],
+    ] as const) {
+      unregisterKernel(config.kernelName, 'wasm');
+      registerKernel({ kernelName: config.kernelName, backendName: 'wasm', kernelFunc });
+    }
+  }
+  return { matMul: 'openblas', detail: loaded.detail };
+}
+
+/** Puts wasm's own matMul kernels back (LANDSCAPE_BLAS=off, and tests comparing the two). */
+export function restoreWasmKernels(): void {
+  if (!original) return;
+  for (const config of [original.batchMatMul, original.fusedMatMul]) {
+    unregisterKernel(config.kernelName, 'wasm');
+    registerKernel(config);
+  }
+  original = undefined;
+}
+
+/** Whether matMul's transposed forms run as fast as the plain one on the active backend (OpenBLAS or TensorFlow). */
+function transposedFormsFast(): boolean {
+  const backend = tf.getBackend();
+  return backend === 'tensorflow' || (backend === 'wasm' && original !== undefined);
+}
+
+/**
+ * op(x)·op(y) for 2-D x and y in the backend's fastest form. Where transposed forms are fast it is one matMul;
+ * on wasm's own kernels (transposed forms 10–30× slower than transpose + plain matMul) it is computed as
+ * op(x)·op(y) or (op(y)ᵀ·op(x)ᵀ)ᵀ with the transposes written out, whichever transposes fewer elements, so a wide
+ * operand (an MLP's input batch) is never transposed.
+ */
+export function matMul2d(x: tf.Tensor2D, transposeX: boolean, y: tf.Tensor2D, transposeY: boolean): tf.Tensor2D {
+  if (transposedFormsFast()) return tf.matMul(x, y, transposeX, transposeY);
+  const t = (m: tf.Tensor2D, transposed: boolean): tf.Tensor2D => (transposed ? tf.transpose(m) : m);
+  const rows = x.shape[transposeX ? 1 : 0];
+  const columns = y.shape[transposeY ? 0 : 1];
+  const direct = (transposeX ? x.size : 0) + (transposeY ? y.size : 0);
+  const swapped = (transposeX ? 0 : x.size) + (transposeY ? 0 : y.size) + rows * columns;
+  return direct <= swapped ? tf.matMul(t(x, transposeX), t(y, transposeY)) : t(tf.matMul(t(y, !transposeY), t(x, !transposeX)), true);
+}
