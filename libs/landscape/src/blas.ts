@@ -138,8 +138,11 @@ function product(backend: WasmBackend, a: TensorInfo, b: TensorInfo, transposeA:
   const biasRow = bias ? matrix(bias, 0, n) : undefined;
   for (let batch = 0; batch < batches; batch++) {
     const c = matrix(out, batch, m * n);
-    if (biasRow) for (let row = 0; row < m; row++) c.set(biasRow, row * n);
-    else if (k === 0) c.fill(0);
+    if (biasRow && m > 0) {
+      // Bias rows by doubling copies: log₂(m) memmoves instead of m small copies.
+      c.set(biasRow);
+      for (let filled = n; filled < m * n; filled *= 2) c.copyWithin(filled, 0, Math.min(filled, m * n - filled));
+    } else if (k === 0) c.fill(0);
     if (k === 0 || m === 0 || n === 0) continue;
     loaded!.sgemm(
       ROW_MAJOR,

@@ -34,17 +34,42 @@ export interface DataProvenance {
   scale?: number;
 }
 
-function flattenSample(value: unknown, shape: number[], out: number[], where: string): void {
-  if (shape.length === 0) {
-    if (typeof value !== 'number' || !Number.isFinite(value)) throw new InputError(`${where} is not a finite number (${JSON.stringify(value)})`);
-    out.push(value);
-    return;
+const entry = (where: string, path: readonly number[]): string => `${where}${path.map((i) => `[${i}]`).join('')}`;
+
+/**
+ * Writes the numbers of a nested-array value of `shape` (from `depth`) into `out` from `offset`, returning the
+ * next offset. `path` holds the indices down to `value`; the message naming a bad entry is built only when one is
+ * found (a string per number cost more than parsing the file).
+ */
+function flattenInto(
+  value: unknown,
+  shape: readonly number[],
+  depth: number,
+  out: Float32Array | Float64Array,
+  offset: number,
+  path: number[],
+  where: string,
+): number {
+  if (depth === shape.length) {
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw new InputError(`${entry(where, path)} is not a finite number (${JSON.stringify(value)})`);
+    out[offset] = value;
+    return offset + 1;
   }
-  if (!Array.isArray(value) || value.length !== shape[0]) {
-    throw new InputError(`${where} should be an array of length ${shape[0]} like the first sample`);
+  if (!Array.isArray(value) || value.length !== shape[depth]) {
+    throw new InputError(`${entry(where, path)} should be an array of length ${shape[depth]} like the first sample`);
   }
-  const rest = shape.slice(1);
-  value.forEach((item, i) => flattenSample(item, rest, out, `${where}[${i}]`));
+  for (let i = 0; i < value.length; i++) {
+    path.push(i);
+    offset = flattenInto(value[i], shape, depth + 1, out, offset, path, where);
+    path.pop();
+  }
+  return offset;
+}
+
+/** The samples of `values` (each of `sampleShape`) as one flat array. */
+function flattenSamples<T extends Float32Array | Float64Array>(values: unknown[], sampleShape: readonly number[], out: T, where: string): T {
+  flattenInto(values, [values.length, ...sampleShape], 0, out, 0, [], where);
+  return out;
 }
 
 function shapeOf(value: unknown): number[] {
@@ -74,13 +99,11 @@ export function datasetFromArrays(xs: unknown, ys: unknown, source: string): Dat
     throw new InputError(`${source}: "y" must be an array with one target per sample (${xs.length} samples, ${Array.isArray(ys) ? ys.length : 'no'} targets)`);
   }
   const sampleShape = shapeOf(xs[0]);
-  const flat: number[] = [];
-  xs.forEach((sample, i) => flattenSample(sample, sampleShape, flat, `${source}: x[${i}]`));
   const n = xs.length;
+  const x = flattenSamples(xs, sampleShape, new Float32Array(n * sampleShape.reduce((a, b) => a * b, 1)), `${source}: x`);
   const width = Array.isArray(ys[0]) ? (ys[0] as unknown[]).length : undefined;
-  const values: number[] = [];
-  ys.forEach((value, i) => flattenSample(value, width === undefined ? [] : [width], values, `${source}: y[${i}]`));
-  return { n, sampleShape, x: Float32Array.from(flat), targets: targetsFrom(values, width), provenance: { source, total: n } };
+  const values = flattenSamples(ys, width === undefined ? [] : [width], new Float64Array(ys.length * (width ?? 1)), `${source}: y`);
+  return { n, sampleShape, x, targets: targetsFrom(values, width), provenance: { source, total: n } };
 }
 
 function firstNonFinite(values: Float32Array): number {

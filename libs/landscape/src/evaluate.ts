@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from './data';
 import { coefficientsAt, type Grid } from './grid';
 import { hostBatchSums, targetMatrix, type LossName, type OutputKind } from './losses';
-import { toTensors, type ModelDescription } from './model';
+import { toTensor, toTensors, type ModelDescription } from './model';
 import { modelObjective, objectiveOutput, type ModelObjective } from './objective';
 import type { Tile, TileResult } from './tiles';
 import { PassSizer, PlanWeights, pointsPerPassCap, runSets, type PointsPerPassRecord } from './multipoint';
@@ -42,6 +42,8 @@ interface PlanState {
   sizer: PassSizer;
   /** A point's weights, for passes of one point (combined on the host in float64). */
   scratch: Float64Array<ArrayBuffer>;
+  /** The weights only shared layers read, uploaded once at the origin (no pass reads them; see `uploadPoint`). */
+  held: Map<number, tf.Tensor>;
 }
 
 interface Batch {
@@ -80,7 +82,7 @@ export class Evaluator {
 
   /** Loss (mean over samples) and accuracy at the flat parameter vector `weights`. */
   evaluate(weights: Float64Array): PointValue {
-    return this.pass(weights);
+    return this.pass(toTensors(weights, this.setup.model.layout));
   }
 
   /** Loss and accuracy at origin + Σ coefficients[k]·directions[k] of `plan` (see `evaluatePoints`). */
@@ -103,7 +105,7 @@ export class Evaluator {
       const sets = state.sizer.next(points.length - values.length);
       const started = performance.now();
       const next = points.slice(values.length, values.length + sets);
-      const pass = sets === 1 ? [this.pass(combine(plan.origin, next[0]!, plan.directions, state.scratch), state, next[0]!)] : this.passSets(state, next);
+      const pass = sets === 1 ? [this.pass(this.uploadPoint(state, next[0]!), state, next[0]!)] : this.passSets(state, next);
       state.sizer.record((performance.now() - started) / 1000);
       values.push(...pass);
       if (onPass?.(pass) === false) break;
@@ -141,9 +143,25 @@ export class Evaluator {
           this.setup.pointsPerPass === undefined ? 'the default (evaluation.pointsPerPass: "auto" measures it)' : 'evaluation.pointsPerPass in the spec',
         ),
         scratch: new Float64Array(plan.origin.length),
+        held: new Map([...(terms?.sharedOnlyWeights ?? [])].map((i) => [i, toTensor(plan.origin, model.layout[i]!)])),
       };
     }
     return this.plan;
+  }
+
+  /**
+   * A point's weights on the backend, each combined on the host in float64 and uploaded, except the held ones: an
+   * MLP's 784-input first layer would be ~90% of the numbers combined and uploaded per point for nothing.
+   */
+  private uploadPoint(state: PlanState, point: readonly number[]): tf.Tensor[] {
+    const { origin, directions } = state.plan;
+    return this.setup.model.layout.map((spec, i) => {
+      const held = state.held.get(i);
+      if (held) return held;
+      const range = (v: Float64Array): Float64Array => v.subarray(spec.offset, spec.offset + spec.size);
+      combine(range(origin), point, directions.map(range), range(state.scratch));
+      return toTensor(state.scratch, spec);
+    });
   }
 
   /** One pass over the batches for K ≥ 2 points: the K weight sets built on the backend, one output read per batch. */
@@ -187,12 +205,12 @@ export class Evaluator {
   }
 
   /**
-   * One pass over the batches at one parameter vector (uploaded, fused kernels): `evaluate`, and the points of a
-   * plan one per pass (`point`: its coefficients, for the plan's shared layers).
+   * One pass over the batches at one parameter vector (`params`, uploaded; disposed here except the plan's held
+   * weights; fused kernels): `evaluate`, and the points of a plan one per pass (`point`: its coefficients, for the
+   * plan's shared layers).
    */
-  private pass(weights: Float64Array, state?: PlanState, point?: readonly number[]): PointValue {
-    const { model, loss, data } = this.setup;
-    const params = toTensors(weights, model.layout);
+  private pass(params: tf.Tensor[], state?: PlanState, point?: readonly number[]): PointValue {
+    const { loss, data } = this.setup;
     const row = state?.terms ? tf.tensor2d([[1, ...point!]], undefined, 'float32') : undefined;
     let lossTotal = 0;
     let correctTotal = 0;
@@ -208,7 +226,7 @@ export class Evaluator {
         correctTotal += sums.correct;
       }
     } finally {
-      params.forEach((tensor) => tensor.dispose());
+      params.forEach((tensor, i) => state?.held.get(i) !== tensor && tensor.dispose());
       row?.dispose();
     }
     return { loss: lossTotal / data.n, accuracy: loss === 'mse' ? null : correctTotal / data.n };
@@ -218,6 +236,7 @@ export class Evaluator {
     if (!this.plan) return;
     this.plan.terms?.dispose();
     this.plan.weights?.dispose();
+    tf.dispose([...this.plan.held.values()]);
     this.plan = undefined;
   }
 

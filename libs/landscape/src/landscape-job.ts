@@ -6,7 +6,7 @@ import { Evaluator, evaluateTile } from './evaluate';
 import type { JobHandler, UnitRef } from './handler';
 import { writeLandscapeOutputs } from './output';
 import { pointsPerPassSummary } from './multipoint';
-import { prepareLandscape, type PreparedLandscape } from './prepare';
+import { PlannedPreparation, prepareLandscape, type PreparedLandscape } from './prepare';
 import { stringifyResult } from './result';
 import { landscapeResult } from './run';
 import type { CurvatureSpec, LineSpec, SurfaceSpec } from './spec';
@@ -25,11 +25,13 @@ export function tileUnits(tiles: readonly Tile[]): UnitRef[] {
 /** Per process, one evaluator per prepared landscape: data is uploaded once and reused by every tile. */
 const evaluators = new WeakMap<PreparedLandscape, Evaluator>();
 
+const landscapes = new PlannedPreparation<LineSpec | SurfaceSpec, PreparedLandscape>(prepareLandscape);
+
 export const landscapeHandler: JobHandler<LineSpec | SurfaceSpec, PreparedLandscape, TileResult> = {
   workUnit: 'points',
   // Preparing a landscape is plain JavaScript (files, directions); its evaluator (tfjs) starts with the first unit.
-  plan: (spec, resolve) => tileUnits(landscapeTiles(spec, prepareLandscape(spec, resolve).plan.grid)),
-  prepare: (spec, resolve) => prepareLandscape(spec, resolve),
+  plan: (spec, resolve) => tileUnits(landscapeTiles(spec, landscapes.plan(spec, resolve).plan.grid)),
+  prepare: (spec, resolve) => landscapes.prepare(spec, resolve),
   async runUnit(spec, prepared, unitId, context) {
     const tile = landscapeTiles(spec, prepared.plan.grid).find((t) => t.id === unitId);
     if (!tile) throw new Error(`no tile ${unitId} in this job`);

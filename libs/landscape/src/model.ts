@@ -154,8 +154,11 @@ export function forward(description: ModelDescription, params: readonly tf.Tenso
 
 /** Uploads a flat float64 vector as one tensor per weight (the caller disposes them). */
 export function toTensors(flat: Float64Array, layout: WeightLayout): tf.Tensor[] {
-  return layout.map((spec) => {
-    const values = flat.subarray(spec.offset, spec.offset + spec.size);
-    return spec.dtype === 'int32' ? tf.tensor(Int32Array.from(values), spec.shape, 'int32') : tf.tensor(Float32Array.from(values), spec.shape, 'float32');
-  });
+  return layout.map((spec) => toTensor(flat, spec));
+}
+
+/** Uploads one weight of a flat float64 vector. */
+export function toTensor(flat: Float64Array, spec: WeightLayout[number]): tf.Tensor {
+  const values = flat.subarray(spec.offset, spec.offset + spec.size);
+  return spec.dtype === 'int32' ? tf.tensor(new Int32Array(values), spec.shape, 'int32') : tf.tensor(new Float32Array(values), spec.shape, 'float32');
 }

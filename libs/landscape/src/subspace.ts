@@ -92,6 +92,8 @@ interface SharedLayer {
 export class SubspaceTerms {
   private readonly layers: SharedLayer[] = [];
   private readonly terms: { stacked: tf.Tensor2D; shape: number[] }[][];
+  /** Layout indices of the weights only shared layers read: a pass given the terms never reads them. */
+  readonly sharedOnlyWeights: ReadonlySet<number>;
 
   constructor(
     graph: ModelGraph,
@@ -101,6 +103,9 @@ export class SubspaceTerms {
     origin: Float64Array,
     directions: readonly Float64Array[],
   ) {
+    const shared = new Set(nodes);
+    const readElsewhere = new Set(graph.nodes.flatMap((node, index) => (shared.has(index) ? [] : Object.values(node.weights))));
+    this.sharedOnlyWeights = new Set(nodes.flatMap((index) => Object.values(graph.nodes[index]!.weights)).filter((i) => !readElsewhere.has(i)));
     const weightSets = [origin, ...directions].map((vector) => toTensors(vector, layout));
     try {
       this.terms = batches.map((x, b) =>

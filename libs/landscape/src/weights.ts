@@ -162,7 +162,7 @@ export function combine(
   base: Float64Array,
   coefficients: readonly number[],
   vectors: readonly Float64Array[],
-  out = new Float64Array(base.length),
+  out: Float64Array = new Float64Array(base.length),
 ): Float64Array {
   out.set(base);
   for (let k = 0; k < vectors.length; k++) {

@@ -232,8 +232,8 @@ function maxRelativeDifference(ours: number[], theirs: number[]): number {
   return worst;
 }
 
-/** A surface or line through `landscape run` (whole process, 1 thread, wasm) and through torch_bench.py. */
-function landscapeCase(kind: 'surface' | 'line', c: BenchCase, steps: number, python: Python, peak: number): void {
+/** Writes CASE_DIR/spec.json for a surface or line of `steps` points per axis. */
+function writeLandscapeSpec(kind: 'surface' | 'line', c: BenchCase, steps: number): void {
   const r = c.refs;
   const spec = {
     kind,
@@ -244,7 +244,10 @@ function landscapeCase(kind: 'surface' | 'line', c: BenchCase, steps: number, py
     grid: kind === 'surface' ? { x: [-1, 1, steps], y: [-1, 1, steps] } : { x: [-1, 1, steps] },
   };
   writeFileSync(join(c.dir, 'spec.json'), JSON.stringify(spec));
-  const out = join(c.dir, `out-${kind}`);
+}
+
+/** `landscape run` of CASE_DIR/spec.json (1 thread, wasm): whole-process seconds. */
+function runLandscape(c: BenchCase, out: string): number {
   const started = performance.now();
   const run = spawnSync(process.execPath, [CLI, 'run', join(c.dir, 'spec.json'), '--out', out, '--threads', '1', '--backend', 'wasm'], {
     encoding: 'utf8',
@@ -253,6 +256,14 @@ function landscapeCase(kind: 'surface' | 'line', c: BenchCase, steps: number, py
   });
   const seconds = (performance.now() - started) / 1000;
   if (run.status !== 0) throw new Error(`landscape run failed: ${run.stderr.trim().split('\n').pop()}`);
+  return seconds;
+}
+
+/** A surface or line through `landscape run` (whole process, 1 thread, wasm) and through torch_bench.py. */
+function landscapeCase(kind: 'surface' | 'line', c: BenchCase, steps: number, python: Python, peak: number): void {
+  writeLandscapeSpec(kind, c, steps);
+  const out = join(c.dir, `out-${kind}`);
+  const seconds = runLandscape(c, out);
   const result = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as { loss: unknown; timings: { evaluateSeconds: number }; points: number };
   const torch = runPython(python, [kind, c.dir]);
   const points = result.points;

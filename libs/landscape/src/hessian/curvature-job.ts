@@ -4,7 +4,7 @@ import { selectBackend } from '../backend';
 import { UnitCancelled } from '../evaluate';
 import { coefficientsAt, gridSize } from '../grid';
 import type { ExecutionRecord, JobHandler } from '../handler';
-import { prepareLandscape, type DirectionRecord, type PreparedLandscape } from '../prepare';
+import { PlannedPreparation, prepareLandscape, type DirectionRecord, type PreparedLandscape } from '../prepare';
 import { evaluationProvenance, stringifyResult, type Provenance } from '../result';
 import type { CurvatureSpec, SurfaceSpec } from '../spec';
 import { landscapeTiles, tileUnits } from '../landscape-job';
@@ -144,10 +144,12 @@ export function curvatureResult(
   };
 }
 
+const curvatures = new PlannedPreparation<CurvatureSpec, PreparedLandscape>((spec, resolve) => prepareLandscape(asSurface(spec), resolve));
+
 export const curvatureHandler: JobHandler<CurvatureSpec, PreparedLandscape, CurvatureTileResult> = {
   workUnit: 'points',
-  plan: (spec, resolve) => tileUnits(landscapeTiles(spec, prepareLandscape(asSurface(spec), resolve).plan.grid)),
-  prepare: (spec, resolve) => prepareLandscape(asSurface(spec), resolve),
+  plan: (spec, resolve) => tileUnits(landscapeTiles(spec, curvatures.plan(spec, resolve).plan.grid)),
+  prepare: (spec, resolve) => curvatures.prepare(spec, resolve),
   async runUnit(spec, prepared, unitId, context) {
     const tile = landscapeTiles(spec, prepared.plan.grid).find((t) => t.id === unitId);
     if (!tile) throw new Error(`no tile ${unitId} in this job`);
