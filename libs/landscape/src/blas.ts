@@ -250,8 +250,11 @@ export function restoreWasmKernels(): void {
   original = undefined;
 }
 
-/** Whether matMul's transposed forms run as fast as the plain one on the active backend (OpenBLAS or TensorFlow). */
-function transposedFormsFast(): boolean {
+/**
+ * Whether matMul's transposed and batched forms run as fast as the plain one on the active backend (OpenBLAS or
+ * TensorFlow): the layout rules of matMul2d and the default points per pass depend on it.
+ */
+export function matMulFormsFast(): boolean {
   const backend = tf.getBackend();
   return backend === 'tensorflow' || (backend === 'wasm' && original !== undefined);
 }
@@ -263,7 +266,7 @@ function transposedFormsFast(): boolean {
  * operand (an MLP's input batch) is never transposed.
  */
 export function matMul2d(x: tf.Tensor2D, transposeX: boolean, y: tf.Tensor2D, transposeY: boolean): tf.Tensor2D {
-  if (transposedFormsFast()) return tf.matMul(x, y, transposeX, transposeY);
+  if (matMulFormsFast()) return tf.matMul(x, y, transposeX, transposeY);
   const t = (m: tf.Tensor2D, transposed: boolean): tf.Tensor2D => (transposed ? tf.transpose(m) : m);
   const rows = x.shape[transposeX ? 1 : 0];
   const columns = y.shape[transposeY ? 0 : 1];

@@ -5,7 +5,8 @@ import { hostBatchSums, targetMatrix, type LossName, type OutputKind } from './l
 import { toTensor, toTensors, type ModelDescription } from './model';
 import { modelObjective, objectiveOutput, type ModelObjective } from './objective';
 import type { Tile, TileResult } from './tiles';
-import { PassSizer, PlanWeights, pointsPerPassCap, runSets, type PointsPerPassRecord } from './multipoint';
+import { matMulFormsFast } from './blas';
+import { defaultPointsPerPass, PassSizer, PlanWeights, pointsPerPassCap, runSets, type PointsPerPassRecord } from './multipoint';
 import { subspaceDecision, SubspaceTerms, type SubspaceDecision } from './subspace';
 import { combine } from './weights';
 
@@ -21,8 +22,8 @@ export interface EvaluationSetup {
   subspace?: 'auto' | 'always';
   /**
    * Points per pass over the data (multipoint.ts): a number, or 'auto' to choose it by measuring the first passes.
-   * Default 1, the plain pass: K ≥ 2 changes the last bits of the values (float32 rounding), so a measured K would
-   * make a job's numbers depend on the machine's timing.
+   * Default: `defaultPointsPerPass`, a rule of the model and the kernels. K changes the last bits of the values
+   * (float32 rounding), so a measured K would make a job's numbers depend on the machine's timing.
    */
   pointsPerPass?: number | 'auto';
 }
@@ -137,16 +138,30 @@ export class Evaluator {
       this.plan = {
         plan,
         terms,
-        sizer: new PassSizer(
-          cap,
-          this.setup.pointsPerPass === 'auto' ? undefined : (this.setup.pointsPerPass ?? 1),
-          this.setup.pointsPerPass === undefined ? 'the default (evaluation.pointsPerPass: "auto" measures it)' : 'evaluation.pointsPerPass in the spec',
-        ),
+        sizer: this.sizer(cap, decision),
         scratch: new Float64Array(plan.origin.length),
         held: new Map([...(terms?.sharedOnlyWeights ?? [])].map((i) => [i, toTensor(plan.origin, model.layout[i]!)])),
       };
     }
     return this.plan;
+  }
+
+  /** K as the spec sets it ('auto': measured), else the default rule (multipoint.ts). */
+  private sizer(cap: number, decision: SubspaceDecision): PassSizer {
+    const { pointsPerPass, model, data } = this.setup;
+    if (pointsPerPass === 'auto') return new PassSizer(cap);
+    if (pointsPerPass !== undefined) return new PassSizer(cap, pointsPerPass, 'evaluation.pointsPerPass in the spec');
+    const shared = decision.used ? decision.nodes : [];
+    const { points, reason } = defaultPointsPerPass(
+      this.objective.graph,
+      model.layout,
+      data.sampleShape,
+      Math.min(this.setup.batchSize, data.n),
+      cap,
+      shared,
+      matMulFormsFast(),
+    );
+    return new PassSizer(cap, points, reason);
   }
 
   /**

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from './data';
 import { InputError } from './errors';
+import { invariantShift } from './hessian/second-order';
 
 /** Keras loss names; every loss is the mean over samples with natural logarithms. */
 export const LOSSES = ['sparse_categorical_crossentropy', 'categorical_crossentropy', 'binary_crossentropy', 'mse'] as const;
@@ -41,9 +42,12 @@ export function targetMatrix(loss: LossName, data: Dataset, outputUnits: number,
   return targets.rows;
 }
 
-/** log-softmax, max-shifted so large logits neither overflow nor cancel; written out so it differentiates twice. */
+/**
+ * log-softmax, max-shifted so large logits neither overflow nor cancel; written out so it differentiates twice.
+ * The shift is a constant of differentiation (log-softmax does not depend on it).
+ */
 function logSoftmax(z: tf.Tensor): tf.Tensor {
-  const shifted = tf.sub(z, tf.max(z, -1, true));
+  const shifted = tf.sub(z, invariantShift(z));
   return tf.sub(shifted, tf.log(tf.sum(tf.exp(shifted), -1, true)));
 }
 

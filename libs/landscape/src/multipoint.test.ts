@@ -13,7 +13,7 @@ import { coefficientsAt } from './grid';
 import { landscapeHandler } from './landscape-job';
 import { savedArtifacts, seededDataset, seedWeights } from './layers/layer-check.test-util';
 import { describeModel, weightsFromBytes } from './model';
-import { PassSizer, pointsPerPassCap } from './multipoint';
+import { defaultPointsPerPass, PassSizer, pointsPerPassCap } from './multipoint';
 import { prepareLandscape } from './prepare';
 import type { LandscapeResult } from './result';
 import type { SurfaceSpec } from './spec';
@@ -203,6 +203,31 @@ describe('choosing K', () => {
     expect(pointsPerPassCap(description.graph, description.layout, [1000], 10_000)).toBe(2);
     expect(pointsPerPassCap(description.graph, description.layout, [1000], 10)).toBe(32);
     model.dispose();
+  });
+});
+
+describe('the default K', () => {
+  it('gathers a small MLP’s points up to ~16 MFLOP a pass on OpenBLAS, and keeps one per pass for convolutions, wide models and wasm’s own kernels', async () => {
+    const tiny = tfl.sequential({ layers: [tfl.layers.dense({ inputShape: [2], units: 16, activation: 'tanh' }), tfl.layers.dense({ units: 3 })] });
+    const cnn = tfl.sequential({
+      layers: [tfl.layers.conv2d({ inputShape: [8, 8, 1], filters: 2, kernelSize: 3 }), tfl.layers.flatten(), tfl.layers.dense({ units: 2 })],
+    });
+    const [small, conv] = [describeModel((await savedArtifacts(tiny)).modelJson, 'tiny'), describeModel((await savedArtifacts(cnn)).modelJson, 'cnn')];
+    // 300 samples × 2 × (2·16 + 16·3) = 48 kFLOP a point: 32 points (the default's largest K) stay under 16 MFLOP.
+    expect(defaultPointsPerPass(small.graph, small.layout, [2], 300, 64, [], true).points).toBe(32);
+    // 50,000 samples: 8 MFLOP a point, so 2 points (16 MFLOP) and not 4.
+    expect(defaultPointsPerPass(small.graph, small.layout, [2], 50_000, 64, [], true).points).toBe(2);
+    expect(defaultPointsPerPass(small.graph, small.layout, [2], 300, 8, [], true).points).toBe(8);
+    expect(defaultPointsPerPass(small.graph, small.layout, [2], 300, 64, [], false)).toMatchObject({
+      points: 1,
+      reason: expect.stringMatching(/batched matMul is slow/),
+    });
+    expect(defaultPointsPerPass(conv.graph, conv.layout, [8, 8, 1], 300, 64, [], true)).toMatchObject({ points: 1, reason: expect.stringMatching(/Conv2D/) });
+    // A shared convolution (subspace evaluation) leaves only the Dense layer to the points.
+    const convNode = conv.graph.nodes.findIndex((node) => node.className === 'Conv2D');
+    expect(defaultPointsPerPass(conv.graph, conv.layout, [8, 8, 1], 300, 64, [convNode], true).points).toBeGreaterThan(1);
+    tiny.dispose();
+    cnn.dispose();
   });
 });
 

@@ -123,6 +123,46 @@ export function pointsPerPassCap(graph: ModelGraph, layout: WeightLayout, sample
   return Math.max(1, Math.min(MAX_POINTS_PER_PASS, Math.floor(POINTS_PER_PASS_BYTES / bytesPerSet)));
 }
 
+/**
+ * A pass below this much arithmetic is mostly tfjs' per-op overhead (~10–20 µs an op on wasm), so the default
+ * K gathers points until a pass does about this much: a 370-parameter MLP on 300 samples takes 16 points per pass
+ * (2.4× faster than one), a 784-input MLP on 2,000 samples one.
+ */
+export const DEFAULT_FLOPS_PER_PASS = 16e6;
+/** Largest default K: beyond it passes gained nothing measurable on small MLPs. */
+const MAX_DEFAULT_POINTS_PER_PASS = 32;
+
+/**
+ * The default K, a function of the model, the data size and the matMul kernels only (never of timing, so a job's
+ * numbers are the same on every process that has the same kernels): K ≥ 2 where every layer the points do not
+ * share (`shared`: subspace.ts) is a Dense layer and matMul runs on OpenBLAS (blas.ts), whose batched matMul is
+ * as fast as its plain one; wasm's own batched matMul is ~25× slower than its plain one, and K weight sets side by
+ * side in a convolution were measured slower than K passes.
+ */
+export function defaultPointsPerPass(
+  graph: ModelGraph,
+  layout: WeightLayout,
+  sampleShape: readonly number[],
+  samples: number,
+  cap: number,
+  shared: readonly number[],
+  batchedMatMulFast: boolean,
+): { points: number; reason: string } {
+  if (!batchedMatMulFast) return { points: 1, reason: "the default: one point per pass (wasm's own batched matMul is slow)" };
+  const shapes = inferShapes(graph, [...sampleShape], 'multipoint');
+  let flops = 0;
+  for (const [index, node] of graph.nodes.entries()) {
+    if (shared.includes(index) || Object.keys(node.weights).length === 0) continue;
+    if (node.className !== 'Dense') return { points: 1, reason: `the default: one point per pass (layer ${node.name} is a ${node.className})` };
+    // Each output number is a fan-in-long dot product.
+    const fanIn = layout[node.weights.kernel!]!.shape[0]!;
+    flops += 2 * samples * (product(shapes[index]!) ?? 0) * fanIn;
+  }
+  let points = 1;
+  while (points * 2 <= Math.min(cap, MAX_DEFAULT_POINTS_PER_PASS) && points * 2 * flops <= DEFAULT_FLOPS_PER_PASS) points *= 2;
+  return { points, reason: `the default: points per pass up to ${DEFAULT_FLOPS_PER_PASS / 1e6} MFLOP a pass (Dense layers on OpenBLAS)` };
+}
+
 /** What result.json records under `evaluation.pointsPerPass` for one unit's evaluator. */
 export interface PointsPerPassRecord {
   /** K used for the points (the last pass of a tile may hold fewer). */

@@ -98,7 +98,7 @@ const common = {
   evaluation: z
     .object({
       batchSize: z.number().int().min(1).max(1_000_000).default(1024),
-      /** Lines and surfaces: points per pass (default 1), or 'auto' to measure it on the first passes (multipoint.ts). */
+      /** Lines and surfaces: points per pass (default: a rule of the model and kernels, multipoint.ts), or 'auto' to measure it on the first passes. */
       pointsPerPass: z.union([z.number().int().min(1).max(MAX_POINTS_PER_PASS), z.literal('auto')]).optional(),
     })
     .strict()

@@ -253,9 +253,9 @@ describe('PCA maps: subspace evaluation', () => {
       );
       expect(maxRelativeError(tile.loss, theirs)).toBeLessThan(1e-5);
     }
-    // What the shared evaluator holds: its data and the last plane's terms per batch (one shared layer, its three
-    // terms stacked in one tensor), freed on release.
-    expect(tf.memory().numTensors - tensors).toBe(2 * Math.ceil(data.x.length / prepared.setup.batchSize));
+    // What the shared evaluator holds: its data, the last plane's terms per batch (one shared layer, its three
+    // terms stacked in one tensor) and that layer's kernel and bias at the origin, freed on release.
+    expect(tf.memory().numTensors - tensors).toBe(2 * Math.ceil(data.x.length / prepared.setup.batchSize) + 2);
     trajectoryHandler.release!(shared);
     expect(tf.memory().numTensors).toBe(tensors);
   });

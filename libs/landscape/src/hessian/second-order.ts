@@ -33,6 +33,7 @@ const GUARD = 'LandscapeSecondOrderGuard';
 
 /** Kernel giving the first-maximum mask of max-pool windows that tile the input (see `tiledMaxPoolGradient`). */
 const FIRST_MAXIMA = 'LandscapeMaxPoolFirstMaxima';
+const INVARIANT_SHIFT = 'LandscapeInvariantShift';
 
 /** Gradients that reuse a saved output but stay exact to second order (the output only feeds a comparison mask). */
 const SAFE_OUTPUT_SAVERS = new Set(['Max', 'Min']);
@@ -535,6 +536,7 @@ function fixedGradients(matMulFallback: tf.GradConfig | undefined): tf.GradConfi
     },
     ...['Equal', 'NotEqual', 'Greater', 'GreaterEqual', 'Less', 'LessEqual', 'LogicalAnd', 'LogicalOr'].map((name) => zeroGradient(name, ['a', 'b'])),
     zeroGradient(FIRST_MAXIMA, ['x']),
+    zeroGradient(INVARIANT_SHIFT, ['x']),
     ...['LogicalNot', 'IsNan', 'IsInf', 'IsFinite', 'Sign', 'Round', 'Floor', 'Ceil'].map((name) => zeroGradient(name, ['x'])),
   ];
 }
@@ -570,6 +572,16 @@ function registerKernels(): void {
       });
     }
     if (!tf.getKernel(FIRST_MAXIMA, backendName)) tf.registerKernel(firstMaximaKernel(backendName));
+    if (!tf.getKernel(INVARIANT_SHIFT, backendName)) {
+      tf.registerKernel({
+        kernelName: INVARIANT_SHIFT,
+        backendName,
+        kernelFunc: ({ inputs, backend }) =>
+          composite(backendName, backend as tf.KernelBackend, (run) =>
+            run('Max', { x: inputs.x! }, { reductionIndices: [inputs.x!.shape.length - 1], keepDims: true }),
+          ),
+      });
+    }
     if (!tf.getKernel('Conv2DBackpropFilter', backendName)) tf.registerKernel(conv2dBackpropFilterKernel(backendName));
   }
 }
@@ -615,6 +627,16 @@ let installed = false;
  * Installs the second-order-safe gradients (once per process) and the kernels they use on every backend registered
  * so far (call again after registering a backend; the HVP code calls it before each use).
  */
+/**
+ * max(x) over the last axis (kept), as a constant of differentiation: for a function f(x − c) + c·… that does not
+ * depend on the shift c at all, like a max-shifted log-softmax, its gradient through c cancels exactly, so
+ * differentiating it (Max's gradient mask, twice in a Hessian-vector product) is work for zero.
+ */
+export function invariantShift(x: tf.Tensor): tf.Tensor {
+  if (!tf.getKernel(INVARIANT_SHIFT, tf.getBackend())) registerKernels();
+  return tf.engine().runKernel(INVARIANT_SHIFT, { x }, {}) as tf.Tensor;
+}
+
 export function installSecondOrderGradients(): void {
   if (!installed) {
     // tfjs-core's node bundle registers no gradients; tfjs-layers' bundle registers the standard set (once).
