@@ -5,7 +5,7 @@ import { benchDataFormats } from './data';
 import { benchDistributed } from './distributed';
 import { benchPcaFit, benchTrajectoryJob } from './metrics';
 import { benchHvpProfile } from './profile';
-import { adoptTorchOpenBlasSetting, benchPytorch, PYTORCH_CASES } from './pytorch';
+import { benchPytorch, chooseLandscapeOpenBlasSetting, PYTORCH_CASES } from './pytorch';
 import { benchResnet } from './resnet';
 
 export { PYTORCH_CASES };
@@ -55,6 +55,6 @@ export const BENCH_SUITES: Record<string, (only: readonly string[]) => Promise<v
 /** Runs the named suites (all when none); `cases` (`--only`) selects PyTorch comparison cases and implies that suite. */
 export async function runBench(suites: string[] = [], cases: string[] = []): Promise<void> {
   const selected = suites.length > 0 ? suites : cases.length > 0 ? ['pytorch'] : Object.keys(BENCH_SUITES);
-  if (selected.includes('pytorch')) adoptTorchOpenBlasSetting();
+  if (selected.includes('pytorch')) chooseLandscapeOpenBlasSetting();
   for (const [name, suite] of Object.entries(BENCH_SUITES)) if (selected.includes(name)) await suite(cases);
 }

@@ -159,16 +159,62 @@ function findTorch(): Python | { missing: string } {
   return (found ??= probeTorch());
 }
 
+/** A child process's matMul on wasm with one OpenBLAS environment: its rate (1024², median of 5) and its error (256² against float64). */
+const OPENBLAS_PROBE = `
+const tf = require('@tensorflow/tfjs-core');
+require(process.argv[1]).selectBackend('wasm').then((backend) => {
+  const [a, b] = [1, 2].map((seed) => tf.randomNormal([256, 256], 0, 1, 'float32', seed));
+  const [x, y, c] = [a.arraySync(), b.arraySync(), tf.matMul(a, b).arraySync()];
+  let error = 0, scale = 0;
+  for (let i = 0; i < 256; i++) for (let j = 0; j < 256; j++) {
+    let exact = 0;
+    for (let k = 0; k < 256; k++) exact += x[i][k] * y[k][j];
+    error = Math.max(error, Math.abs(c[i][j] - exact));
+    scale = Math.max(scale, Math.abs(exact));
+  }
+  const [p, q] = [3, 4].map((seed) => tf.randomNormal([1024, 1024], 0, 1, 'float32', seed));
+  const times = [];
+  for (let r = 0; r < 6; r++) {
+    const started = performance.now();
+    tf.tidy(() => void tf.matMul(p, q));
+    if (r > 0) times.push(performance.now() - started);
+  }
+  times.sort((u, v) => u - v);
+  console.log(JSON.stringify({ gflops: 2 * 1024 ** 3 / times[2] / 1e6, relativeError: error / scale, matMul: backend.matMul }));
+});`;
+
 /**
- * Gives this process (and the `landscape run` it spawns) the OpenBLAS setting PyTorch's side runs with, so both sides
- * multiply with the same library and CPU kernel. OpenBLAS reads it when it loads: call before any backend starts.
+ * The OpenBLAS setting for the landscape side, chosen like the torch side's (probeTorch): OPENBLAS_CORETYPE /
+ * OPENBLAS_L2_SIZE as set and, where set, unset; the faster whose matMul is correct (1e-4 relative) wins. Each side
+ * runs at its own best. It is put into this process's environment (so the `landscape run` it spawns get it too):
+ * OpenBLAS reads it when it loads, so call this before any backend starts.
  */
-export function adoptTorchOpenBlasSetting(): void {
-  const python = findTorch();
-  if ('missing' in python) return;
+export function chooseLandscapeOpenBlasSetting(): void {
+  findTorch(); // the torch side probes the environment as it was
+  const unset = { ...process.env };
+  delete unset.OPENBLAS_CORETYPE;
+  delete unset.OPENBLAS_L2_SIZE;
+  const variants = [{ env: process.env, openblasEnv: 'as set' }];
+  if (process.env.OPENBLAS_CORETYPE !== undefined || process.env.OPENBLAS_L2_SIZE !== undefined)
+    variants.push({ env: unset, openblasEnv: 'OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset' });
+  const core = require.resolve('@landscape/core');
+  const tried = variants.map((variant) => {
+    const probe = spawnSync(process.execPath, ['-e', OPENBLAS_PROBE, core], { encoding: 'utf8', env: variant.env });
+    const record =
+      probe.status === 0 ? (JSON.parse(probe.stdout.trim().split('\n').pop()!) as { gflops: number; relativeError: number; matMul: string }) : undefined;
+    return { ...variant, record, ok: record !== undefined && record.relativeError < 1e-4 };
+  });
+  const best = tried.filter((t) => t.ok).sort((a, b) => b.record!.gflops - a.record!.gflops)[0];
+  report({
+    case: 'landscape-openblas-probe',
+    chosen: best?.openblasEnv ?? 'none correct',
+    tried: tried.map((t) => ({ openblasEnv: t.openblasEnv, ...t.record, ok: t.ok })),
+    ...machine(),
+  });
+  if (!best) return;
   for (const name of ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE']) {
-    if (python.env[name] === undefined) delete process.env[name];
-    else process.env[name] = python.env[name];
+    if (best.env[name] === undefined) delete process.env[name];
+    else process.env[name] = best.env[name];
   }
 }
 
