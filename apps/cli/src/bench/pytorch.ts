@@ -340,8 +340,10 @@ async function curvatureCase(kind: 'hvp' | 'eigen' | 'trace', c: BenchCase, pyth
   const loaded = loadModel(resolve(c.dir, r.model));
   const data = loadDatasetFile(resolve(c.dir, r.data));
   writeFileSync(join(c.dir, 'spec.json'), JSON.stringify({ model: r.model, data: r.data, directions: {} }));
+  // One batch of the whole set on both sides: torch_bench.py (like PyHessian's single-batch mode) differentiates
+  // the loss over all samples at once.
   const hessian = new HessianOperator(
-    { model: loaded.description, data, loss: 'sparse_categorical_crossentropy', output: 'logits', batchSize: 1024 },
+    { model: loaded.description, data, loss: 'sparse_categorical_crossentropy', output: 'logits', batchSize: c.samples },
     loaded.weights,
   );
   const hvpFlops = 4 * forwardFlops(c.description) * c.samples;
