@@ -252,7 +252,7 @@ describe('landscape outputs: surface', () => {
   it('surface.html inlines plotly and the data', async () => {
     await written;
     const html = readFileSync(join(dir, 'surface.html'), 'utf8');
-    const bundle = readFileSync(require.resolve('plotly.js-dist-min'), 'utf8');
+    const bundle = readFileSync(require.resolve('plotly.js-gl3d-dist-min'), 'utf8');
     expect(html.length).toBeGreaterThan(bundle.length);
     expect(html).toContain(bundle.slice(0, 2000));
     expect(html).toContain(bundle.slice(-2000));

@@ -23,12 +23,27 @@ export interface SurfaceHtmlOptions {
   markOrigin?: boolean;
 }
 
-let plotlyBundle: string | undefined;
+let plotlyBundle: Buffer | undefined;
 
-/** plotly.js-dist-min, read once per process (≈ 4.6 MB) and inlined so the page works offline. */
-function plotly(): string {
-  plotlyBundle ??= readFileSync(require.resolve('plotly.js-dist-min'), 'utf8');
+/**
+ * plotly.js's gl3d partial bundle (its surface and scatter3d traces, ≈ 1.7 MB; the full bundle is 4.8 MB), read
+ * once per process and inlined so the page works offline. Kept as bytes: decoding and re-encoding it as a string
+ * took longer than the rest of the page.
+ */
+function plotlyScript(): Buffer {
+  if (!plotlyBundle) {
+    const bundle = readFileSync(require.resolve('plotly.js-gl3d-dist-min'));
+    // A "</script" inside would end the inline script early.
+    plotlyBundle = closesScript(bundle) ? Buffer.from(bundle.toString('utf8').replace(/<\/script/gi, '<\\/script')) : bundle;
+  }
   return plotlyBundle;
+}
+
+function closesScript(bytes: Buffer): boolean {
+  for (let at = bytes.indexOf('</'); at >= 0; at = bytes.indexOf('</', at + 2)) {
+    if (bytes.toString('latin1', at + 2, at + 8).toLowerCase() === 'script') return true;
+  }
+  return false;
 }
 
 /** JSON that is safe inside <script>: non-finite numbers (not JSON) become null = a gap in the surface; no "</". */
@@ -77,7 +92,7 @@ function isoLines(
  * (percent) behind a toggle, and the origin marked when it is a grid point; every marker and line is in the legend.
  * Non-finite and missing values are gaps. Data is embedded as JSON in `<script id="landscape-data" type="application/json">`.
  */
-export function renderSurfaceHtml(result: LandscapeResult, options: SurfaceHtmlOptions = {}): string {
+export function renderSurfaceHtml(result: LandscapeResult, options: SurfaceHtmlOptions = {}): Buffer {
   const data = landscapeData(result);
   if (data.kind !== 'surface') throw new InputError('a 3-D surface needs a surface result (got a line)', 'kind');
   const losses = data.loss.flat();
@@ -120,7 +135,7 @@ export function renderSurfaceHtml(result: LandscapeResult, options: SurfaceHtmlO
         }
       : null,
   };
-  return `<!DOCTYPE html>
+  const head = `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -133,7 +148,8 @@ export function renderSurfaceHtml(result: LandscapeResult, options: SurfaceHtmlO
   p { margin: 0; color: #555; font-size: 13px; }
   #plot { width: 100%; height: calc(100% - 64px); min-height: 480px; }
 </style>
-<script>${plotly().replace(/<\/script/gi, '<\\/script')}</script>
+<script>`;
+  const tail = `</script>
 </head>
 <body>
 <header><h1>${escapeXml(title)}</h1><p>${escapeXml(payload.subtitle)}</p></header>
@@ -214,4 +230,5 @@ export function renderSurfaceHtml(result: LandscapeResult, options: SurfaceHtmlO
 </body>
 </html>
 `;
+  return Buffer.concat([Buffer.from(head), plotlyScript(), Buffer.from(tail)]);
 }
