@@ -1,7 +1,6 @@
-import { resolve } from 'node:path';
-import type * as H5Wasm from 'h5wasm';
+import { writeFileSync } from 'node:fs';
 import { stringifyResult, type LandscapeResult } from '../result';
-import { requireEsm } from './esm';
+import { encodeHdf5 } from './hdf5-writer';
 import { landscapeData } from './landscape-data';
 
 /**
@@ -19,28 +18,24 @@ import { landscapeData } from './landscape-data';
  * meshgrid order into a (nx, ny) array, which is only right for square grids). Values not computed, and
  * diverged points, are NaN; `computed` tells the two apart. Root attributes carry units and provenance.
  */
-export async function writeHdf5(result: LandscapeResult, path: string): Promise<void> {
+export function writeHdf5(result: LandscapeResult, path: string): void {
   const data = landscapeData(result);
-  const h5 = requireEsm<typeof H5Wasm>('h5wasm', 'dist/node/hdf5_hl.js');
-  await h5.ready;
   const shape = data.kind === 'surface' ? [data.ny, data.nx] : [data.nx];
-  const loss = Float64Array.from(data.loss.flat(), (v) => (v === null ? NaN : v));
-  const accuracy = Float64Array.from(data.accuracy.flat(), (v) => (v === null ? NaN : 100 * v));
-  const computed = Uint8Array.from(data.loss.flat(), (v) => (v === null ? 0 : 1));
-  // h5wasm's node build reaches the host file system directly (NODERAWFS); paths resolve against the cwd.
-  const file = new h5.File(resolve(path), 'w');
-  try {
-    file.create_dataset({ name: 'xcoordinates', data: Float64Array.from(data.x) });
-    if (data.kind === 'surface') file.create_dataset({ name: 'ycoordinates', data: Float64Array.from(data.y) });
-    file.create_dataset({ name: 'train_loss', data: loss, shape });
-    file.create_dataset({ name: 'train_acc', data: accuracy, shape });
-    file.create_dataset({ name: 'computed', data: computed, shape });
-    file.create_attribute('layout', data.kind === 'surface' ? 'train_loss[iy][ix] (row = y): shape (len(ycoordinates), len(xcoordinates))' : 'train_loss[ix]');
-    file.create_attribute('accuracy_unit', 'percent');
-    file.create_attribute('missing', 'NaN: not computed (computed = 0) or diverged (computed = 1)');
-    const { loss: _loss, accuracy: _accuracy, ...provenance } = result;
-    file.create_attribute('provenance', stringifyResult(provenance));
-  } finally {
-    file.close();
-  }
+  const { loss: _loss, accuracy: _accuracy, ...provenance } = result;
+  const file = encodeHdf5({
+    datasets: [
+      { name: 'xcoordinates', data: Float64Array.from(data.x) },
+      ...(data.kind === 'surface' ? [{ name: 'ycoordinates', data: Float64Array.from(data.y) }] : []),
+      { name: 'train_loss', data: Float64Array.from(data.loss.flat(), (v) => (v === null ? NaN : v)), shape },
+      { name: 'train_acc', data: Float64Array.from(data.accuracy.flat(), (v) => (v === null ? NaN : 100 * v)), shape },
+      { name: 'computed', data: Uint8Array.from(data.loss.flat(), (v) => (v === null ? 0 : 1)), shape },
+    ],
+    attributes: [
+      ['layout', data.kind === 'surface' ? 'train_loss[iy][ix] (row = y): shape (len(ycoordinates), len(xcoordinates))' : 'train_loss[ix]'],
+      ['accuracy_unit', 'percent'],
+      ['missing', 'NaN: not computed (computed = 0) or diverged (computed = 1)'],
+      ['provenance', stringifyResult(provenance)],
+    ],
+  });
+  writeFileSync(path, file);
 }

@@ -63,7 +63,7 @@ export async function writeLandscapeOutputs(result: LandscapeResult, outDir: str
   const { kind } = landscapeData(result);
   mkdirSync(outDir, { recursive: true });
   const written: string[] = [];
-  const write = (name: string, text: string): void => {
+  const write = (name: string, text: string | Buffer): void => {
     writeFileSync(join(outDir, name), text);
     written.push(name);
   };
@@ -71,12 +71,12 @@ export async function writeLandscapeOutputs(result: LandscapeResult, outDir: str
   if (kind === 'surface') {
     write('contour.svg', await renderContourSvg(result, options));
     write('surface.html', renderSurfaceHtml(result, { logScale: options.logScale }));
-    await writeHdf5(result, join(outDir, 'surface.h5'));
+    writeHdf5(result, join(outDir, 'surface.h5'));
     written.push('surface.h5');
     write('surface.vtp', renderVtp(result));
   } else {
     write('line.svg', renderLineSvg(result, { logScale: options.logScale }));
-    await writeHdf5(result, join(outDir, 'line.h5'));
+    writeHdf5(result, join(outDir, 'line.h5'));
     written.push('line.h5');
   }
   return written;
