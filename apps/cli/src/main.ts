@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKENDS, isInputError, PACKAGE_VERSION, type BackendChoice } from '@landscape/core';
 import { createLogger } from '@landscape/jobs/dist/embedded';
 import pino, { type Logger } from 'pino';
-import { BENCH_SUITES, PYTORCH_CASES, runBench } from './bench';
+import { BENCH_SUITE_NAMES, PYTORCH_CASES } from './bench/names';
 import { registerClientCommands } from './client';
 import { runDemo } from './demo';
 import { readSpecFile, runJob } from './run-job';
@@ -72,7 +72,7 @@ export function buildProgram(): Command {
 
   program
     .command('bench')
-    .description(`print benchmark figures as JSON lines (suites: ${Object.keys(BENCH_SUITES).join(', ')})`)
+    .description(`print benchmark figures as JSON lines (suites: ${BENCH_SUITE_NAMES.join(', ')})`)
     .argument('[suites...]', 'run only these suites')
     .option('--only <cases>', `comma-separated PyTorch comparison cases (${PYTORCH_CASES.join(', ')}); implies the pytorch suite`, (value: string) => {
       const cases = value.split(',').map((name) => name.trim());
@@ -81,6 +81,8 @@ export function buildProgram(): Command {
       return cases;
     })
     .action(async (suites: string[], options: { only?: string[] }) => {
+      // Loaded here only: the suites are heavy, and every other command starts faster without them.
+      const { runBench } = await import('./bench');
       await runBench(suites, options.only);
     });
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { installBlasKernels } from './blas';
 import { InputError } from './errors';
-import { installSecondOrderGradients } from './hessian/second-order';
+import { installSecondOrderGradientsOnFirstUse } from './hessian/second-order';
 
 /**
  * Run-time backend choice. `auto` tries, in order, tfjs-node-gpu, tfjs-node (both optional dependencies that
@@ -41,7 +41,7 @@ export async function selectBackend(choice: BackendChoice = 'auto'): Promise<Bac
   active = await initialize(choice);
   // Every process and thread differentiates with the same (second-order-safe) gradients, whatever it ran before:
   // training (train jobs, autoencoders) then gives the same numbers embedded and on any worker.
-  installSecondOrderGradients();
+  installSecondOrderGradientsOnFirstUse();
   return active;
 }
 

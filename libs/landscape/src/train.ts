@@ -1,6 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-// tfjs-core alone registers no gradients; tfjs-layers' bundle registers all of them on load.
-import '@tensorflow/tfjs-layers';
 import type { Dataset } from './data';
 import { lossSum, targetMatrix, type LossName } from './losses';
 import type { ModelDescription } from './model';

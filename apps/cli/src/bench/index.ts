@@ -5,16 +5,15 @@ import { benchDataFormats } from './data';
 import { benchDistributed } from './distributed';
 import { benchPcaFit, benchTrajectoryJob } from './metrics';
 import { benchHvpProfile } from './profile';
-import { benchPytorch, chooseLandscapeOpenBlasSetting, PYTORCH_CASES } from './pytorch';
+import type { BenchSuiteName } from './names';
+import { benchPytorch, chooseLandscapeOpenBlasSetting } from './pytorch';
 import { benchResnet } from './resnet';
-
-export { PYTORCH_CASES };
 
 /**
  * `landscape bench`: JSON lines of throughput figures. The machines are shared and noisy, so every figure is a
  * median of repeats and ratios should be compared within one run.
  */
-export const BENCH_SUITES: Record<string, (only: readonly string[]) => Promise<void>> = {
+export const BENCH_SUITES: Record<BenchSuiteName, (only: readonly string[]) => Promise<void>> = {
   async core() {
     await benchMatMul('wasm', [256, 512, 1024]);
     await benchMatMul('cpu', [256]);

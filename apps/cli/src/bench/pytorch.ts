@@ -23,6 +23,7 @@ import {
 import { benchNumpyBaseline } from './baseline';
 import { machine, REFERENCE_DIR } from './core';
 import { medianSeconds, report } from './measure';
+import type { PytorchCase } from './names';
 
 /**
  * Side by side with PyTorch (apps/cli/bench-baselines/torch_bench.py, 1 thread, the hand loop users write): the
@@ -31,8 +32,6 @@ import { medianSeconds, report } from './measure';
  * included); products, eigenvalues and traces in-process. GFLOP/s are nominal (forward multiply-adds × 2; an HVP
  * counts 4 forward passes) against the machine's measured matMul peak.
  */
-export const PYTORCH_CASES = ['matmul', 'surface', 'line', 'hvp', 'eigen', 'trace'] as const;
-export type PytorchCase = (typeof PYTORCH_CASES)[number];
 
 const CLI = join(__dirname, '..', '..', 'bin', 'landscape.js');
 const TORCH_SCRIPT = join(__dirname, '..', '..', 'bench-baselines', 'torch_bench.py');

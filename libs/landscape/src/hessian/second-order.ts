@@ -622,11 +622,25 @@ function guardCustomGradients(engine: EngineInternals): void {
 }
 
 let installed = false;
+let deferred = false;
 
 /**
- * Installs the second-order-safe gradients (once per process) and the kernels they use on every backend registered
- * so far (call again after registering a backend; the HVP code calls it before each use).
+ * installSecondOrderGradients, run by the first gradient any code takes in this process (every tfjs gradient API
+ * goes through the engine's `gradients`), before that gradient's forward pass records anything; afterwards, the
+ * kernels for a newly registered backend. A process that never differentiates never loads them.
  */
+export function installSecondOrderGradientsOnFirstUse(): void {
+  if (installed) return installSecondOrderGradients();
+  if (deferred) return;
+  deferred = true;
+  const engine = tf.engine() as unknown as { gradients: (...args: unknown[]) => unknown };
+  engine.gradients = (...args: unknown[]) => {
+    delete (engine as Partial<typeof engine>).gradients; // the prototype's own method again
+    installSecondOrderGradients();
+    return engine.gradients(...args);
+  };
+}
+
 /**
  * max(x) over the last axis (kept), as a constant of differentiation: for a function f(x − c) + c·… that does not
  * depend on the shift c at all, like a max-shifted log-softmax, its gradient through c cancels exactly, so
@@ -637,9 +651,14 @@ export function invariantShift(x: tf.Tensor): tf.Tensor {
   return tf.engine().runKernel(INVARIANT_SHIFT, { x }, {}) as tf.Tensor;
 }
 
+/**
+ * Installs the second-order-safe gradients (once per process) and the kernels they use on every backend registered
+ * so far (call again after registering a backend; the HVP code calls it before each use).
+ */
 export function installSecondOrderGradients(): void {
   if (!installed) {
-    // tfjs-core's node bundle registers no gradients; tfjs-layers' bundle registers the standard set (once).
+    // tfjs-core's node bundle registers no gradients; tfjs-layers' bundle registers the standard set on load
+    // (on first use: a forward-only job never needs its ~40 ms of start-up).
     require('@tensorflow/tfjs-layers');
   }
   registerKernels();
