@@ -123,22 +123,22 @@ export function lookup3(bytes: Uint8Array): number {
     c = (c + word(k + 8, 4)) | 0;
     a = (a - c) | 0;
     a ^= rot(c, 4);
-    c = (c + b) | 0; // prettier-ignore
+    c = (c + b) | 0;
     b = (b - a) | 0;
     b ^= rot(a, 6);
-    a = (a + c) | 0; // prettier-ignore
+    a = (a + c) | 0;
     c = (c - b) | 0;
     c ^= rot(b, 8);
-    b = (b + a) | 0; // prettier-ignore
+    b = (b + a) | 0;
     a = (a - c) | 0;
     a ^= rot(c, 16);
-    c = (c + b) | 0; // prettier-ignore
+    c = (c + b) | 0;
     b = (b - a) | 0;
     b ^= rot(a, 19);
-    a = (a + c) | 0; // prettier-ignore
+    a = (a + c) | 0;
     c = (c - b) | 0;
     c ^= rot(b, 4);
-    b = (b + a) | 0; // prettier-ignore
+    b = (b + a) | 0;
     length -= 12;
     k += 12;
   }
@@ -147,19 +147,19 @@ export function lookup3(bytes: Uint8Array): number {
   if (length > 4) b = (b + word(k + 4, Math.min(length - 4, 4))) | 0;
   if (length > 8) c = (c + word(k + 8, length - 8)) | 0;
   c ^= b;
-  c = (c - rot(b, 14)) | 0; // prettier-ignore
+  c = (c - rot(b, 14)) | 0;
   a ^= c;
-  a = (a - rot(c, 11)) | 0; // prettier-ignore
+  a = (a - rot(c, 11)) | 0;
   b ^= a;
-  b = (b - rot(a, 25)) | 0; // prettier-ignore
+  b = (b - rot(a, 25)) | 0;
   c ^= b;
-  c = (c - rot(b, 16)) | 0; // prettier-ignore
+  c = (c - rot(b, 16)) | 0;
   a ^= c;
-  a = (a - rot(c, 4)) | 0; // prettier-ignore
+  a = (a - rot(c, 4)) | 0;
   b ^= a;
-  b = (b - rot(a, 14)) | 0; // prettier-ignore
+  b = (b - rot(a, 14)) | 0;
   c ^= b;
-  c = (c - rot(b, 24)) | 0; // prettier-ignore
+  c = (c - rot(b, 24)) | 0;
   return c >>> 0;
 }
 
