@@ -163,6 +163,34 @@ describe('OpenBLAS matMul kernels on wasm', () => {
     tf.dispose([a, b, bias, alpha, y]);
   });
 
+  it.each([
+    ['a row per batch, a shared', [7, 5], [4, 5, 3], [4, 1, 3]],
+    ['a row per batch, both batched', [4, 7, 5], [4, 5, 3], [4, 1, 3]],
+    ['one row for every batch', [4, 7, 5], [4, 5, 3], [3]],
+  ])('batched fused matMul with a bias of %s equals the float64 reference', (_name, shapeA, shapeB, shapeBias) => {
+    const a = tf.randomNormal(shapeA, 0, 1, 'float32', 12);
+    const b = tf.randomNormal(shapeB, 0, 1, 'float32', 13);
+    const bias = tf.randomNormal(shapeBias, 0, 1, 'float32', 14);
+    const y = tf.fused.matMul({ a: a as tf.Tensor3D, b: b as tf.Tensor3D, bias, activation: 'relu' });
+    const [matricesA, matricesB] = [batchesOf(a), batchesOf(b)];
+    const rows = batchesOf(tf.reshape(bias, [-1, 1, 3])).map((m) => m[0]!);
+    const expected = matricesB.map((mb, k) => {
+      const { value, bound } = reference(matricesA[Math.min(k, matricesA.length - 1)]!, mb, false, false);
+      const row = rows[Math.min(k, rows.length - 1)]!;
+      return {
+        value: value.map((r) => r.map((v, j) => Math.max(0, v + row[j]!))),
+        bound: widen(
+          bound,
+          value,
+          row.map((v) => [v]),
+        ),
+      };
+    });
+    expect(y.shape).toEqual([4, 7, 3]);
+    expect(outsideBound(y, expected)).toEqual([]);
+    tf.dispose([a, b, bias, y]);
+  });
+
   it('leaves no tensor and no wasm buffer behind over many fused products', () => {
     const a = tf.randomNormal([16, 8], 0, 1, 'float32', 9);
     const b = tf.randomNormal([8, 4], 0, 1, 'float32', 10);

@@ -119,7 +119,17 @@ function tensorData(backend: WasmBackend, info: TensorInfo): WasmTensorData {
   return data;
 }
 
-/** C = op(A)·op(B) for every batch (a batch dimension of 1 broadcasts), written into a new wasm tensor. */
+/** The output's batch dimensions: the operand with batches (a batch dimension of 1 broadcasts). */
+function outerShapeOf(a: TensorInfo, b: TensorInfo): number[] {
+  const batchesA = util.sizeFromShape(a.shape.slice(0, -2));
+  const batchesB = util.sizeFromShape(b.shape.slice(0, -2));
+  return (batchesA >= batchesB ? a.shape : b.shape).slice(0, -2);
+}
+
+/**
+ * C = op(A)·op(B) for every batch (a batch dimension of 1 broadcasts), written into a new wasm tensor; plus `bias`
+ * rows: one row [n] for every batch, or a row per batch ([...batch dimensions, 1, n]).
+ */
 function product(backend: WasmBackend, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean, beta: number, bias?: TensorInfo): TensorInfo {
   const rankA = a.shape.length;
   const rankB = b.shape.length;
@@ -129,15 +139,16 @@ function product(backend: WasmBackend, a: TensorInfo, b: TensorInfo, transposeA:
   const batchesA = util.sizeFromShape(a.shape.slice(0, -2));
   const batchesB = util.sizeFromShape(b.shape.slice(0, -2));
   const batches = Math.max(batchesA, batchesB);
-  const outerShape = (batchesA >= batchesB ? a.shape : b.shape).slice(0, -2);
+  const outerShape = outerShapeOf(a, b);
   const out = backend.makeOutput([...outerShape, m, n], 'float32');
   // Read the heap after makeOutput: an allocation may have grown (and so replaced) wasm's memory buffer.
   const heap = backend.wasm.HEAPU8.buffer;
   const matrix = (info: TensorInfo, batch: number, size: number): Float32Array =>
     new Float32Array(heap, tensorData(backend, info).memoryOffset + 4 * batch * size, size);
-  const biasRow = bias ? matrix(bias, 0, n) : undefined;
+  const biasPerBatch = bias !== undefined && util.sizeFromShape(bias.shape) > n;
   for (let batch = 0; batch < batches; batch++) {
     const c = matrix(out, batch, m * n);
+    const biasRow = bias ? matrix(bias, biasPerBatch ? batch : 0, n) : undefined;
     if (biasRow && m > 0) {
       // Bias rows by doubling copies: log₂(m) memmoves instead of m small copies.
       c.set(biasRow);
@@ -195,8 +206,10 @@ const fusedMatMul: KernelFunc = (args) => {
   if (!batchesSupported(a!, b!) || (activation !== 'linear' && !activationKernel)) return original!.fusedMatMul.kernelFunc(args);
   const backend = args.backend as WasmBackend;
   const n = transposeB ? b!.shape.at(-2)! : b!.shape.at(-1)!;
-  // A bias over the last axis seeds C row by row (sgemm then adds with β = 1); any other shape broadcasts by Add.
-  const rowBias = bias && util.sizeFromShape(bias.shape) === n && bias.dtype === 'float32' ? bias : undefined;
+  // A bias over the last axis (one row, or a row per batch) seeds C row by row (sgemm then adds with β = 1); any
+  // other shape broadcasts by Add.
+  const perBatch = [...outerShapeOf(a!, b!), 1, n];
+  const rowBias = bias && bias.dtype === 'float32' && (util.sizeFromShape(bias.shape) === n || util.arraysEqual(bias.shape, perBatch)) ? bias : undefined;
   let y = product(backend, a!, b!, transposeA, transposeB, 0, rowBias);
   const then = (kernel: string, inputs: Record<string, TensorInfo>, attrs: NamedAttrMap = {}): void => {
     const next = getKernel(kernel, 'wasm')!.kernelFunc({ inputs, backend: args.backend, attrs }) as TensorInfo;

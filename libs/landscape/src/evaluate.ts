@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from './data';
 import { coefficientsAt, type Grid } from './grid';
-import { hostBatchSums, targetMatrix, type LossName, type OutputKind } from './losses';
+import { hostBatchSums, oneHotClasses, targetMatrix, type LossName, type OutputKind } from './losses';
 import { toTensor, toTensors, type ModelDescription } from './model';
 import { modelObjective, objectiveOutput, type ModelObjective } from './objective';
 import type { Tile, TileResult } from './tiles';
@@ -51,6 +51,8 @@ interface Batch {
   x: tf.Tensor;
   /** Kept on the host: the loss is reduced there (hostBatchSums). */
   targets: Float32Array;
+  /** The targets' classes where every row is one-hot (hostBatchSums' fast path for cross-entropy). */
+  classes: Int32Array | undefined;
 }
 
 /**
@@ -70,6 +72,7 @@ export class Evaluator {
     this.objective = modelObjective(model, setup.loss, setup.output, data.sampleShape);
     this.outputUnits = this.objective.outputUnits;
     const targets = targetMatrix(setup.loss, data, this.outputUnits, data.provenance.source);
+    const classes = oneHotClasses(targets, this.outputUnits);
     const sampleSize = data.sampleShape.reduce((a, b) => a * b, 1);
     this.batches = [];
     for (let start = 0; start < data.n; start += setup.batchSize) {
@@ -77,6 +80,7 @@ export class Evaluator {
       this.batches.push({
         x: tf.tensor(data.x.subarray(start * sampleSize, end * sampleSize), [end - start, ...data.sampleShape], 'float32'),
         targets: targets.subarray(start * this.outputUnits, end * this.outputUnits),
+        classes: classes?.subarray(start, end),
       });
     }
   }
@@ -208,7 +212,14 @@ export class Evaluator {
         output.dispose();
         const width = batch.targets.length;
         for (let s = 0; s < sets; s++) {
-          const sums = hostBatchSums(loss, values.subarray(s * width, (s + 1) * width), batch.targets, this.outputUnits, this.objective.outputKind);
+          const sums = hostBatchSums(
+            loss,
+            values.subarray(s * width, (s + 1) * width),
+            batch.targets,
+            this.outputUnits,
+            this.objective.outputKind,
+            batch.classes,
+          );
           lossTotals[s] += sums.loss;
           correctTotals[s] += sums.correct;
         }
@@ -236,7 +247,7 @@ export class Evaluator {
         );
         const values = output.dataSync() as Float32Array;
         output.dispose();
-        const sums = hostBatchSums(loss, values, batch.targets, this.outputUnits, this.objective.outputKind);
+        const sums = hostBatchSums(loss, values, batch.targets, this.outputUnits, this.objective.outputKind, batch.classes);
         lossTotal += sums.loss;
         correctTotal += sums.correct;
       }

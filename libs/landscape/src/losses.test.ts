@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { hostBatchSums, lossSum, selectBackend, LOSSES, type LossName, type OutputKind } from '@landscape/core';
+import { createRng, hostBatchSums, lossSum, oneHotClasses, selectBackend, LOSSES, type LossName, type OutputKind } from '@landscape/core';
 
 const logits = Float32Array.from([2.0, -1.0, 0.5, -0.3, 0.2, 3.1, 15.0, -12.0, 0.0, 0.1, 0.1, 0.1]);
 const width = 3;
@@ -53,5 +53,35 @@ describe('losses: the host reduction and the differentiable tensor form agree', 
     expect(Number.isFinite(big.loss)).toBe(true);
     const mse = hostBatchSums('mse', Float32Array.from([1, 2]), Float32Array.from([0, 0]), 2, 'logits');
     expect(mse.loss).toBeCloseTo(2.5, 12);
+  });
+
+  it('one-hot classes give the same cross-entropy sums as the target rows (ties, huge logits, 1 to 12 classes)', () => {
+    const rng = createRng(5);
+    for (let classes = 1; classes <= 12; classes++) {
+      const n = 500;
+      const output = Float32Array.from({ length: n * classes }, (_, i) =>
+        i % 7 === 0 ? 0.25 : i % 11 === 0 ? 80 * (rng.uniform() - 0.5) : 4 * (rng.uniform() - 0.5),
+      );
+      const target = new Float32Array(n * classes);
+      for (let i = 0; i < n; i++) target[i * classes + Math.floor(rng.uniform() * classes)] = 1;
+      const found = oneHotClasses(target, classes)!;
+      expect(Array.from(found, (c, i) => target[i * classes + c])).toEqual(new Array(n).fill(1));
+      for (const loss of ['sparse_categorical_crossentropy', 'categorical_crossentropy'] as const) {
+        const rows = hostBatchSums(loss, output, target, classes, 'logits');
+        const fast = hostBatchSums(loss, output, target, classes, 'logits', found);
+        expect(fast.correct).toBe(rows.correct);
+        expect(Math.abs(fast.loss - rows.loss)).toBeLessThanOrEqual(1e-12 * Math.max(1, rows.loss));
+      }
+    }
+    expect(hostBatchSums('sparse_categorical_crossentropy', logits, oneHot, width, 'logits', oneHotClasses(oneHot, width)).correct).toBe(
+      hostBatchSums('sparse_categorical_crossentropy', logits, oneHot, width, 'logits').correct,
+    );
+  });
+
+  it('finds no classes where a target row is not one-hot', () => {
+    expect(oneHotClasses(Float32Array.from([0, 1, 0, 0.5, 0.5, 0]), 3)).toBeUndefined();
+    expect(oneHotClasses(Float32Array.from([0, 1, 0, 1, 1, 0]), 3)).toBeUndefined();
+    expect(oneHotClasses(Float32Array.from([0, 1, 0, 0, 0, 0]), 3)).toBeUndefined();
+    expect(Array.from(oneHotClasses(Float32Array.from([0, 1, 0, 0, 0, 1]), 3)!)).toEqual([1, 2]);
   });
 });

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { matMul2d } from '../blas';
+import { matMul2d, matMulFormsFast } from '../blas';
 import { ACTIVATION_KERNELS, applyActivation, fusedActivation, parseActivation, type ActivationName } from './activations';
 import { boolField, intField, known, numberField, single } from './config';
 import { defineLayer, type AnyLayerDefinition } from './layer';
@@ -44,9 +44,19 @@ const dense = defineLayer<DenseConfig>({
   applySets: (config, [x], weights, { sets, shared }) => {
     const features = x!.shape.at(-1)!;
     const batch = shared[0] ? x!.shape[0]! : x!.shape[0]! / sets;
-    let y = tf.matMul(tf.reshape(x!, [shared[0] ? 1 : sets, -1, features]), weights.kernel!);
-    if (weights.bias) y = tf.add(y, tf.reshape(weights.bias, [sets, 1, config.units]));
-    return tf.reshape(applyActivation(config.activation, y, true), [sets * batch, ...x!.shape.slice(1, -1), config.units]);
+    const rows = tf.reshape(x!, [shared[0] ? 1 : sets, -1, features]) as tf.Tensor3D;
+    const bias = weights.bias && (tf.reshape(weights.bias, [sets, 1, config.units]) as tf.Tensor3D);
+    // On OpenBLAS (blas.ts) each set's bias and a fusable activation run inside the product; wasm's own fused
+    // kernel takes a rank-1 bias only.
+    const fusable = matMulFormsFast() ? fusedActivation(config.activation) : undefined;
+    let y: tf.Tensor;
+    if (matMulFormsFast()) {
+      y = tf.fused.matMul({ a: rows, b: weights.kernel as tf.Tensor3D, bias, activation: fusable ?? 'linear' });
+    } else {
+      y = tf.matMul(rows, weights.kernel!);
+      if (bias) y = tf.add(y, bias);
+    }
+    return tf.reshape(fusable ? y : applyActivation(config.activation, y, true), [sets * batch, ...x!.shape.slice(1, -1), config.units]);
   },
   kernels: ['BatchMatMul', '_FusedMatMul', 'Reshape', ...ACTIVATION_KERNELS],
   secondOrder: 'exact',
