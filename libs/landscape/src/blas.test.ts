@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installBlasKernels, matMul2d, restoreWasmKernels, selectBackend, type BlasInfo } from '@landscape/core';
+import { hostValues, installBlasKernels, matMul2d, restoreWasmKernels, selectBackend, type BlasInfo } from '@landscape/core';
 
 type Matrix = number[][];
 
@@ -189,6 +189,14 @@ describe('OpenBLAS matMul kernels on wasm', () => {
     expect(y.shape).toEqual([4, 7, 3]);
     expect(outsideBound(y, expected)).toEqual([]);
     tf.dispose([a, b, bias, y]);
+  });
+
+  it('hostValues reads a tensor in wasm memory as dataSync does, whatever was allocated before it', () => {
+    const before = tf.randomNormal([1000], 0, 1, 'float32', 15);
+    const x = tf.tidy(() => tf.sigmoid(tf.matMul(tf.randomNormal([64, 9], 0, 1, 'float32', 16), tf.randomNormal([9, 5], 0, 1, 'float32', 17))));
+    expect(Array.from(hostValues(x))).toEqual(Array.from(x.dataSync()));
+    expect(hostValues(x)).toHaveLength(320);
+    tf.dispose([before, x]);
   });
 
   it('leaves no tensor and no wasm buffer behind over many fused products', () => {

@@ -267,6 +267,18 @@ export function restoreWasmKernels(): void {
  * Whether matMul's transposed and batched forms run as fast as the plain one on the active backend (OpenBLAS or
  * TensorFlow): the layout rules of matMul2d and the default points per pass depend on it.
  */
+/**
+ * A float32 tensor's values for reading on the host: on wasm a view of its memory (no copy; valid until the
+ * tensor is disposed or the next op runs), elsewhere dataSync's copy. A pass reads its outputs this way: a fresh
+ * copy per pass is memory the allocator hands back to the system and takes again, and on some machines each
+ * page taken costs ~12 µs.
+ */
+export function hostValues(tensor: tf.Tensor): Float32Array {
+  if (tensor.dtype !== 'float32' || tf.getBackend() !== 'wasm') return tensor.dataSync() as Float32Array;
+  const backend = tf.backend() as unknown as WasmBackend;
+  return new Float32Array(backend.wasm.HEAPU8.buffer, tensorData(backend, tensor).memoryOffset, tensor.size);
+}
+
 export function matMulFormsFast(): boolean {
   const backend = tf.getBackend();
   return backend === 'tensorflow' || (backend === 'wasm' && original !== undefined);

@@ -5,7 +5,7 @@ import { hostBatchSums, oneHotClasses, targetMatrix, type LossName, type OutputK
 import { toTensor, toTensors, type ModelDescription } from './model';
 import { modelObjective, objectiveOutput, type ModelObjective } from './objective';
 import type { Tile, TileResult } from './tiles';
-import { matMulFormsFast } from './blas';
+import { hostValues, matMulFormsFast } from './blas';
 import { defaultPointsPerPass, PassSizer, PlanWeights, pointsPerPassCap, runSets, type PointsPerPassRecord } from './multipoint';
 import { subspaceDecision, SubspaceTerms, type SubspaceDecision } from './subspace';
 import { combine } from './weights';
@@ -208,8 +208,7 @@ export class Evaluator {
           const y = runSets(this.objective.graph, stacked, sets, batch.x, rows && state.terms!.outputs(i, rows));
           return tf.reshape(y, [-1, this.outputUnits]);
         });
-        const values = output.dataSync() as Float32Array;
-        output.dispose();
+        const values = hostValues(output);
         const width = batch.targets.length;
         for (let s = 0; s < sets; s++) {
           const sums = hostBatchSums(
@@ -223,6 +222,7 @@ export class Evaluator {
           lossTotals[s] += sums.loss;
           correctTotals[s] += sums.correct;
         }
+        output.dispose();
       }
     } finally {
       tf.dispose([coefficients, ...(rows ? [rows] : []), ...stacked]);
@@ -245,9 +245,8 @@ export class Evaluator {
         const output = tf.tidy(() =>
           objectiveOutput(this.objective, params, batch.x, { fused: true, ...(row ? { given: state!.terms!.outputs(i, row) } : {}) }),
         );
-        const values = output.dataSync() as Float32Array;
+        const sums = hostBatchSums(loss, hostValues(output), batch.targets, this.outputUnits, this.objective.outputKind, batch.classes);
         output.dispose();
-        const sums = hostBatchSums(loss, values, batch.targets, this.outputUnits, this.objective.outputKind, batch.classes);
         lossTotal += sums.loss;
         correctTotal += sums.correct;
       }

@@ -1,5 +1,5 @@
 export * from './backend';
-export { installBlasKernels, matMul2d, restoreWasmKernels, type BlasInfo } from './blas';
+export { hostValues, installBlasKernels, matMul2d, restoreWasmKernels, type BlasInfo } from './blas';
 export * from './data';
 export * from './directions';
 export * from './errors';
