@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { installBlasKernels } from './blas';
+import { installSharingKernels } from './wasm-sharing';
 import { InputError } from './errors';
 import { installSecondOrderGradientsOnFirstUse } from './hessian/second-order';
 
@@ -62,6 +63,7 @@ async function initialize(choice: BackendChoice): Promise<BackendInfo> {
       try {
         require('@tensorflow/tfjs-backend-wasm');
         if (await tf.setBackend('wasm')) {
+          installSharingKernels();
           const blas = installBlasKernels();
           const matMul = blas.matMul === 'openblas' ? blas.detail : `wasm's own kernels (${blas.detail})`;
           return { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', device: 'cpu (1 thread, SIMD)', matMul, skipped };

@@ -264,14 +264,9 @@ export function restoreWasmKernels(): void {
 }
 
 /**
- * Whether matMul's transposed and batched forms run as fast as the plain one on the active backend (OpenBLAS or
- * TensorFlow): the layout rules of matMul2d and the default points per pass depend on it.
- */
-/**
  * A float32 tensor's values for reading on the host: on wasm a view of its memory (no copy; valid until the
- * tensor is disposed or the next op runs), elsewhere dataSync's copy. A pass reads its outputs this way: a fresh
- * copy per pass is memory the allocator hands back to the system and takes again, and on some machines each
- * page taken costs ~12 µs.
+ * tensor is disposed or the next op runs), elsewhere dataSync's copy: evaluation reads every pass's outputs
+ * without copying them.
  */
 export function hostValues(tensor: tf.Tensor): Float32Array {
   if (tensor.dtype !== 'float32' || tf.getBackend() !== 'wasm') return tensor.dataSync() as Float32Array;
@@ -279,6 +274,10 @@ export function hostValues(tensor: tf.Tensor): Float32Array {
   return new Float32Array(backend.wasm.HEAPU8.buffer, tensorData(backend, tensor).memoryOffset, tensor.size);
 }
 
+/**
+ * Whether matMul's transposed and batched forms run as fast as the plain one on the active backend (OpenBLAS or
+ * TensorFlow): the layout rules of matMul2d and the default points per pass depend on it.
+ */
 export function matMulFormsFast(): boolean {
   const backend = tf.getBackend();
   return backend === 'tensorflow' || (backend === 'wasm' && original !== undefined);
