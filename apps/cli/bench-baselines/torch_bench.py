@@ -209,8 +209,12 @@ def normalized(vs):
 
 
 def eigen_case(case, tol, max_iterations):
-    """PyHessian's `eigenvalues(top_n=1)`: stop when the Rayleigh quotient changes by < tol relative."""
     params, hvp = hvp_function(case, retain=True)
+    emit({"case": "torch-eigen", **top_eigenvalue(params, hvp, tol, max_iterations)})
+
+
+def top_eigenvalue(params, hvp, tol, max_iterations):
+    """PyHessian's `eigenvalues(top_n=1)`: stop when the Rayleigh quotient changes by < tol relative."""
     torch.manual_seed(0)
     start = time.perf_counter()
     v = normalized([torch.randn_like(p) for p in params])
@@ -224,19 +228,32 @@ def eigen_case(case, tol, max_iterations):
             eigenvalue = value
             break
         eigenvalue = value
-    emit({"case": "torch-eigen", "seconds": time.perf_counter() - start, "hvps": iterations, "eigenvalue": eigenvalue})
+    return {"seconds": time.perf_counter() - start, "hvps": iterations, "eigenvalue": eigenvalue}
 
 
 def trace_case(case, samples):
-    """PyHessian's `trace()`: Hutchinson with Rademacher probes through the retained gradient graph."""
     params, hvp = hvp_function(case, retain=True)
+    emit({"case": "torch-trace", **hutchinson_trace(params, hvp, samples)})
+
+
+def hutchinson_trace(params, hvp, samples):
+    """PyHessian's `trace()`: Hutchinson with Rademacher probes through the retained gradient graph."""
     torch.manual_seed(0)
     start = time.perf_counter()
     values = []
     for _ in range(samples):
         z = [torch.randint_like(p, high=2) * 2 - 1 for p in params]
         values.append(float(sum((h * u).sum() for h, u in zip(hvp(z), z))))
-    emit({"case": "torch-trace", "seconds": time.perf_counter() - start, "hvps": samples, "trace": float(np.mean(values))})
+    return {"seconds": time.perf_counter() - start, "hvps": samples, "trace": float(np.mean(values))}
+
+
+def hessian_case(case, tol, max_iterations, samples):
+    """A PyHessian script: one hessian object (one retained gradient graph), eigenvalues() then trace()."""
+    params, hvp = hvp_function(case, retain=True)
+    top = top_eigenvalue(params, hvp, tol, max_iterations)
+    trace = hutchinson_trace(params, hvp, samples)
+    emit({"case": "torch-hessian", "seconds": top["seconds"] + trace["seconds"], "hvps": top["hvps"] + trace["hvps"],
+          "eigenvalue": top["eigenvalue"], "trace": trace["trace"]})
 
 
 def main(argv):
@@ -252,6 +269,8 @@ def main(argv):
         return eigen_case(case, float(argv[2]), int(argv[3]))
     if command == "trace":
         return trace_case(case, int(argv[2]))
+    if command == "hessian":
+        return hessian_case(case, float(argv[2]), int(argv[3]), int(argv[4]))
     raise SystemExit(f"torch_bench: unknown command {command}")
 
 

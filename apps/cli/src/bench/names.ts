@@ -5,5 +5,5 @@
 export const BENCH_SUITE_NAMES = ['core', 'curvature', 'data', 'distributed', 'metrics', 'hvp-profile', 'pytorch', 'resnet'] as const;
 export type BenchSuiteName = (typeof BENCH_SUITE_NAMES)[number];
 
-export const PYTORCH_CASES = ['matmul', 'surface', 'line', 'hvp', 'eigen', 'trace'] as const;
+export const PYTORCH_CASES = ['matmul', 'surface', 'line', 'hvp', 'eigen', 'trace', 'hessian-job'] as const;
 export type PytorchCase = (typeof PYTORCH_CASES)[number];

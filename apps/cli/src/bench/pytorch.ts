@@ -332,83 +332,142 @@ function landscapeCase(kind: 'surface' | 'line', c: BenchCase, steps: number, py
   });
 }
 
-/** One HVP, the top eigenvalue (power iteration) or a Hutchinson trace, in-process on both sides. */
-async function curvatureCase(kind: 'hvp' | 'eigen' | 'trace', c: BenchCase, python: Python, peak: number): Promise<void> {
-  const r = c.refs;
+/** Power iteration's stop on both sides: PyHessian's 1e-3 relative change of the Rayleigh quotient; a residual ≤ √1e-3·|λ| bounds the eigenvalue error at about the same 1e-3 relative. */
+const EIGEN_TOL = 1e-3;
+/** Hutchinson probes on both sides. */
+const TRACE_SAMPLES = 20;
+
+type CurvatureKind = 'hvp' | 'eigen' | 'trace';
+
+/**
+ * Our side of a curvature case, timed in this process: one HVP (median of 5), the top eigenvalue (power
+ * iteration) or a Hutchinson trace. The bench runs it in a child process, as torch_bench.py runs each case, so
+ * neither side starts warm from an earlier case (wasm's memory, once grown, is not given back).
+ */
+export async function measureCurvature(kind: CurvatureKind, dir: string, refs: BenchCase['refs'], samples: number): Promise<Record<string, unknown>> {
   await selectBackend('wasm');
-  const loaded = loadModel(resolve(c.dir, r.model));
-  const data = loadDatasetFile(resolve(c.dir, r.data));
-  writeFileSync(join(c.dir, 'spec.json'), JSON.stringify({ model: r.model, data: r.data, directions: {} }));
+  const loaded = loadModel(resolve(dir, refs.model));
+  const data = loadDatasetFile(resolve(dir, refs.data));
   // One batch of the whole set on both sides: torch_bench.py (like PyHessian's single-batch mode) differentiates
   // the loss over all samples at once.
   const hessian = new HessianOperator(
-    { model: loaded.description, data, loss: 'sparse_categorical_crossentropy', output: 'logits', batchSize: c.samples },
+    { model: loaded.description, data, loss: 'sparse_categorical_crossentropy', output: 'logits', batchSize: samples },
     loaded.weights,
   );
-  const hvpFlops = 4 * forwardFlops(c.description) * c.samples;
-  const common = { model: c.name, samples: c.samples, parameters: loaded.weights.length };
   try {
     if (kind === 'hvp') {
       const v = randomDirection(loaded.description.layout, 1);
-      const seconds = await medianSeconds(5, () => hessian.hvp(v));
-      const torch = runPython(python, ['hvp', c.dir, '5']);
-      const torchSeconds = Number(torch.record.seconds);
-      report({
-        case: 'hvp',
-        ...common,
-        seconds,
-        torchSeconds,
-        speedupVsTorch: torchSeconds / seconds,
-        // PyHessian's products reuse one retained gradient graph: a second backward pass each.
-        torchRetainedSeconds: Number(torch.record.retainedSeconds),
-        speedupVsTorchRetained: Number(torch.record.retainedSeconds) / seconds,
-        factoredLayers: hessian.factoredLayerClasses(),
-        gflops: hvpFlops / 1e9 / seconds,
-        fractionOfMatMulPeak: hvpFlops / 1e9 / seconds / peak,
-        ...machine(),
-      });
-    } else if (kind === 'eigen') {
-      // PyHessian stops when the Rayleigh quotient moves by < 1e-3 relative; a residual ≤ √1e-3·|λ| bounds the
-      // eigenvalue error at about the same 1e-3 relative.
-      const started = performance.now();
-      const result = powerIteration(hessian.operator, { k: 1, tol: Math.sqrt(1e-3), maxIterations: 100, seed: 0 });
-      const seconds = (performance.now() - started) / 1000;
-      const torch = runPython(python, ['eigen', c.dir, '1e-3', '100']);
-      const torchSeconds = Number(torch.record.seconds);
-      report({
-        case: 'eigen',
-        ...common,
-        seconds,
-        hvps: result.hvps,
-        eigenvalue: result.eigenvalues[0],
-        torchSeconds,
-        torchHvps: torch.record.hvps,
-        torchEigenvalue: torch.record.eigenvalue,
-        speedupVsTorch: torchSeconds / seconds,
-        ...machine(),
-      });
-    } else {
-      const samples = 20;
-      const started = performance.now();
-      const result = hutchinson(hessian.operator, { samples, seed: 0 });
-      const seconds = (performance.now() - started) / 1000;
-      const torch = runPython(python, ['trace', c.dir, String(samples)]);
-      const torchSeconds = Number(torch.record.seconds);
-      report({
-        case: 'trace',
-        ...common,
-        samples,
-        seconds,
-        trace: result.value,
-        torchSeconds,
-        torchTrace: torch.record.trace,
-        speedupVsTorch: torchSeconds / seconds,
-        ...machine(),
-      });
+      return { seconds: await medianSeconds(5, () => hessian.hvp(v)), factoredLayers: hessian.factoredLayerClasses() };
     }
+    const started = performance.now();
+    if (kind === 'eigen') {
+      const result = powerIteration(hessian.operator, { k: 1, tol: Math.sqrt(EIGEN_TOL), maxIterations: 100, seed: 0 });
+      return { seconds: (performance.now() - started) / 1000, hvps: result.hvps, eigenvalue: result.eigenvalues[0] };
+    }
+    const result = hutchinson(hessian.operator, { samples: TRACE_SAMPLES, seed: 0 });
+    return { seconds: (performance.now() - started) / 1000, hvps: TRACE_SAMPLES, trace: result.value };
   } finally {
     hessian.dispose();
   }
+}
+
+const CURVATURE_CHILD = `require(process.argv[1]).measureCurvature(...JSON.parse(process.argv[2])).then((r) => console.log(JSON.stringify(r)));`;
+
+function curvatureInChild(kind: CurvatureKind, c: BenchCase): Record<string, unknown> {
+  const run = spawnSync(process.execPath, ['-e', CURVATURE_CHILD, __filename, JSON.stringify([kind, c.dir, c.refs, c.samples])], {
+    encoding: 'utf8',
+    env: { ...process.env, LOG_LEVEL: 'warn' },
+    timeout: 1_200_000,
+  });
+  if (run.status !== 0) throw new Error(`${kind} case failed: ${run.stderr.trim().split('\n').slice(-3).join(' ')}`);
+  return JSON.parse(run.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+}
+
+/** One HVP, the top eigenvalue or a Hutchinson trace: each side timed inside its own fresh process. */
+function curvatureCase(kind: CurvatureKind, c: BenchCase, python: Python, peak: number): void {
+  // torch_bench.py reads the model and data references from CASE_DIR/spec.json.
+  writeFileSync(join(c.dir, 'spec.json'), JSON.stringify({ model: c.refs.model, data: c.refs.data, directions: {} }));
+  const ours = curvatureInChild(kind, c);
+  const seconds = Number(ours.seconds);
+  const common = { case: kind, model: c.name, samples: c.samples, parameters: c.description.layout.reduce((sum, spec) => sum + spec.size, 0), seconds };
+  const torch = runPython(
+    python,
+    kind === 'hvp' ? ['hvp', c.dir, '5'] : kind === 'eigen' ? ['eigen', c.dir, String(EIGEN_TOL), '100'] : ['trace', c.dir, String(TRACE_SAMPLES)],
+  );
+  const torchSeconds = Number(torch.record.seconds);
+  const compared = { torchSeconds, speedupVsTorch: torchSeconds / seconds };
+  if (kind === 'hvp') {
+    const hvpFlops = 4 * forwardFlops(c.description) * c.samples;
+    report({
+      ...common,
+      ...compared,
+      // PyHessian's products reuse one retained gradient graph: a second backward pass each.
+      torchRetainedSeconds: Number(torch.record.retainedSeconds),
+      speedupVsTorchRetained: Number(torch.record.retainedSeconds) / seconds,
+      factoredLayers: ours.factoredLayers,
+      gflops: hvpFlops / 1e9 / seconds,
+      fractionOfMatMulPeak: hvpFlops / 1e9 / seconds / peak,
+      ...machine(),
+    });
+  } else if (kind === 'eigen') {
+    report({
+      ...common,
+      hvps: ours.hvps,
+      eigenvalue: ours.eigenvalue,
+      ...compared,
+      torchHvps: torch.record.hvps,
+      torchEigenvalue: torch.record.eigenvalue,
+      ...machine(),
+    });
+  } else {
+    report({ ...common, probes: TRACE_SAMPLES, trace: ours.trace, ...compared, torchTrace: torch.record.trace, ...machine() });
+  }
+}
+
+/**
+ * A top-eigenvalue + trace job, whole process on both sides: `landscape run` of a hessian job (power iteration
+ * and Hutchinson, 1 thread, eigenvectors not saved) against torch_bench.py's PyHessian-style script (one retained
+ * gradient graph, eigenvalues() then trace()), each with the same stops and probe count as the cases above.
+ */
+function hessianJobCase(c: BenchCase, python: Python): void {
+  const r = c.refs;
+  const spec = {
+    kind: 'hessian',
+    model: r.model,
+    data: r.data,
+    loss: 'sparse_categorical_crossentropy',
+    evaluation: { batchSize: c.samples },
+    top: { k: 1, method: 'power', tol: Math.sqrt(EIGEN_TOL), maxSteps: 100 },
+    trace: { method: 'hutchinson', samples: TRACE_SAMPLES, batch: TRACE_SAMPLES },
+    eigenvectors: false,
+  };
+  writeFileSync(join(c.dir, 'spec.json'), JSON.stringify(spec));
+  const out = join(c.dir, 'out-hessian');
+  const seconds = runLandscape(c, out);
+  const result = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as {
+    eigenvalues: { top: number[] };
+    trace: { value: number };
+    solvers: Record<string, { hvps: number; seconds: number }>;
+  };
+  const torch = runPython(python, ['hessian', c.dir, String(EIGEN_TOL), '100', String(TRACE_SAMPLES)]);
+  const solvers = Object.values(result.solvers);
+  report({
+    case: 'hessian-job',
+    model: c.name,
+    samples: c.samples,
+    landscapeSeconds: seconds,
+    torchSeconds: torch.seconds,
+    speedupVsTorch: torch.seconds / seconds,
+    landscapeSolverSeconds: solvers.reduce((sum, solver) => sum + solver.seconds, 0),
+    torchSolverSeconds: torch.record.seconds,
+    hvps: solvers.reduce((sum, solver) => sum + solver.hvps, 0),
+    torchHvps: torch.record.hvps,
+    eigenvalue: result.eigenvalues.top[0],
+    torchEigenvalue: torch.record.eigenvalue,
+    trace: result.trace.value,
+    torchTrace: torch.record.trace,
+    ...machine(),
+  });
 }
 
 export async function benchPytorch(only: readonly string[] = []): Promise<void> {
@@ -441,8 +500,9 @@ export async function benchPytorch(only: readonly string[] = []): Promise<void> 
     if (wanted('line')) for (const name of ['m1_mlp', 'mlp784']) landscapeCase('line', get(name), 101, python, peak);
     for (const kind of ['hvp', 'eigen', 'trace'] as const) {
       if (!wanted(kind)) continue;
-      for (const name of ['mlp784', 'cnn16']) await curvatureCase(kind, get(name), python, peak);
+      for (const name of ['mlp784', 'cnn16']) curvatureCase(kind, get(name), python, peak);
     }
+    if (wanted('hessian-job')) for (const name of ['mlp784', 'cnn16']) hessianJobCase(get(name), python);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { subsetDataset } from '../data';
 import { InputError } from '../errors';
 import type { EvaluationSetup } from '../evaluate';
+import { hostValues } from '../blas';
 import { lossSum, targetMatrix } from '../losses';
 import type { ModelDescription } from '../model';
 import { modelObjective, objectiveOutput, type ModelObjective } from '../objective';
@@ -147,7 +148,9 @@ export class HessianOperator {
     this.retainedTapeBytes = options.retainedTapeBytes ?? RETAINED_TAPE_BYTES;
     this.differentiated = layout.flatMap((spec, i) => (spec.trainable && !this.factored.weightIndices.has(i) ? [i] : []));
     this.setPoint(theta);
-    this.operator = { dimension: this.trainableIndices.length, apply: (u) => this.compact(this.hvp(this.expand(u))) };
+    // Every coordinate trainable (the usual case): the operator is hvp itself, without two copies per product.
+    const everyCoordinate = this.trainableIndices.length === this.parameters;
+    this.operator = { dimension: this.trainableIndices.length, apply: everyCoordinate ? (u) => this.hvp(u) : (u) => this.compact(this.hvp(this.expand(u))) };
   }
 
   /** Moves the operator to another parameter vector (data stays uploaded). */
@@ -192,7 +195,7 @@ export class HessianOperator {
   /** Adds per-weight tensors into the flat float64 accumulator and frees them. */
   private accumulate(into: Float64Array, tensors: [number, tf.Tensor][]): void {
     for (const [weight, tensor] of tensors) {
-      const values = tensor.dataSync();
+      const values = hostValues(tensor);
       const offset = this.model.layout[weight]!.offset;
       for (let k = 0; k < values.length; k++) into[offset + k] += values[k]!;
     }
