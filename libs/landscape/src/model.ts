@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { InputError } from './errors';
 import type { ManifestEntry } from './graph/bind';
 import { buildGraph, type GraphOptions } from './graph/build';
@@ -119,7 +119,12 @@ export async function checkWeightBytes(
   field?: string,
 ): Promise<Uint8Array[]> {
   // One thread, started on first use and ended when idle (piscina unrefs idle threads, so none keeps a process up).
-  weightCheckPool ??= new Piscina({ filename: join(__dirname, 'graph', 'weight-check-thread.js'), minThreads: 0, maxThreads: 1, idleTimeout: 30_000 });
+  weightCheckPool ??= new (require('piscina') as typeof import('piscina')).Piscina({
+    filename: join(__dirname, 'graph', 'weight-check-thread.js'),
+    minThreads: 0,
+    maxThreads: 1,
+    idleTimeout: 30_000,
+  });
   // A view that owns its whole buffer moves as it is; any other (part of a shared buffer, or its buffer already
   // moving) is copied, since moving it would empty what shares the buffer, or fail.
   const moving = new Set<ArrayBufferLike>();

@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { zodToJsonSchema } from 'zod-to-json-schema';
+import type * as ZodToJsonSchema from 'zod-to-json-schema';
 import { specKinds } from './job-kinds';
 import { jobSpecSchema } from './spec';
 
@@ -17,6 +17,11 @@ type SchemaNode = Record<string, unknown> & {
   enum?: unknown[];
   default?: unknown;
 };
+
+/** Loaded on use: only the API's OpenAPI document and `npm run docs` need it (~20 ms of every process's start-up). */
+function zodToJsonSchema(...args: Parameters<typeof ZodToJsonSchema.zodToJsonSchema>): ReturnType<typeof ZodToJsonSchema.zodToJsonSchema> {
+  return (require('zod-to-json-schema') as typeof ZodToJsonSchema).zodToJsonSchema(...args);
+}
 
 /** OpenAPI 3.0 has no tuples: `[min, max, steps]` becomes an array of exactly 3 items of the items' types. */
 function openApi3(node: unknown): unknown {

@@ -1,5 +1,4 @@
 import { createRng, InputError } from '@landscape/core';
-import { UMAP } from 'umap-js';
 import { checkCheckpoints } from './checkpoints';
 import { idwInverseMap, type InverseMap, type InverseMapOptions } from './inverse-map';
 
@@ -55,6 +54,8 @@ export function fitUmap(rows: readonly Float64Array[], options: UmapOptions = {}
   const { n } = checkCheckpoints(rows, 'checkpoints', 1);
   const { nNeighbors, minDist, spread, seed, nEpochs } = umapSettings(n, options);
   const rng = createRng(seed);
+  // Loaded on use: umap-js (and its dependencies) is a few ms of every process's start-up.
+  const { UMAP } = require('umap-js') as typeof import('umap-js');
   const umap = new UMAP({ nComponents: 2, nNeighbors, minDist, spread, nEpochs, random: rng.uniform });
   // umap-js only indexes rows and reads .length, so the Float64Arrays go in as they are (no n×P number[] copy).
   const embedding = umap.fit(rows as unknown as number[][]).map((point) => [point[0]!, point[1]!]);

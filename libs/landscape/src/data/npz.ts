@@ -1,8 +1,12 @@
 import { writeFileSync } from 'node:fs';
-import { Unzip, UnzipInflate, zipSync, type UnzipFile, type ZippableFile } from 'fflate';
+import type * as Fflate from 'fflate';
+import type { UnzipFile, ZippableFile } from 'fflate';
 import { InputError } from '../errors';
 import { rawBytes, streamFile, type ElementType, type RawArray } from './elements';
 import { NpyDecoder, npyHeader, type NumericArray } from './npy';
+
+/** fflate, loaded by the .npz reader and writer only (it is a few ms of every process's start-up otherwise). */
+const fflate = (): typeof Fflate => require('fflate') as typeof Fflate;
 
 /**
  * Reads the named arrays of an .npz archive (np.savez: stored entries; np.savez_compressed: deflate), streaming the
@@ -12,6 +16,7 @@ export function readNpzArrays(path: string, keys: readonly string[]): Record<str
   const decoders = new Map<string, NpyDecoder>();
   const finished = new Set<string>();
   const seen: string[] = [];
+  const { Unzip, UnzipInflate } = fflate();
   const unzip = new Unzip((file: UnzipFile) => {
     const key = file.name.replace(/\.npy$/, '');
     seen.push(key);
@@ -69,5 +74,5 @@ export function writeNpzFile(
       return [`${name}.npy`, file];
     }),
   );
-  writeFileSync(path, zipSync(entries));
+  writeFileSync(path, fflate().zipSync(entries));
 }

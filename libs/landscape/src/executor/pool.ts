@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { BroadcastChannel, MessageChannel, type MessagePort } from 'node:worker_threads';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { selectBackend, type BackendChoice, type BackendInfo } from '../backend';
 import type { ShardStep } from '../hessian/sharded';
 import type { JobKindRegistry, RegistryLocation } from '../job-kinds';
@@ -96,7 +96,9 @@ export class UnitExecutor {
       return new UnitExecutor({ ...options, threads: 1 }, backend, undefined, releaseChannel);
     }
     const data: ThreadData = { registry: options.registry.location, backend: options.backend, releaseChannel };
-    const pool = new Piscina({
+    // Loaded here: a one-thread run (inline) never starts a pool, and piscina is ~10 ms of start-up.
+    const { Piscina: Pool } = require('piscina') as typeof import('piscina');
+    const pool = new Pool({
       filename: join(__dirname, 'unit-thread.js'),
       minThreads: options.threads,
       maxThreads: options.threads,
