@@ -11,6 +11,7 @@ import {
   checkSampleShape,
   modelObjective,
   PACKAGE_VERSION,
+  PlannedPreparation,
   saveModel,
   selectBackend,
   stringifyResult,
@@ -168,11 +169,14 @@ function initialCheckpoint(prepared: PreparedTrain, loss: LossName): Checkpoint 
   }
 }
 
+const trainings = new PlannedPreparation<TrainSpec, PreparedTrain>(prepareTrain);
+
 export const trainHandler: JobHandler<TrainSpec, PreparedTrain, TrainUnitResult> = {
   workUnit: 'steps',
-  // prepareTrain reads and checks the inputs (plain JavaScript); training happens in the unit.
-  plan: (spec, resolve) => [{ id: UNIT, work: prepareTrain(spec, resolve).stepsPerEpoch * spec.epochs }],
-  prepare: (spec, resolve) => prepareTrain(spec, resolve),
+  // prepareTrain reads and checks the inputs (plain JavaScript), once for the plan and its first prepare; training
+  // happens in the unit.
+  plan: (spec, resolve) => [{ id: UNIT, work: trainings.plan(spec, resolve).stepsPerEpoch * spec.epochs }],
+  prepare: (spec, resolve) => trainings.prepare(spec, resolve),
   async runUnit(spec, prepared, unitId, context) {
     if (unitId !== UNIT) throw new Error(`no unit ${unitId} in this job`);
     return runTraining(spec, prepared, context.onWork, context.backend);

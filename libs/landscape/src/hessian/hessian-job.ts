@@ -6,7 +6,7 @@ import { UnitCancelled, type EvaluationSetup } from '../evaluate';
 import type { ExecutionRecord, JobHandler, UnitContext, UnitRef } from '../handler';
 import type { LoadedModel } from '../model';
 import { checkSampleShape } from '../model';
-import { loadData, loadModelRef, modelOptionsOf, type RefResolver } from '../prepare';
+import { loadData, loadModelRef, modelOptionsOf, PlannedPreparation, type RefResolver } from '../prepare';
 import { evaluationProvenance, stringifyResult, type Provenance } from '../result';
 import type { HessianSpec } from '../spec';
 import { layoutSize, writeWeightSetFile, type WeightLayout } from '../weights';
@@ -305,10 +305,13 @@ export function hessianResult(
   };
 }
 
+const hessians = new PlannedPreparation<HessianSpec, PreparedHessian>(prepareHessian);
+
 export const hessianHandler: JobHandler<HessianSpec, PreparedHessian, HessianUnitResult> = {
-  // prepareHessian reads and checks the inputs only (plain JavaScript); products build their tensors lazily.
-  plan: (spec, resolve) => hessianUnits(spec, prepareHessian(spec, resolve).dimension),
-  prepare: (spec, resolve) => prepareHessian(spec, resolve),
+  // prepareHessian reads and checks the inputs only (plain JavaScript); products build their tensors lazily. The
+  // plan's reading is kept for the first prepare of the same spec (the data read once, not twice).
+  plan: (spec, resolve) => hessianUnits(spec, hessians.plan(spec, resolve).dimension),
+  prepare: (spec, resolve) => hessians.prepare(spec, resolve),
   async runUnit(spec, prepared, unitId, context) {
     if (!hessianUnits(spec, prepared.dimension).some((unit) => unit.id === unitId)) throw new Error(`no unit ${unitId} in this job`);
     await selectBackend(context.backend);
