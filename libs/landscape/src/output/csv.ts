@@ -14,10 +14,13 @@ export function renderCsv(result: LandscapeResult): string {
   const data = landscapeData(result);
   const surface = data.kind === 'surface';
   const lines = [surface ? 'ix,iy,x,y,loss,accuracy' : 'ix,x,loss,accuracy'];
+  // The coordinates as text once per grid column and row, not once per point.
+  const xText = data.x.map(String);
   for (let iy = 0; iy < data.ny; iy++) {
+    const yText = String(data.y[iy]);
     for (let ix = 0; ix < data.nx; ix++) {
-      const values = [field(data.loss[iy]![ix]!), field(data.accuracy[iy]![ix]!)];
-      lines.push((surface ? [ix, iy, data.x[ix], data.y[iy], ...values] : [ix, data.x[ix], ...values]).join(','));
+      const values = `${field(data.loss[iy]![ix]!)},${field(data.accuracy[iy]![ix]!)}`;
+      lines.push(surface ? `${ix},${iy},${xText[ix]},${yText},${values}` : `${ix},${xText[ix]},${values}`);
     }
   }
   return `${lines.join('\n')}\n`;

@@ -22,13 +22,24 @@ export function writeHdf5(result: LandscapeResult, path: string): void {
   const data = landscapeData(result);
   const shape = data.kind === 'surface' ? [data.ny, data.nx] : [data.nx];
   const { loss: _loss, accuracy: _accuracy, ...provenance } = result;
+  // Plain loops: Float64Array.from with a map function takes V8's slow generic path (~20 ms per 10⁵ values).
+  const cells = data.nx * data.ny;
+  const [loss, accuracy, computed] = [new Float64Array(cells), new Float64Array(cells), new Uint8Array(cells)];
+  for (let iy = 0, k = 0; iy < data.ny; iy++) {
+    for (let ix = 0; ix < data.nx; ix++, k++) {
+      const [l, a] = [data.loss[iy]![ix]!, data.accuracy[iy]![ix]!];
+      loss[k] = l === null ? NaN : l;
+      accuracy[k] = a === null ? NaN : 100 * a;
+      computed[k] = l === null ? 0 : 1;
+    }
+  }
   const file = encodeHdf5({
     datasets: [
       { name: 'xcoordinates', data: Float64Array.from(data.x) },
       ...(data.kind === 'surface' ? [{ name: 'ycoordinates', data: Float64Array.from(data.y) }] : []),
-      { name: 'train_loss', data: Float64Array.from(data.loss.flat(), (v) => (v === null ? NaN : v)), shape },
-      { name: 'train_acc', data: Float64Array.from(data.accuracy.flat(), (v) => (v === null ? NaN : 100 * v)), shape },
-      { name: 'computed', data: Uint8Array.from(data.loss.flat(), (v) => (v === null ? 0 : 1)), shape },
+      { name: 'train_loss', data: loss, shape },
+      { name: 'train_acc', data: accuracy, shape },
+      { name: 'computed', data: computed, shape },
     ],
     attributes: [
       ['layout', data.kind === 'surface' ? 'train_loss[iy][ix] (row = y): shape (len(ycoordinates), len(xcoordinates))' : 'train_loss[ix]'],

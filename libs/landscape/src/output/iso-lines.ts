@@ -22,7 +22,12 @@ interface D3Contour {
  */
 export function contourBands(data: LandscapeData, thresholds: readonly number[]): ContourMultiPolygon[] {
   // Row-major [iy][ix], exactly the layout d3-contour reads (x fastest).
-  const z = Float64Array.from(data.loss.flat(), (v) => (v === null || Number.isNaN(v) || v === -Infinity ? NaN : v));
+  const z = new Float64Array(data.nx * data.ny);
+  data.loss.forEach((row, iy) =>
+    row.forEach((v, ix) => {
+      z[iy * data.nx + ix] = v === null || Number.isNaN(v) || v === -Infinity ? NaN : v;
+    }),
+  );
   return requireEsm<D3Contour>('d3-contour')
     .contours()
     .size([data.nx, data.ny])

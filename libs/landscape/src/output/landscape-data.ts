@@ -21,12 +21,13 @@ export interface LandscapeData {
   hasAccuracy: boolean;
 }
 
-function cell(value: unknown, field: string): number | null {
+/** `field` is built only for the error: every writer checks every cell, and naming each took most of the check. */
+function cell(value: unknown, field: () => string): number | null {
   if (value === null || typeof value === 'number') return value;
   if (value === 'NaN') return NaN;
   if (value === 'Infinity') return Infinity;
   if (value === '-Infinity') return -Infinity;
-  throw new InputError(`must be a number, null or "NaN"/"Infinity" (got ${JSON.stringify(value)})`, field);
+  throw new InputError(`must be a number, null or "NaN"/"Infinity" (got ${JSON.stringify(value)})`, field());
 }
 
 function coordinates(value: unknown, field: string): number[] {
@@ -46,7 +47,7 @@ function rows(value: unknown, nx: number, ny: number, kind: 'line' | 'surface', 
     const where = kind === 'line' ? field : `${field}[${iy}]`;
     if (!Array.isArray(row) || row.length !== nx)
       throw new InputError(`must have ${nx} values (one per x), got ${Array.isArray(row) ? row.length : typeof row}`, where);
-    return row.map((v, ix) => cell(v, `${where}[${ix}]`));
+    return row.map((v, ix) => cell(v, () => `${where}[${ix}]`));
   });
 }
 

@@ -21,8 +21,10 @@ export function renderVtp(result: LandscapeResult): string {
   const accuracy = data.accuracy.flat();
   const ok = losses.map((v) => v !== null && Number.isFinite(v));
   const fill = finiteExtent(losses)?.[0] ?? 0;
+  // Each loss as text once: the points' z and the loss array print the same numbers.
+  const lossData = losses.map((v, i) => (ok[i] ? String(v) : String(fill)));
   const points: string[] = [];
-  for (let iy = 0; iy < ny; iy++) for (let ix = 0; ix < nx; ix++) points.push(`${x[ix]} ${y[iy]} ${ok[iy * nx + ix] ? losses[iy * nx + ix] : fill}`);
+  for (let iy = 0; iy < ny; iy++) for (let ix = 0; ix < nx; ix++) points.push(`${x[ix]} ${y[iy]} ${lossData[iy * nx + ix]}`);
   const connectivity: string[] = [];
   const cellLoss: number[] = [];
   for (let iy = 0; iy + 1 < ny; iy++) {
@@ -34,7 +36,6 @@ export function renderVtp(result: LandscapeResult): string {
     }
   }
   const offsets = connectivity.map((_, i) => 4 * (i + 1));
-  const lossData = losses.map((v, i) => (ok[i] ? String(v) : String(fill)));
   const accuracyData = accuracy.map((v) => (v !== null && Number.isFinite(v) ? String(v) : '0'));
   return [
     '<?xml version="1.0"?>',
