@@ -46,6 +46,19 @@ describe('activations', () => {
     xs.forEach((x, i) => expect(Math.abs(actual[i]! - formula(x))).toBeLessThan(1e-6 * Math.max(1, Math.abs(formula(x)))));
   });
 
+  it.each(['tanh', 'softplus'] as const)("evaluation's %s on wasm (through sigmoid) stays within float32 rounding of the formula", async (name) => {
+    await selectBackend('wasm');
+    try {
+      const grid = Float32Array.from({ length: 80_001 }, (_, i) => -40 + i / 1000);
+      const actual = tf.tidy(() => applyActivation(name, tf.tensor1d(grid), true).dataSync());
+      const formula = FORMULAS[name]!;
+      // Two float32 roundings of the result's size: 2.4e-7·max(1, |f(x)|).
+      grid.forEach((x, i) => expect(Math.abs(actual[i]! - formula(x))).toBeLessThanOrEqual(2 * 2 ** -23 * Math.max(1, Math.abs(formula(x)))));
+    } finally {
+      await selectBackend('cpu');
+    }
+  });
+
   it('gelu is x·Φ(x) (erf form)', () => {
     const actual = tf.tidy(() => applyActivation('gelu', tf.tensor1d([-2, -0.5, 0.5, 2])).dataSync());
     // Φ(-2), Φ(-0.5), Φ(0.5), Φ(2) from the normal table.
