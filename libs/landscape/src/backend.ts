@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { installBlasKernels } from './blas';
+import { adviseHugePages } from './huge-pages';
 import { installSharingKernels } from './wasm-sharing';
 import { InputError } from './errors';
 import { installSecondOrderGradientsOnFirstUse } from './hessian/second-order';
@@ -19,6 +20,8 @@ export interface BackendInfo {
   device: string;
   /** What runs matMul on wasm: OpenBLAS' build and core, or why wasm's own kernels do (docs/performance.md). */
   matMul?: string;
+  /** wasm only: whether its memory was advised to use transparent huge pages (huge-pages.ts). */
+  memory?: string;
   /** Why preferred backends were skipped, for the record. */
   skipped: string[];
 }
@@ -66,7 +69,8 @@ async function initialize(choice: BackendChoice): Promise<BackendInfo> {
           installSharingKernels();
           const blas = installBlasKernels();
           const matMul = blas.matMul === 'openblas' ? blas.detail : `wasm's own kernels (${blas.detail})`;
-          return { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', device: 'cpu (1 thread, SIMD)', matMul, skipped };
+          const memory = adviseHugePages((tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8);
+          return { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', device: 'cpu (1 thread, SIMD)', matMul, memory, skipped };
         }
         skipped.push('@tensorflow/tfjs-backend-wasm: setBackend(wasm) returned false');
       } catch (error) {

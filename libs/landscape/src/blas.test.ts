@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostValues, installBlasKernels, matMul2d, restoreWasmKernels, selectBackend, type BlasInfo } from '@landscape/core';
+import { float32Tensor, hostValues, installBlasKernels, matMul2d, restoreWasmKernels, selectBackend, type BlasInfo } from '@landscape/core';
 
 type Matrix = number[][];
 
@@ -197,6 +197,21 @@ describe('OpenBLAS matMul kernels on wasm', () => {
     expect(Array.from(hostValues(x))).toEqual(Array.from(x.dataSync()));
     expect(hostValues(x)).toHaveLength(320);
     tf.dispose([before, x]);
+  });
+
+  it('float32Tensor writes float64 values into wasm memory as tf.tensor would, without a host copy', () => {
+    const values = Float64Array.from({ length: 300_000 }, (_, i) => Math.sin(i) * 1e3 + 1 / 3);
+    const expected = tf.tensor(Float32Array.from(values), [600, 500]);
+    const before = process.memoryUsage().arrayBuffers;
+    const x = float32Tensor(values, [600, 500]);
+    // A host Float32Array of the values would be 1.2 MB of new array buffers.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(100_000);
+    expect(x.shape).toEqual([600, 500]);
+    expect(x.dtype).toBe('float32');
+    expect(Array.from(x.dataSync())).toEqual(Array.from(expected.dataSync()));
+    const single = float32Tensor(Float32Array.of(1.5, -2), [2]);
+    expect(Array.from(single.dataSync())).toEqual([1.5, -2]);
+    tf.dispose([expected, x, single]);
   });
 
   it('leaves no tensor and no wasm buffer behind over many fused products', () => {

@@ -275,6 +275,19 @@ export function hostValues(tensor: tf.Tensor): Float32Array {
 }
 
 /**
+ * A float32 tensor of `values` (converted from float64 where needed). On wasm the values are written straight into
+ * the tensor's wasm memory: tf.tensor would take a host Float32Array copy first, which on every Hessian-vector
+ * product is fresh host memory (page faults included) until a garbage collection frees the last ones.
+ */
+export function float32Tensor(values: Float64Array | Float32Array, shape: number[]): tf.Tensor {
+  if (tf.getBackend() !== 'wasm') return tf.tensor(values instanceof Float32Array ? values : Float32Array.from(values), shape, 'float32');
+  const backend = tf.backend() as unknown as WasmBackend;
+  const tensor = tf.engine().makeTensorFromTensorInfo(backend.makeOutput(shape, 'float32'));
+  hostValues(tensor).set(values);
+  return tensor;
+}
+
+/**
  * Whether matMul's transposed and batched forms run as fast as the plain one on the active backend (OpenBLAS or
  * TensorFlow): the layout rules of matMul2d and the default points per pass depend on it.
  */

@@ -1,5 +1,5 @@
 export * from './backend';
-export { hostValues, installBlasKernels, matMul2d, restoreWasmKernels, type BlasInfo } from './blas';
+export { float32Tensor, hostValues, installBlasKernels, matMul2d, restoreWasmKernels, type BlasInfo } from './blas';
 export * from './data';
 export * from './directions';
 export * from './errors';

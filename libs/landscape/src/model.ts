@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Piscina } from 'piscina';
+import { float32Tensor } from './blas';
 import { InputError } from './errors';
 import type { ManifestEntry } from './graph/bind';
 import { buildGraph, type GraphOptions } from './graph/build';
@@ -165,5 +166,5 @@ export function toTensors(flat: Float64Array, layout: WeightLayout): tf.Tensor[]
 /** Uploads one weight of a flat float64 vector. */
 export function toTensor(flat: Float64Array, spec: WeightLayout[number]): tf.Tensor {
   const values = flat.subarray(spec.offset, spec.offset + spec.size);
-  return spec.dtype === 'int32' ? tf.tensor(new Int32Array(values), spec.shape, 'int32') : tf.tensor(new Float32Array(values), spec.shape, 'float32');
+  return spec.dtype === 'int32' ? tf.tensor(new Int32Array(values), spec.shape, 'int32') : float32Tensor(values, spec.shape);
 }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { subsetDataset } from '../data';
 import { InputError } from '../errors';
 import type { EvaluationSetup } from '../evaluate';
-import { hostValues } from '../blas';
+import { float32Tensor, hostValues } from '../blas';
 import { lossSum, targetMatrix } from '../losses';
 import type { ModelDescription } from '../model';
 import { modelObjective, objectiveOutput, type ModelObjective } from '../objective';
@@ -158,7 +158,7 @@ export class HessianOperator {
     if (theta.length !== this.parameters) throw new InputError(`parameter vector has ${theta.length} numbers but the model has ${this.parameters}`);
     this.releaseRetained();
     tf.dispose(this.params);
-    this.params = this.model.layout.map((spec) => tf.tensor(Float32Array.from(theta.subarray(spec.offset, spec.offset + spec.size)), spec.shape, 'float32'));
+    this.params = this.model.layout.map((spec) => float32Tensor(theta.subarray(spec.offset, spec.offset + spec.size), spec.shape));
     this.factored.setPoint(this.params);
   }
 
@@ -224,7 +224,7 @@ export class HessianOperator {
   hvp(v: Float64Array): Float64Array {
     if (v.length !== this.parameters) throw new Error(`vector has ${v.length} entries, the model has ${this.parameters} parameters`);
     const result = new Float64Array(this.parameters);
-    const vs = this.model.layout.map((spec) => tf.tensor(Float32Array.from(v.subarray(spec.offset, spec.offset + spec.size)), spec.shape, 'float32'));
+    const vs = this.model.layout.map((spec) => float32Tensor(v.subarray(spec.offset, spec.offset + spec.size), spec.shape));
     try {
       this.batches.forEach((_, b) => {
         const retained = this.retainedGradient(b);

@@ -114,6 +114,40 @@ describe.each(['cpu', 'wasm'] as const)('second derivatives on %s', (backend) =>
     tf.dispose([zt, ct, vt]);
   });
 
+  it('sums: the gradient broadcasts dy over the summed axes, second derivatives through it, and no host upload', () => {
+    // f(x) = Σ_j (Σ_i x_ij)² over axis 0 (and the same over axis 1, kept): ∂f/∂x_ij = 2·colsum_j, H·v = 2·colsum(v)_j.
+    const x = random([3, 4], 21);
+    const v = random([3, 4], 22);
+    const columnSums = (t: tf.Tensor): number[] => values(tf.sum(t, 0));
+    const sx = columnSums(x.clone());
+    const sv = columnSums(v.clone());
+    const f = (y: tf.Tensor) => tf.sum(tf.square(tf.sum(y, 0)));
+    expectClose(values(tf.grad(f)(x)), [0, 1, 2].flatMap(() => sx.map((s) => 2 * s)), 1e-6);
+    expectClose(values(hvp(f, x, v)), [0, 1, 2].flatMap(() => sv.map((s) => 2 * s)), 1e-6);
+    const rows = (y: tf.Tensor) => tf.sum(tf.square(tf.sum(y, -1, true)));
+    const rowSums = values(tf.sum(v, 1));
+    expectClose(values(hvp(rows, x, v)), rowSums.flatMap((s) => [2 * s, 2 * s, 2 * s, 2 * s]), 1e-6);
+    tf.dispose([x, v]);
+    // On wasm the ones come from a kernel: a large sum's gradient uploads nothing from the host (tf.ones would).
+    // (On cpu every kernel's output is a host array.)
+    if (backend !== 'wasm') return;
+    const big = tf.zeros([512, 256]);
+    const wasm = tf.backend() as unknown as { write: (...args: unknown[]) => unknown };
+    const write = wasm.write;
+    let uploaded = 0;
+    wasm.write = function (this: unknown, ...args: unknown[]) {
+      uploaded = Math.max(uploaded, (args[0] as ArrayLike<number> | null)?.length ?? 0);
+      return write.apply(this, args);
+    };
+    try {
+      tf.dispose(tf.grad((y: tf.Tensor) => tf.sum(y))(big));
+    } finally {
+      wasm.write = write;
+    }
+    expect(uploaded).toBeLessThan(1000);
+    big.dispose();
+  });
+
   it('throws, naming the op, where a second derivative is not supported', () => {
     const x = tf.tensor1d([0.3, -0.2, 0.9]);
     const ones = tf.onesLike(x);

@@ -382,7 +382,8 @@ function zeroGradient(kernelName: string, inputs: string[]): tf.GradConfig {
   return {
     kernelName,
     inputsToSave: inputs,
-    gradFunc: (_dy, saved) => Object.fromEntries(inputs.map((name, i) => [name, () => tf.zeros(saved[i]!.shape, 'float32')])),
+    // tf.fill runs a kernel; tf.zeros would build the zeros as a host array and upload it.
+    gradFunc: (_dy, saved) => Object.fromEntries(inputs.map((name, i) => [name, () => tf.fill(saved[i]!.shape, 0, 'float32')])),
   };
 }
 
@@ -395,6 +396,19 @@ function assertUnitDilation(dilations: unknown, op: string): void {
 
 function fixedGradients(matMulFallback: tf.GradConfig | undefined): tf.GradConfig[] {
   return [
+    {
+      // tfjs' formula (dy broadcast over the summed axes) with the ones made by a kernel: tfjs' tf.ones builds them
+      // as a host array, uploaded anew for every product (and so fresh host memory, page faults included).
+      kernelName: 'Sum',
+      inputsToSave: ['x'],
+      gradFunc: (dy, [x], attrs) => ({
+        x: () => {
+          const axes = tf.util.parseAxisParam(attrs.axis as number | number[], x!.shape);
+          const expanded = x!.shape.map((size, axis) => (axes.includes(axis) ? 1 : size));
+          return tf.mul(tf.reshape(single(dy), expanded), tf.fill(x!.shape, 1, 'float32'));
+        },
+      }),
+    },
     { kernelName: 'Exp', inputsToSave: ['x'], gradFunc: (dy, [x]) => ({ x: () => tf.mul(single(dy), tf.exp(x!)) }) },
     {
       kernelName: 'Tanh',
