@@ -26,7 +26,11 @@ export function adviseHugePages(heap: Uint8Array): string {
   const base = koffi.address(heap);
   if (!reservedAnonymous(base, base + WASM32_BYTES)) return 'huge pages: wasm memory is not one anonymous 4 GiB reservation';
   try {
-    const madvise = koffi.load('libc.so.6').func('int madvise(uintptr_t addr, size_t length, int advice)') as (address: bigint, length: bigint, advice: number) => number;
+    const madvise = koffi.load('libc.so.6').func('int madvise(uintptr_t addr, size_t length, int advice)') as (
+      address: bigint,
+      length: bigint,
+      advice: number,
+    ) => number;
     return madvise(base, WASM32_BYTES, MADV_HUGEPAGE) === 0 ? 'huge pages advised' : `huge pages: madvise failed (errno ${koffi.errno()})`;
   } catch (error) {
     return `huge pages: ${(error as Error).message.split('\n')[0]}`;

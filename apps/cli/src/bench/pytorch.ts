@@ -357,7 +357,9 @@ export async function measureCurvature(kind: CurvatureKind, dir: string, refs: B
   try {
     if (kind === 'hvp') {
       const v = randomDirection(loaded.description.layout, 1);
-      return { seconds: await medianSeconds(5, () => hessian.hvp(v)), factoredLayers: hessian.factoredLayerClasses() };
+      // As the solvers call it: each product into the previous one's buffer.
+      const product = new Float64Array(v.length);
+      return { seconds: await medianSeconds(5, () => hessian.hvp(v, product)), factoredLayers: hessian.factoredLayerClasses() };
     }
     const started = performance.now();
     if (kind === 'eigen') {

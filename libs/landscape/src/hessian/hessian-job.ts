@@ -132,8 +132,8 @@ function tracked(operator: LinearOperator, unitId: string, context: UnitContext)
   let done = 0;
   return {
     dimension: operator.dimension,
-    apply(v) {
-      const out = operator.apply(v);
+    apply(v, into) {
+      const out = operator.apply(v, into);
       if (context.onWork?.(++done) === false) throw new UnitCancelled(unitId);
       return out;
     },

@@ -16,9 +16,13 @@ export interface TraceResult extends SolverStats {
  */
 export function hutchinsonSamples(operator: LinearOperator, options: { seed: number; first?: number; count: number }): number[] {
   const { seed, first = 0, count } = options;
+  // One probe buffer and one product buffer for all probes (LinearOperator: no fresh host memory per product).
+  const z = new Float64Array(operator.dimension);
+  let product: Float64Array | undefined;
   return Array.from({ length: count }, (_, k) => {
-    const z = rademacher(operator.dimension, createRng(deriveSeed(seed, first + k)));
-    return dot(z, operator.apply(z));
+    rademacher(operator.dimension, createRng(deriveSeed(seed, first + k)), z);
+    product = operator.apply(z, product);
+    return dot(z, product);
   });
 }
 

@@ -26,6 +26,17 @@ describe.each(BACKENDS)('Hessian-vector products on %s', (backend) => {
       expect(relativeError(hv, ref.hvpD1)).toBeLessThan(1e-5);
     });
 
+    it('writes a product into a given buffer: the same numbers as a fresh one, the buffer returned', async () => {
+      const hessian = await operator();
+      const fresh = hessian.hvp(ref.d1);
+      const buffer = new Float64Array(fresh.length).fill(7);
+      const into = hessian.hvp(ref.d1, buffer);
+      expect(into).toBe(buffer);
+      expect(Array.from(into)).toEqual(Array.from(fresh));
+      expect(hessian.operator.apply(ref.d1, buffer)).toBe(buffer);
+      expect(() => hessian.hvp(buffer, buffer)).toThrow(/must not be the vector/);
+    });
+
     it('the gradient matches the reference', async () => {
       const { gradient } = (await operator()).gradient();
       expect(relativeError(gradient, ref.grad)).toBeLessThan(1e-5);

@@ -31,8 +31,9 @@ export function orthogonalizeAgainst(v: Float64Array, basis: readonly Float64Arr
 }
 
 // Plain loops fill the vectors: Float64Array.from({ length: n }, f) iterates generically, ~10× slower at n = 10⁵.
-export function rademacher(n: number, rng: Rng): Float64Array {
-  const v = new Float64Array(n);
+/** n random signs, written into `into` when given. */
+export function rademacher(n: number, rng: Rng, into?: Float64Array): Float64Array {
+  const v = into?.length === n ? into : new Float64Array(n);
   for (let i = 0; i < n; i++) v[i] = rng.uniform() < 0.5 ? -1 : 1;
   return v;
 }
@@ -70,9 +71,9 @@ export class Counted implements LinearOperator {
   get dimension(): number {
     return this.inner.dimension;
   }
-  apply(v: Float64Array): Float64Array {
+  apply(v: Float64Array, into?: Float64Array): Float64Array {
     this.hvps++;
-    return this.inner.apply(v);
+    return this.inner.apply(v, into);
   }
   seconds(): number {
     return (performance.now() - this.started) / 1000;

@@ -1,6 +1,6 @@
 import { createRng } from '../random';
 import type { LinearOperator } from './hvp';
-import { axpy, Counted, dot, norm, orthogonalizeAgainst, randomOrthogonalUnit, scaleInPlace, type SolverStats } from './linalg';
+import { Counted, dot, norm, orthogonalizeAgainst, randomOrthogonalUnit, scaleInPlace, type SolverStats } from './linalg';
 
 export interface PowerOptions {
   /** Eigenpairs wanted (dominant first). */
@@ -41,19 +41,20 @@ export function powerIteration(operator: LinearOperator, options: PowerOptions =
     let lambda = 0;
     let residual = Infinity;
     let done = false;
+    // The previous iterate's buffer takes the next product (LinearOperator: no fresh host memory per product).
+    let spare: Float64Array | undefined;
     for (let it = 0; it < maxIterations && !done; it++) {
       iterations++;
-      const w = op.apply(v);
+      const w = op.apply(v, spare);
       orthogonalizeAgainst(w, eigenvectors); // deflation: (I − UUᵀ) H v for v ⟂ U
       lambda = dot(v, w);
-      const r = Float64Array.from(w);
-      axpy(-lambda, v, r);
-      residual = norm(r);
+      residual = distance(w, lambda, v);
       const length = norm(w);
       if (residual <= tol * Math.abs(lambda) || length === 0) {
         done = true;
         break;
       }
+      spare = v;
       v = scaleInPlace(w, 1 / length);
     }
     converged &&= done;
@@ -62,4 +63,11 @@ export function powerIteration(operator: LinearOperator, options: PowerOptions =
     residuals.push(residual);
   }
   return { eigenvalues, eigenvectors, residuals, iterations, converged, hvps: op.hvps, seconds: op.seconds() };
+}
+
+/** ‖w − λ·v‖ without a copy of w. */
+function distance(w: Float64Array, lambda: number, v: Float64Array): number {
+  let sum = 0;
+  for (let i = 0; i < w.length; i++) sum += (w[i]! - lambda * v[i]!) ** 2;
+  return Math.sqrt(sum);
 }

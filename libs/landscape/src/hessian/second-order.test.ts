@@ -122,11 +122,23 @@ describe.each(['cpu', 'wasm'] as const)('second derivatives on %s', (backend) =>
     const sx = columnSums(x.clone());
     const sv = columnSums(v.clone());
     const f = (y: tf.Tensor) => tf.sum(tf.square(tf.sum(y, 0)));
-    expectClose(values(tf.grad(f)(x)), [0, 1, 2].flatMap(() => sx.map((s) => 2 * s)), 1e-6);
-    expectClose(values(hvp(f, x, v)), [0, 1, 2].flatMap(() => sv.map((s) => 2 * s)), 1e-6);
+    expectClose(
+      values(tf.grad(f)(x)),
+      [0, 1, 2].flatMap(() => sx.map((s) => 2 * s)),
+      1e-6,
+    );
+    expectClose(
+      values(hvp(f, x, v)),
+      [0, 1, 2].flatMap(() => sv.map((s) => 2 * s)),
+      1e-6,
+    );
     const rows = (y: tf.Tensor) => tf.sum(tf.square(tf.sum(y, -1, true)));
     const rowSums = values(tf.sum(v, 1));
-    expectClose(values(hvp(rows, x, v)), rowSums.flatMap((s) => [2 * s, 2 * s, 2 * s, 2 * s]), 1e-6);
+    expectClose(
+      values(hvp(rows, x, v)),
+      rowSums.flatMap((s) => [2 * s, 2 * s, 2 * s, 2 * s]),
+      1e-6,
+    );
     tf.dispose([x, v]);
     // On wasm the ones come from a kernel: a large sum's gradient uploads nothing from the host (tf.ones would).
     // (On cpu every kernel's output is a host array.)

@@ -206,9 +206,9 @@ export function shardedOperator(options: ShardedOperatorOptions, stats: HvpRunSt
 export function timedOperator(operator: LinearOperator, stats: HvpRunStats): LinearOperator {
   return {
     dimension: operator.dimension,
-    apply(u) {
+    apply(u, into) {
       const started = performance.now();
-      const out = operator.apply(u);
+      const out = operator.apply(u, into);
       const seconds = (performance.now() - started) / 1000;
       stats.products++;
       stats.localShards++;

@@ -42,6 +42,31 @@ describe('solvers on a matrix with a known spectrum', () => {
   const sorted = op.spectrum;
   const trace = spectrum.reduce((a, b) => a + b, 0);
 
+  it('power iteration and Hutchinson reuse the product buffers they are given back, with the same numbers', () => {
+    // The same matrix, writing into the buffer when one is given (as HessianOperator does).
+    let reused = 0;
+    const writing: LinearOperator = {
+      dimension: op.dimension,
+      apply(v, into) {
+        expect(into).not.toBe(v);
+        const product = op.apply(v);
+        if (!into) return product;
+        reused++;
+        into.set(product);
+        return into;
+      },
+    };
+    const power = [powerIteration(op, { k: 2, tol: 1e-6, seed: 4 }), powerIteration(writing, { k: 2, tol: 1e-6, seed: 4 })];
+    expect(power[1]!.eigenvalues).toEqual(power[0]!.eigenvalues);
+    expect(power[1]!.eigenvectors.map((v) => Array.from(v))).toEqual(power[0]!.eigenvectors.map((v) => Array.from(v)));
+    expect(power[1]!.hvps).toBe(power[0]!.hvps);
+    // Every product but the first of each eigenpair goes into the previous iterate.
+    expect(reused).toBe(power[1]!.hvps - 2);
+    reused = 0;
+    expect(hutchinson(writing, { samples: 12, seed: 5 }).value).toBe(hutchinson(op, { samples: 12, seed: 5 }).value);
+    expect(reused).toBe(11);
+  });
+
   it('power iteration with deflation finds the dominant eigenpairs', () => {
     const result = powerIteration(op, { k: 3, tol: 1e-6, seed: 1 });
     expect(result.converged).toBe(true);
