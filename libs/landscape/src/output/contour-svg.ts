@@ -212,7 +212,7 @@ interface LabelContext {
  * first, then every second, then the rest, so crowded bottom levels give way evenly; at most two labels per level,
  * each on a stretch of line at least 70 px long that does not run along the plot's edge.
  */
-function levelLabels(contours: ContourMultiPolygon[], context: LabelContext): string[] {
+function levelLabels(contours: readonly ContourMultiPolygon[], context: LabelContext): string[] {
   const { plot } = context;
   const boxes: { x0: number; y0: number; x1: number; y1: number }[] = context.avoid.map((p) => ({ x0: p.x - 7, y0: p.y - 7, x1: p.x + 7, y1: p.y + 7 }));
   const free = (box: (typeof boxes)[number]): boolean =>

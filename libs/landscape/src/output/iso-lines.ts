@@ -16,11 +16,15 @@ interface D3Contour {
   contours(): ContoursGenerator;
 }
 
+/** The last surface contoured, by value: contour.svg and surface.html of one result ask for the same bands. */
+let last: { z: Float64Array; nx: number; thresholds: number[]; bands: readonly ContourMultiPolygon[] } | undefined;
+
 /**
  * The filled regions loss ≥ threshold of a surface, one per threshold (d3-contour's marching squares), shared by
- * the SVG contour and the 3-D view. null/NaN/−∞ are holes; +∞ (diverged) counts as above every level.
+ * the SVG contour and the 3-D view. null/NaN/−∞ are holes; +∞ (diverged) counts as above every level. The same
+ * values and thresholds as the previous call (compared entry by entry) return the previous bands: read-only.
  */
-export function contourBands(data: LandscapeData, thresholds: readonly number[]): ContourMultiPolygon[] {
+export function contourBands(data: LandscapeData, thresholds: readonly number[]): readonly ContourMultiPolygon[] {
   // Row-major [iy][ix], exactly the layout d3-contour reads (x fastest).
   const z = new Float64Array(data.nx * data.ny);
   data.loss.forEach((row, iy) =>
@@ -28,10 +32,20 @@ export function contourBands(data: LandscapeData, thresholds: readonly number[])
       z[iy * data.nx + ix] = v === null || Number.isNaN(v) || v === -Infinity ? NaN : v;
     }),
   );
-  return requireEsm<D3Contour>('d3-contour')
+  if (last && last.nx === data.nx && sameValues(last.z, z) && sameValues(last.thresholds, thresholds)) return last.bands;
+  const bands = requireEsm<D3Contour>('d3-contour')
     .contours()
     .size([data.nx, data.ny])
     .thresholds([...thresholds])(z);
+  last = { z, nx: data.nx, thresholds: [...thresholds], bands };
+  return bands;
+}
+
+/** Equal lengths and entries, NaN equal to NaN. */
+function sameValues(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i]) && !(a[i] === b[i])) return false;
+  return true;
 }
 
 /** Grid units → data coordinates on one axis: value i sits at i + 0.5; positions beyond the outer points clamp to the edge. */

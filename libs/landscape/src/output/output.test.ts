@@ -10,7 +10,7 @@ import type { LandscapeResult } from '../result';
 import { parseJobSpec, type SurfaceSpec } from '../spec';
 import { requireEsm } from './esm';
 import { provenance } from './fixtures.test-util';
-import { renderContourSvg, writeLandscapeOutputs } from './index';
+import { levelScale, renderContourSvg, surfaceLosses, writeLandscapeOutputs } from './index';
 import { niceTicks } from './plot';
 
 type H5 = typeof import('h5wasm');
@@ -125,6 +125,19 @@ describe('landscape outputs: surface', () => {
   it('writes every file', async () => {
     expect(await written).toEqual(['result.csv', 'contour.svg', 'surface.html', 'surface.h5', 'surface.vtp']);
     for (const name of await written) expect(statSync(join(dir, name)).size).toBeGreaterThan(0);
+  });
+
+  it('contours each surface by its values: the bands kept for the 3-D view never leak into another result', async () => {
+    const a = surface();
+    const b = surface();
+    (b.loss as number[][])[3]![4] = 2.5; // inside the levels' range: the same thresholds, other bands
+    const levels = levelScale(surfaceLosses(a), 10);
+    const svgA = await renderContourSvg(a, { levels });
+    const svgB = await renderContourSvg(b, { levels });
+    expect(svgB).not.toBe(svgA);
+    await renderContourSvg(surface(2));
+    expect(await renderContourSvg(b, { levels })).toBe(svgB);
+    expect(await renderContourSvg(a, { levels })).toBe(svgA);
   });
 
   it('result.csv has one row per point, x fastest, empty cells for null', async () => {

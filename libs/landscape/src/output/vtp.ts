@@ -23,16 +23,25 @@ export function renderVtp(result: LandscapeResult): string {
   const fill = finiteExtent(losses)?.[0] ?? 0;
   // Each loss as text once: the points' z and the loss array print the same numbers.
   const lossData = losses.map((v, i) => (ok[i] ? String(v) : String(fill)));
+  // Coordinates as text once per grid column and row, not once per point.
+  const xText = x.map(String);
   const points: string[] = [];
-  for (let iy = 0; iy < ny; iy++) for (let ix = 0; ix < nx; ix++) points.push(`${x[ix]} ${y[iy]} ${lossData[iy * nx + ix]}`);
+  for (let iy = 0; iy < ny; iy++) {
+    const yText = String(y[iy]);
+    for (let ix = 0; ix < nx; ix++) points.push(`${xText[ix]} ${yText} ${lossData[iy * nx + ix]}`);
+  }
   const connectivity: string[] = [];
   const cellLoss: number[] = [];
   for (let iy = 0; iy + 1 < ny; iy++) {
     for (let ix = 0; ix + 1 < nx; ix++) {
-      const quad = [iy * nx + ix, iy * nx + ix + 1, (iy + 1) * nx + ix + 1, (iy + 1) * nx + ix];
-      if (!quad.every((i) => ok[i])) continue;
-      connectivity.push(quad.join(' '));
-      cellLoss.push(quad.reduce((sum, i) => sum + (losses[i] as number), 0) / 4);
+      // The quad's corners counter-clockwise from (ix, iy).
+      const a = iy * nx + ix;
+      const b = a + 1;
+      const c = a + nx + 1;
+      const d = a + nx;
+      if (!(ok[a] && ok[b] && ok[c] && ok[d])) continue;
+      connectivity.push(`${a} ${b} ${c} ${d}`);
+      cellLoss.push(((losses[a] as number) + (losses[b] as number) + (losses[c] as number) + (losses[d] as number)) / 4);
     }
   }
   const offsets = connectivity.map((_, i) => 4 * (i + 1));
