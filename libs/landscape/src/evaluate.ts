@@ -7,7 +7,8 @@ import { modelObjective, objectiveOutput, type ModelObjective } from './objectiv
 import type { Tile, TileResult } from './tiles';
 import { hostValues, matMulFormsFast } from './blas';
 import { defaultPointsPerPass, PassSizer, PlanWeights, pointsPerPassCap, runSets, type PointsPerPassRecord } from './multipoint';
-import { subspaceDecision, SubspaceTerms, type SubspaceDecision } from './subspace';
+import { subspaceDecision, subspaceRecord, SubspaceTerms, type SubspaceDecision, type SubspaceRecord } from './subspace';
+import { foldedNormalizations } from './graph/fold';
 import { combine } from './weights';
 
 /** Everything needed to evaluate the loss at a parameter vector; plain data, so it can cross thread boundaries. */
@@ -287,6 +288,18 @@ export interface LandscapePlan {
  */
 export function evaluationSubspace(setup: EvaluationSetup, directions: number): SubspaceDecision {
   return subspaceDecision(setup.model.graph, setup.model.layout, setup.data.sampleShape, setup.data.n, directions, { mode: setup.subspace ?? 'auto' });
+}
+
+/** result.json's record of how points were evaluated: the layers shared between them, the normalizations folded. */
+export interface EvaluationRecord {
+  subspace: SubspaceRecord;
+  /** "bn into conv" per batch normalization folded into the layer before it in passes of one point (graph/fold.ts). */
+  normalizationsFolded: string[];
+}
+
+/** The record of points evaluated through `decision` (the subspace's layers are computed apart, so never folded). */
+export function evaluationRecord(setup: EvaluationSetup, decision: SubspaceDecision): EvaluationRecord {
+  return { subspace: subspaceRecord(decision), normalizationsFolded: foldedNormalizations(setup.model.graph, decision.used ? decision.nodes : []) };
 }
 
 /**

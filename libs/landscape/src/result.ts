@@ -8,7 +8,7 @@ import { layoutSize } from './weights';
 import type { LossName, OutputKind } from './losses';
 import type { DirectionRecord } from './prepare';
 import type { PointsPerPassSummary } from './multipoint';
-import type { SubspaceRecord } from './subspace';
+import type { EvaluationRecord } from './evaluate';
 import type { GridValues } from './tiles';
 
 export const PACKAGE_VERSION: string = (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
@@ -84,9 +84,10 @@ export interface LandscapeResult extends Provenance {
   pointsComputed: number;
   /**
    * How line and surface jobs evaluated the points: whether layers' work was shared between them (subspace.ts),
-   * and how many points each pass over the data held (multipoint.ts).
+   * which batch normalizations were folded into the layer before them in passes of one point (graph/fold.ts), and
+   * how many points each pass over the data held (multipoint.ts).
    */
-  evaluation?: { subspace: SubspaceRecord; pointsPerPass?: PointsPerPassSummary };
+  evaluation?: EvaluationRecord & { pointsPerPass?: PointsPerPassSummary };
 }
 
 /** Where a result holds NaN or ±Infinity: counts by field path (array positions left out), and a warning. */

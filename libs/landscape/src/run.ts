@@ -4,8 +4,7 @@ import type { PreparedLandscape } from './prepare';
 import { evaluationProvenance, type LandscapeResult } from './result';
 import type { LineSpec, SurfaceSpec } from './spec';
 import type { AssembledSurface } from './tiles';
-import { subspaceRecord } from './subspace';
-import { evaluationSubspace } from './evaluate';
+import { evaluationRecord, evaluationSubspace } from './evaluate';
 import type { PointsPerPassSummary } from './multipoint';
 
 /** The result.json object of a line or surface job. */
@@ -31,7 +30,7 @@ export function landscapeResult(
     points: gridSize(grid).points,
     pointsComputed: surface.pointsComputed,
     evaluation: {
-      subspace: subspaceRecord(evaluationSubspace(prepared.setup, prepared.plan.directions.length)),
+      ...evaluationRecord(prepared.setup, evaluationSubspace(prepared.setup, prepared.plan.directions.length)),
       ...(pointsPerPass ? { pointsPerPass } : {}),
     },
     ...evaluationProvenance(spec.model, prepared.model.description.name, prepared.setup, execution, surface.pointsComputed),

@@ -5,6 +5,7 @@ import {
   defaultTileSize,
   Evaluator,
   evaluateTile,
+  evaluationRecord,
   evaluationSubspace,
   InputError,
   isInputError,
@@ -16,7 +17,6 @@ import {
   evaluationProvenance,
   planTiles,
   stringifyResult,
-  subspaceRecord,
   UnitCancelled,
   tilePoints,
   type BackendInfo,
@@ -30,7 +30,7 @@ import {
   type LossName,
   type OutputKind,
   type RefResolver,
-  type SubspaceRecord,
+  type EvaluationRecord,
   type Tile,
   type TileResult,
   type Timings,
@@ -113,7 +113,7 @@ export interface MethodResult {
   settings: Record<string, unknown>;
   grid: { x: number[]; y: number[]; loss: GridValues; accuracy: GridValues; points: number; pointsComputed: number };
   /** Whether the grid's points shared layers' work (a PCA map's grid is a plane, evaluated like a surface's). */
-  evaluation: { subspace: SubspaceRecord };
+  evaluation: EvaluationRecord;
 }
 
 export interface TrajectoryResult {
@@ -419,10 +419,10 @@ function unitPoints(spec: TrajectorySpec, prepared: PreparedTrajectory, unitId: 
  * How a method's grid was evaluated: a PCA map's grid units are tiles of a plane and go through the surface rule;
  * the others' inverse maps are not linear, so their points span no subspace.
  */
-function methodSubspace(method: TrajectoryMethod, setup: EvaluationSetup): SubspaceRecord {
-  if (method === 'pca' || method === 'pca-directions') return subspaceRecord(evaluationSubspace(setup, 2));
+function methodEvaluation(method: TrajectoryMethod, setup: EvaluationSetup): EvaluationRecord {
+  if (method === 'pca' || method === 'pca-directions') return evaluationRecord(setup, evaluationSubspace(setup, 2));
   const map = method === 'umap' ? 'inverse-distance interpolation' : 'the decoder';
-  return { layers: [], used: false, reason: `the inverse map (${map}) is not linear: the grid's points lie on no plane` };
+  return evaluationRecord(setup, { layers: [], nodes: [], used: false, reason: `the inverse map (${map}) is not linear: the grid's points lie on no plane` });
 }
 
 function methodResult(
@@ -468,7 +468,7 @@ function methodResult(
       points: grid.x.length * grid.y.length,
       pointsComputed: surface.pointsComputed,
     },
-    evaluation: { subspace: methodSubspace(embedding.method, setup) },
+    evaluation: methodEvaluation(embedding.method, setup),
   };
 }
 

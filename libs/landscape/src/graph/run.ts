@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { applyFolded, foldedProducers } from './fold';
 import { definitionOf, MODEL_INPUT, type GraphNode, type ModelGraph } from './ir';
 
 export interface RunOptions {
@@ -52,21 +53,33 @@ export function runGraph(graph: ModelGraph, params: readonly tf.Tensor[], input:
     });
     return values[graph.output]!;
   }
+  // Batch normalizations folded into the layer before them (fold.ts): that layer is not run on its own, and the
+  // normalization reads its inputs instead. Not with a node apply (several weight sets per pass).
+  const folds = options.apply ? new Map<number, number>() : foldedProducers(graph, given);
+  const folded = new Set(folds.values());
+  const inputsOf = (i: number): number[] => (folds.has(i) ? graph.nodes[folds.get(i)!]!.inputs : folded.has(i) ? [] : graph.nodes[i]!.inputs);
   // Readers left per node; the output is never freed. A tensor can be several nodes' value (identity layers).
   const readers = new Array<number>(graph.nodes.length).fill(0);
-  graph.nodes.forEach((node, i) => needed[i] && !given.has(i) && new Set(node.inputs).forEach((read) => read !== MODEL_INPUT && readers[read]!++));
+  graph.nodes.forEach((_, i) => needed[i] && !given.has(i) && new Set(inputsOf(i)).forEach((read) => read !== MODEL_INPUT && readers[read]!++));
   readers[graph.output]!++;
   const holders = new Map<tf.Tensor, number>();
   const kept = new Set<tf.Tensor>([input, ...params, ...given.values()]);
   const apply =
     options.apply ?? ((n: GraphNode, _: number, inputs: tf.Tensor[]) => definitionOf(n).apply(n.config, inputs, weightsOf(n, params), { fused: true }));
   graph.nodes.forEach((node, i) => {
-    if (!needed[i]) return;
-    const output = given.get(i) ?? tf.tidy(() => apply(node, i, node.inputs.map(valueOf)));
+    if (!needed[i] || folded.has(i)) return;
+    const producer = folds.get(i);
+    const output =
+      given.get(i) ??
+      tf.tidy(() =>
+        producer === undefined
+          ? apply(node, i, node.inputs.map(valueOf))
+          : applyFolded(graph, i, producer, inputsOf(i).map(valueOf), (n) => weightsOf(n, params)),
+      );
     values[i] = output;
     holders.set(output, (holders.get(output) ?? 0) + 1);
     if (given.has(i)) return;
-    for (const read of new Set(node.inputs)) {
+    for (const read of new Set(inputsOf(i))) {
       if (read === MODEL_INPUT || --readers[read]! > 0) continue;
       const value = values[read]!;
       values[read] = undefined;

@@ -235,6 +235,25 @@ export const cases: LayerCase[] = [
     },
   },
   {
+    // Evaluation folds each BN into the layer before it (graph/fold.ts) except after the 1×1 conv, which an Add reads too.
+    name: 'batch normalization folded into dense and convolution layers',
+    covers: ['BatchNormalization', 'Dense', 'Conv1D', 'Conv2D', 'DepthwiseConv2D', 'SeparableConv2D'],
+    input: [6, 6, 3],
+    build: () => {
+      const x = tfl.input({ shape: [6, 6, 3] });
+      const bn = (t: unknown, config: Parameters<typeof L.batchNormalization>[0] = {}): tfl.SymbolicTensor =>
+        L.batchNormalization(config).apply(t as tfl.SymbolicTensor) as tfl.SymbolicTensor;
+      let h = bn(L.conv2d({ filters: 4, kernelSize: 3, padding: 'same', useBias: false }).apply(x));
+      h = bn(L.depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, padding: 'same' }).apply(h), { center: false });
+      h = bn(L.separableConv2d({ filters: 5, kernelSize: 3 }).apply(h), { scale: false });
+      const shared = L.conv2d({ filters: 5, kernelSize: 1 }).apply(h) as tfl.SymbolicTensor;
+      h = L.add().apply([bn(shared), shared]) as tfl.SymbolicTensor;
+      h = bn(L.conv1d({ filters: 3, kernelSize: 2 }).apply(L.reshape({ targetShape: [16, 5] }).apply(h)));
+      h = bn(L.dense({ units: 4 }).apply(L.flatten().apply(h)));
+      return tfl.model({ inputs: x, outputs: L.dense({ units: 2 }).apply(h) as tfl.SymbolicTensor });
+    },
+  },
+  {
     name: 'batch normalization on features, images and axis 1',
     covers: ['BatchNormalization'],
     input: [4, 3],

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ACTIVATION_KERNELS, applyActivation, fusedActivation, parseActivation, type ActivationName } from './activations';
 import { boolField, enumField, expectRank, intField, intTuple, known, layerError, requireChannelsLast, single, windowOutput, type Config } from './config';
-import { applyEachSet, defineLayer, type AnyLayerDefinition, type LayerContext, type Shape } from './layer';
+import { applyEachSet, defineLayer, scaledKernel, type AnyLayerDefinition, type LayerContext, type Shape } from './layer';
 
 /**
  * Convolutions, channels_last. Evaluation uses tfjs' fused kernels (bias and activation in the op); gradients
@@ -97,6 +97,9 @@ function depthwise(x: tf.Tensor4D, kernel: tf.Tensor4D, config: ConvConfig, fuse
 }
 
 const finalActivation = (config: ConvConfig) => ({ activation: config.activation, withoutActivation: { ...config, activation: 'linear' as const } });
+/** A following batch normalization folds into the layer when no activation comes between (graph/fold.ts). */
+const linearOutput = (config: ConvConfig): boolean => config.activation === 'linear';
+const lastAxis = (kernel: tf.Tensor): number[] => [kernel.shape.at(-1)!];
 const biasWeight = (config: ConvConfig, units: number) => (config.useBias ? [{ name: 'bias', trainable: true, shape: [units] }] : []);
 const CONV_KERNELS = ['Conv2D', 'FusedConv2D', 'Reshape', 'PadV2', 'Add', ...ACTIVATION_KERNELS];
 
@@ -138,6 +141,7 @@ const convolution = (rank: 1 | 2) => {
     secondOrder: 'exact',
     finalActivation,
     linearInWeights: true,
+    absorbsAffine: { accepts: linearOutput, weights: scaledKernel('kernel', lastAxis) },
     weightGradients: (config, [x], dy) => {
       if (config.dilation.some((d) => d !== 1)) return undefined;
       const image = asImage(x!, config);
@@ -196,6 +200,8 @@ const depthwiseConv2d = defineLayer<ConvConfig>({
   secondOrder: 'exact',
   finalActivation,
   linearInWeights: true,
+  // Output channel c·m + j is filter (c, j) of the [kh, kw, c, m] kernel.
+  absorbsAffine: { accepts: linearOutput, weights: scaledKernel('depthwise_kernel', (kernel) => kernel.shape.slice(2)) },
 });
 
 /** Depthwise convolution, then a 1×1 pointwise convolution with bias and activation. */
@@ -219,6 +225,7 @@ const separableConv2d = defineLayer<ConvConfig>({
   kernels: ['DepthwiseConv2dNative', ...CONV_KERNELS, 'Eye', 'Multiply'],
   secondOrder: 'exact',
   finalActivation,
+  absorbsAffine: { accepts: linearOutput, weights: scaledKernel('pointwise_kernel', lastAxis) },
 });
 
 /** Keras' deconv_output_length without output_padding. */

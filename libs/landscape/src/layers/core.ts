@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { matMul2d, matMulFormsFast } from '../blas';
 import { ACTIVATION_KERNELS, applyActivation, fusedActivation, parseActivation, type ActivationName } from './activations';
 import { boolField, intField, known, numberField, single } from './config';
-import { defineLayer, type AnyLayerDefinition } from './layer';
+import { defineLayer, scaledKernel, type AnyLayerDefinition } from './layer';
 
 interface DenseConfig {
   units: number;
@@ -62,6 +62,7 @@ const dense = defineLayer<DenseConfig>({
   secondOrder: 'exact',
   finalActivation: (config) => ({ activation: config.activation, withoutActivation: { ...config, activation: 'linear' } }),
   linearInWeights: true,
+  absorbsAffine: { accepts: (config) => config.activation === 'linear', weights: scaledKernel('kernel', (kernel) => [kernel.shape.at(-1)!]) },
   weightGradients: (config, [x], dy) => {
     const rows = tf.reshape(x!, [-1, x!.shape.at(-1)!]) as tf.Tensor2D;
     const dyRows = tf.reshape(dy, [-1, config.units]) as tf.Tensor2D;

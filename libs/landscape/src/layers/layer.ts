@@ -98,6 +98,39 @@ export interface LayerDefinition<Config = unknown> {
    * once more.
    */
   weightGradients?(config: Config, inputs: tf.Tensor[], dy: tf.Tensor): Record<string, tf.Tensor> | undefined;
+  /**
+   * Evaluation only: this layer is, at inference, a per-channel affine map y = x·scale + shift over the last axis
+   * (batch normalization with its moving statistics), when `folds` holds for its input shape. graph/fold.ts then
+   * folds it into the layer before it (`absorbsAffine`).
+   */
+  readonly outputAffine?: {
+    folds(config: Config, inputShape: Shape): boolean;
+    affine(config: Config, weights: Readonly<Record<string, tf.Tensor>>): { scale: tf.Tensor; shift: tf.Tensor };
+  };
+  /**
+   * Evaluation only: when `accepts` holds (no activation after the linear part), the weights with which this
+   * layer computes its own output·scale + shift (scale and shift over the output's last axis, in place of `bias`
+   * too where the layer has none).
+   */
+  readonly absorbsAffine?: {
+    accepts(config: Config): boolean;
+    weights(config: Config, weights: Readonly<Record<string, tf.Tensor>>, scale: tf.Tensor, shift: tf.Tensor): Record<string, tf.Tensor>;
+  };
+}
+
+/**
+ * `absorbsAffine.weights` of a layer whose kernel `kernelName` has its output channels on the last axes (their
+ * sizes `outputAxes`: [units], or [channels, multiplier] of a depthwise kernel) and whose optional bias is `bias`.
+ */
+export function scaledKernel(kernelName: string, outputAxes: (kernel: tf.Tensor) => number[]) {
+  return (_config: unknown, weights: Readonly<Record<string, tf.Tensor>>, scale: tf.Tensor, shift: tf.Tensor): Record<string, tf.Tensor> => {
+    const kernel = weights[kernelName]!;
+    return {
+      ...weights,
+      [kernelName]: tf.mul(kernel, tf.reshape(scale, outputAxes(kernel))),
+      bias: weights.bias ? tf.add(tf.mul(weights.bias, scale), shift) : shift,
+    };
+  };
 }
 
 /** The generic `applySets`: `apply` once per set on that set's slice of the inputs and weights, concatenated. */

@@ -76,6 +76,16 @@ const batchNormalization = defineLayer<NormConfig>({
   },
   kernels: ['FusedBatchNorm', 'Rsqrt', 'Add', 'Sub', 'Multiply', 'Reshape'],
   secondOrder: 'exact',
+  // BN(y) = y·s + t per channel with s = γ/√(σ² + ε), t = β − μ·s.
+  outputAffine: {
+    folds: (config, inputShape) => config.axes.length === 1 && (config.axes[0] === -1 || config.axes[0] === inputShape.length),
+    affine: (config, weights) => {
+      const inverse = tf.rsqrt(tf.add(weights.moving_variance!, config.epsilon));
+      const scale = weights.gamma ? tf.mul(inverse, weights.gamma) : inverse;
+      const centred = tf.mul(weights.moving_mean!, scale);
+      return { scale, shift: weights.beta ? tf.sub(weights.beta, centred) : tf.neg(centred) };
+    },
+  },
 });
 
 const layerNormalization = defineLayer<NormConfig>({
