@@ -95,9 +95,15 @@ export async function renderContourSvg(result: LandscapeResult, options: Contour
   if (drawable) {
     const contours = contourBands(data, thresholds);
     const toPixel = ([cx, cy]: [number, number]): [number, number] => [X(gridToData(cx, x)), Y(gridToData(cy, y))];
+    // "Mx,yLx,y…Z" by concatenation: 10⁴-point surfaces have ~10⁵ ring points, and per-point arrays were most of it.
+    const ringPath = (ring: [number, number][]): string => {
+      let path = 'M';
+      ring.forEach(([cx, cy], k) => (path += `${k ? 'L' : ''}${px(X(gridToData(cx, x)))},${px(Y(gridToData(cy, y)))}`));
+      return `${path}Z`;
+    };
     body.push(`<g class="contours" clip-path="url(#ll-clip)" stroke-linejoin="round">`);
     contours.forEach((contour, k) => {
-      const d = contour.coordinates.map((polygon) => polygon.map((ring) => `M${ring.map((p) => toPixel(p).map(px).join(',')).join('L')}Z`).join('')).join('');
+      const d = contour.coordinates.map((polygon) => polygon.map(ringPath).join('')).join('');
       // The outline of each level above the first is its iso-line, drawn in white.
       const stroke = k === 0 ? 'stroke="none"' : 'stroke="#ffffff" stroke-opacity="0.75" stroke-width="0.7"';
       body.push(
