@@ -9,7 +9,10 @@ import { hostValues, matMulFormsFast } from './blas';
 import { defaultPointsPerPass, PassSizer, PlanWeights, pointsPerPassCap, runSets, type PointsPerPassRecord } from './multipoint';
 import { subspaceDecision, subspaceRecord, SubspaceTerms, type SubspaceDecision, type SubspaceRecord } from './subspace';
 import { foldedNormalizations } from './graph/fold';
-import { combine } from './weights';
+import type { ModelGraph } from './graph/ir';
+import { sigmoidForm, type SigmoidForm } from './graph/sigmoid-form';
+import { tanhThroughSigmoid } from './layers/activations';
+import { combine, layoutSize, type WeightLayout } from './weights';
 
 /** Everything needed to evaluate the loss at a parameter vector; plain data, so it can cross thread boundaries. */
 export interface EvaluationSetup {
@@ -37,6 +40,9 @@ export interface PointValue {
 
 interface PlanState {
   plan: LandscapePlan;
+  /** The plan's origin and directions as passes read them: rewritten for the sigmoid form, if any. */
+  origin: Float64Array;
+  directions: Float64Array[];
   /** The shared layers' terms, when subspace evaluation applies. */
   terms?: SubspaceTerms;
   /** The plan's origin and directions on the backend, for passes of K ≥ 2 points (built by the first). */
@@ -63,15 +69,22 @@ interface Batch {
  */
 export class Evaluator {
   private readonly batches: Batch[];
+  /** What the loss reads, its graph as fused passes run it: with its tanh layers in sigmoid form, if any. */
   private readonly objective: ModelObjective;
+  private readonly sigmoid?: SigmoidForm;
+  /** `evaluate`'s vector rewritten for the sigmoid form. */
+  private readonly rewritten?: Float64Array;
   /** What the last plan evaluatePoints saw keeps on the backend. */
   private plan?: PlanState;
   readonly outputUnits: number;
 
   constructor(readonly setup: EvaluationSetup) {
     const { model, data } = setup;
-    this.objective = modelObjective(model, setup.loss, setup.output, data.sampleShape);
+    const objective = modelObjective(model, setup.loss, setup.output, data.sampleShape);
+    this.sigmoid = evaluationSigmoidForm(objective.graph, model.layout, tf.getBackend());
+    this.objective = this.sigmoid ? { ...objective, graph: this.sigmoid.graph } : objective;
     this.outputUnits = this.objective.outputUnits;
+    if (this.sigmoid) this.rewritten = new Float64Array(layoutSize(model.layout));
     const targets = targetMatrix(setup.loss, data, this.outputUnits, data.provenance.source);
     const classes = oneHotClasses(targets, this.outputUnits);
     const sampleSize = data.sampleShape.reduce((a, b) => a * b, 1);
@@ -88,7 +101,8 @@ export class Evaluator {
 
   /** Loss (mean over samples) and accuracy at the flat parameter vector `weights`. */
   evaluate(weights: Float64Array): PointValue {
-    return this.pass(toTensors(weights, this.setup.model.layout));
+    if (this.rewritten) this.rewritten.set(weights);
+    return this.pass(toTensors(this.sigmoid ? this.sigmoid.rewrite(this.rewritten!) : weights, this.setup.model.layout));
   }
 
   /** Loss and accuracy at origin + Σ coefficients[k]·directions[k] of `plan` (see `evaluatePoints`). */
@@ -129,23 +143,27 @@ export class Evaluator {
       this.disposePlan();
       const { model, data, batchSize } = this.setup;
       const decision = evaluationSubspace(this.setup, plan.directions.length);
+      const rewrite = (v: Float64Array): Float64Array => (this.sigmoid ? this.sigmoid.rewrite(Float64Array.from(v)) : v);
+      const [origin, directions] = [rewrite(plan.origin), plan.directions.map(rewrite)];
       const terms = decision.used
         ? new SubspaceTerms(
             this.objective.graph,
             model.layout,
             decision.nodes,
             this.batches.map((batch) => batch.x),
-            plan.origin,
-            plan.directions,
+            origin,
+            directions,
           )
         : undefined;
       const cap = pointsPerPassCap(this.objective.graph, model.layout, data.sampleShape, Math.min(batchSize, data.n));
       this.plan = {
         plan,
+        origin,
+        directions,
         terms,
         sizer: this.sizer(cap, decision),
         scratch: new Float64Array(plan.origin.length),
-        held: new Map([...(terms?.sharedOnlyWeights ?? [])].map((i) => [i, toTensor(plan.origin, model.layout[i]!)])),
+        held: new Map([...(terms?.sharedOnlyWeights ?? [])].map((i) => [i, toTensor(origin, model.layout[i]!)])),
       };
     }
     return this.plan;
@@ -174,7 +192,7 @@ export class Evaluator {
    * MLP's 784-input first layer would be ~90% of the numbers combined and uploaded per point for nothing.
    */
   private uploadPoint(state: PlanState, point: readonly number[]): tf.Tensor[] {
-    const { origin, directions } = state.plan;
+    const { origin, directions } = state;
     return this.setup.model.layout.map((spec, i) => {
       const held = state.held.get(i);
       if (held) return held;
@@ -198,7 +216,7 @@ export class Evaluator {
         )
       : undefined;
     // Built on the first pass of K ≥ 2 points only: a plan evaluated a point per pass keeps no copy of its weights.
-    state.weights ??= new PlanWeights(this.setup.model.layout, state.plan.origin, state.plan.directions);
+    state.weights ??= new PlanWeights(this.setup.model.layout, state.origin, state.directions);
     const weights = state.weights;
     const stacked = tf.tidy(() => weights.stacked(coefficients));
     const lossTotals = new Float64Array(sets);
@@ -290,16 +308,28 @@ export function evaluationSubspace(setup: EvaluationSetup, directions: number): 
   return subspaceDecision(setup.model.graph, setup.model.layout, setup.data.sampleShape, setup.data.n, directions, { mode: setup.subspace ?? 'auto' });
 }
 
-/** result.json's record of how points were evaluated: the layers shared between them, the normalizations folded. */
+/** The one rule for which tanh layers fused passes on `backend` run in sigmoid form: used by the evaluator and by the result's record alike. */
+function evaluationSigmoidForm(graph: ModelGraph, layout: WeightLayout, backend: string): SigmoidForm | undefined {
+  return tanhThroughSigmoid(backend) ? sigmoidForm(graph, layout) : undefined;
+}
+
+/** result.json's record of how points were evaluated: the layers shared between them, the rewrites of layers. */
 export interface EvaluationRecord {
   subspace: SubspaceRecord;
   /** "bn into conv" per batch normalization folded into the layer before it in passes of one point (graph/fold.ts). */
   normalizationsFolded: string[];
+  /** "tanh layer into its readers" per tanh layer run in sigmoid form (graph/sigmoid-form.ts). */
+  tanhAsSigmoid: string[];
 }
 
-/** The record of points evaluated through `decision` (the subspace's layers are computed apart, so never folded). */
-export function evaluationRecord(setup: EvaluationSetup, decision: SubspaceDecision): EvaluationRecord {
-  return { subspace: subspaceRecord(decision), normalizationsFolded: foldedNormalizations(setup.model.graph, decision.used ? decision.nodes : []) };
+/** The record of points evaluated through `decision` on `backend` (the subspace's layers are computed apart, so never folded). */
+export function evaluationRecord(setup: EvaluationSetup, decision: SubspaceDecision, backend: string): EvaluationRecord {
+  const { graph } = modelObjective(setup.model, setup.loss, setup.output, setup.data.sampleShape);
+  return {
+    subspace: subspaceRecord(decision),
+    normalizationsFolded: foldedNormalizations(setup.model.graph, decision.used ? decision.nodes : []),
+    tanhAsSigmoid: evaluationSigmoidForm(graph, setup.model.layout, backend)?.record ?? [],
+  };
 }
 
 /**

@@ -11,7 +11,7 @@ import { runEmbedded } from './embedded';
 import { Evaluator, evaluateTile, type EvaluationSetup, type LandscapePlan, type PointValue } from './evaluate';
 import { coefficientsAt } from './grid';
 import { landscapeHandler } from './landscape-job';
-import { savedArtifacts, seededDataset, seedWeights } from './layers/layer-check.test-util';
+import { predictCrossEntropy, savedArtifacts, seededDataset, seedWeights } from './layers/layer-check.test-util';
 import { describeModel, weightsFromBytes } from './model';
 import { defaultPointsPerPass, PassSizer, pointsPerPassCap } from './multipoint';
 import { prepareLandscape } from './prepare';
@@ -107,24 +107,6 @@ describe('several points per pass on a graph with non-Dense weighted layers', ()
     return tfl.model({ inputs: input, outputs: L.dense({ units: 3 }).apply(sequence) as tfl.SymbolicTensor });
   }
 
-  /** Mean cross-entropy of tfjs-layers' predict at θ (weights set by name, so the save order does not matter). */
-  function layersLoss(model: tfl.LayersModel, theta: Float64Array, layout: EvaluationSetup['model']['layout'], x: tf.Tensor, labels: Int32Array): number {
-    const byName = new Map(layout.map((spec) => [spec.name, spec]));
-    model.setWeights(
-      model.weights.map((weight) => {
-        const spec = byName.get(weight.originalName)!;
-        return tf.tensor(Float32Array.from(theta.subarray(spec.offset, spec.offset + spec.size)), spec.shape);
-      }),
-    );
-    const logits = tf.tidy(() => (model.predict(x) as tf.Tensor).arraySync() as number[][]);
-    let total = 0;
-    logits.forEach((row, i) => {
-      const top = Math.max(...row);
-      total += top + Math.log(row.reduce((sum, v) => sum + Math.exp(v - top), 0)) - row[labels[i]!]!;
-    });
-    return total / logits.length;
-  }
-
   it('equals K single passes and tfjs-layers predict (1e-5), through the generic per-set fallback', async () => {
     const model = mixedModel();
     seedWeights(model, 5);
@@ -141,7 +123,7 @@ describe('several points per pass on a graph with non-Dense weighted layers', ()
     const { batched, plain } = bothPaths(setup, plan, 4);
     const x = tf.tensor(data.x, [data.n, 6, 6, 2]);
     const labels = data.targets.kind === 'labels' ? data.targets.labels : new Int32Array();
-    const theirs = gridPoints(plan).map((c) => layersLoss(model, combine(origin, c, plan.directions), description.layout, x, labels));
+    const theirs = gridPoints(plan).map((c) => predictCrossEntropy(model, combine(origin, c, plan.directions), description.layout, x, labels));
     x.dispose();
     model.dispose();
     expectWithin1e5(losses(batched), theirs);

@@ -30,7 +30,7 @@ export function landscapeResult(
     points: gridSize(grid).points,
     pointsComputed: surface.pointsComputed,
     evaluation: {
-      ...evaluationRecord(prepared.setup, evaluationSubspace(prepared.setup, prepared.plan.directions.length)),
+      ...evaluationRecord(prepared.setup, evaluationSubspace(prepared.setup, prepared.plan.directions.length), execution.backend.name),
       ...(pointsPerPass ? { pointsPerPass } : {}),
     },
     ...evaluationProvenance(spec.model, prepared.model.description.name, prepared.setup, execution, surface.pointsComputed),

@@ -11,7 +11,7 @@ import { Evaluator, evaluationSubspace, type LandscapePlan, type PointValue } fr
 import { coefficientsAt } from './grid';
 import { runEmbedded } from './embedded';
 import { landscapeHandler } from './landscape-job';
-import { savedArtifacts, seededDataset, seedWeights } from './layers/layer-check.test-util';
+import { predictCrossEntropy, savedArtifacts, seededDataset, seedWeights } from './layers/layer-check.test-util';
 import { describeModel, weightsFromBytes } from './model';
 import { prepareLandscape } from './prepare';
 import type { LandscapeResult } from './result';
@@ -89,24 +89,6 @@ describe('subspace evaluation on a graph', () => {
     return tfl.model({ inputs: input, outputs: L.dense({ units: 3 }).apply(joined) as tfl.SymbolicTensor });
   }
 
-  /** Mean cross-entropy of tfjs-layers' predict with the model's weights set to `theta` (layout = save order). */
-  function layersLoss(
-    model: tfl.LayersModel,
-    theta: Float64Array,
-    layout: { offset: number; size: number; shape: number[] }[],
-    x: tf.Tensor,
-    labels: Int32Array,
-  ): number {
-    model.setWeights(layout.map((spec) => tf.tensor(Float32Array.from(theta.subarray(spec.offset, spec.offset + spec.size)), spec.shape)));
-    const logits = tf.tidy(() => (model.predict(x) as tf.Tensor).arraySync() as number[][]);
-    let total = 0;
-    logits.forEach((row, i) => {
-      const top = Math.max(...row);
-      total += top + Math.log(row.reduce((sum, v) => sum + Math.exp(v - top), 0)) - row[labels[i]!]!;
-    });
-    return total / logits.length;
-  }
-
   it('shares the layer that feeds two branches and equals tfjs-layers predict and the plain path (1e-5)', async () => {
     const model = branchingModel();
     seedWeights(model, 5);
@@ -135,7 +117,7 @@ describe('subspace evaluation on a graph', () => {
     evaluator.dispose();
     const x = tf.tensor(data.x, [data.n, 6, 6, 2]);
     const labels = data.targets.kind === 'labels' ? data.targets.labels : new Int32Array();
-    const theirs = points.map((c) => layersLoss(model, combine(origin, c, plan.directions), [...description.layout], x, labels));
+    const theirs = points.map((c) => predictCrossEntropy(model, combine(origin, c, plan.directions), description.layout, x, labels));
     x.dispose();
     expectWithin1e5(losses(shared), theirs);
     expectWithin1e5(losses(shared), losses(plain));

@@ -419,10 +419,14 @@ function unitPoints(spec: TrajectorySpec, prepared: PreparedTrajectory, unitId: 
  * How a method's grid was evaluated: a PCA map's grid units are tiles of a plane and go through the surface rule;
  * the others' inverse maps are not linear, so their points span no subspace.
  */
-function methodEvaluation(method: TrajectoryMethod, setup: EvaluationSetup): EvaluationRecord {
-  if (method === 'pca' || method === 'pca-directions') return evaluationRecord(setup, evaluationSubspace(setup, 2));
+function methodEvaluation(method: TrajectoryMethod, setup: EvaluationSetup, backend: string): EvaluationRecord {
+  if (method === 'pca' || method === 'pca-directions') return evaluationRecord(setup, evaluationSubspace(setup, 2), backend);
   const map = method === 'umap' ? 'inverse-distance interpolation' : 'the decoder';
-  return evaluationRecord(setup, { layers: [], nodes: [], used: false, reason: `the inverse map (${map}) is not linear: the grid's points lie on no plane` });
+  return evaluationRecord(
+    setup,
+    { layers: [], nodes: [], used: false, reason: `the inverse map (${map}) is not linear: the grid's points lie on no plane` },
+    backend,
+  );
 }
 
 function methodResult(
@@ -431,6 +435,7 @@ function methodResult(
   embedding: EmbeddingResult,
   results: ReadonlyMap<string, TrajectoryUnitResult>,
   checkpointLoss: number[],
+  backend: string,
 ): MethodResult {
   const tileResult = (id: string): TileResult | undefined => results.get(id) as TileResult | undefined;
   const reconstructedLoss = tileResult(`${embedding.method}:${RECONSTRUCTIONS}`)?.loss ?? [];
@@ -468,7 +473,7 @@ function methodResult(
       points: grid.x.length * grid.y.length,
       pointsComputed: surface.pointsComputed,
     },
-    evaluation: methodEvaluation(embedding.method, setup),
+    evaluation: methodEvaluation(embedding.method, setup, backend),
   };
 }
 
@@ -510,7 +515,8 @@ export const trajectoryHandler: JobHandler<TrajectorySpec, PreparedTrajectory, T
       return embedding;
     });
     const methods: TrajectoryResult['methods'] = {};
-    for (const embedding of embeddings) methods[embedding.method] = methodResult(spec, prepared.setup, embedding, results, checkpointLoss);
+    for (const embedding of embeddings)
+      methods[embedding.method] = methodResult(spec, prepared.setup, embedding, results, checkpointLoss, execution.backend.name);
     const all = Object.values(methods);
     const points = all.reduce((sum, m) => sum + m.grid.points, 0);
     const pointsComputed = all.reduce((sum, m) => sum + m.grid.pointsComputed, 0);

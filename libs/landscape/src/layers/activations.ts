@@ -76,6 +76,9 @@ function activationName(raw: unknown, context: LayerContext): ActivationName {
   throw layerError(context, `uses activation '${name}', which is not supported (supported: ${ACTIVATIONS.join(', ')})`);
 }
 
+/** Whether evaluation on `backend` computes tanh as 2σ(2x) − 1 (applyActivation; graph/sigmoid-form.ts). */
+export const tanhThroughSigmoid = (backend: string): boolean => backend === 'wasm';
+
 /**
  * Softmax-style activations normalize over the last axis. `fused` (evaluation only, never under a gradient): on
  * wasm, tanh is computed as 2σ(2x) − 1 and softplus as −log σ(−x), because tfjs' wasm tanh and softplus are scalar
@@ -84,7 +87,7 @@ function activationName(raw: unknown, context: LayerContext): ActivationName {
  * x ≈ 11, where tfjs' own softplus is off by 8.8e-7).
  */
 export function applyActivation(name: ActivationName, x: tf.Tensor, fused = false): tf.Tensor {
-  if (fused && tf.getBackend() === 'wasm') {
+  if (fused && tanhThroughSigmoid(tf.getBackend())) {
     if (name === 'tanh') return tf.sub(tf.mul(2, tf.sigmoid(tf.mul(2, x))), 1);
     if (name === 'softplus') return tf.neg(tf.log(tf.sigmoid(tf.neg(x))));
   }

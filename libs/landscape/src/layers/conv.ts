@@ -1,7 +1,20 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ACTIVATION_KERNELS, applyActivation, fusedActivation, parseActivation, type ActivationName } from './activations';
-import { boolField, enumField, expectRank, intField, intTuple, known, layerError, requireChannelsLast, single, windowOutput, type Config } from './config';
-import { applyEachSet, defineLayer, scaledKernel, type AnyLayerDefinition, type LayerContext, type Shape } from './layer';
+import {
+  boolField,
+  enumField,
+  expectRank,
+  intField,
+  intTuple,
+  known,
+  layerError,
+  product,
+  requireChannelsLast,
+  single,
+  windowOutput,
+  type Config,
+} from './config';
+import { applyEachSet, defineLayer, inputAffineIntoKernel, scaledKernel, type AnyLayerDefinition, type LayerContext, type Shape } from './layer';
 
 /**
  * Convolutions, channels_last. Evaluation uses tfjs' fused kernels (bias and activation in the op); gradients
@@ -97,6 +110,9 @@ function depthwise(x: tf.Tensor4D, kernel: tf.Tensor4D, config: ConvConfig, fuse
 }
 
 const finalActivation = (config: ConvConfig) => ({ activation: config.activation, withoutActivation: { ...config, activation: 'linear' as const } });
+const withActivation = (config: ConvConfig, activation: ActivationName): ConvConfig => ({ ...config, activation });
+/** An affine map of the input folds into the kernel and bias only without zero padding (graph/sigmoid-form.ts). */
+const unpadded = (config: ConvConfig): boolean => config.useBias && config.padding === 'valid';
 /** A following batch normalization folds into the layer when no activation comes between (graph/fold.ts). */
 const linearOutput = (config: ConvConfig): boolean => config.activation === 'linear';
 const lastAxis = (kernel: tf.Tensor): number[] => [kernel.shape.at(-1)!];
@@ -140,8 +156,10 @@ const convolution = (rank: 1 | 2) => {
     kernels: CONV_KERNELS,
     secondOrder: 'exact',
     finalActivation,
+    withActivation,
     linearInWeights: true,
     absorbsAffine: { accepts: linearOutput, weights: scaledKernel('kernel', lastAxis) },
+    absorbsInputAffine: { accepts: unpadded, rewrite: inputAffineIntoKernel('kernel', (config) => config.filters) },
     weightGradients: (config, [x], dy) => {
       if (config.dilation.some((d) => d !== 1)) return undefined;
       const image = asImage(x!, config);
@@ -199,9 +217,14 @@ const depthwiseConv2d = defineLayer<ConvConfig>({
   kernels: ['FusedDepthwiseConv2D', 'Conv2D', 'Eye', 'Multiply', 'Reshape', 'Add', ...ACTIVATION_KERNELS],
   secondOrder: 'exact',
   finalActivation,
+  withActivation,
   linearInWeights: true,
   // Output channel c·m + j is filter (c, j) of the [kh, kw, c, m] kernel.
   absorbsAffine: { accepts: linearOutput, weights: scaledKernel('depthwise_kernel', (kernel) => kernel.shape.slice(2)) },
+  absorbsInputAffine: {
+    accepts: unpadded,
+    rewrite: inputAffineIntoKernel('depthwise_kernel', (config, kernel) => kernel.length / product(config.kernelSize)!),
+  },
 });
 
 /** Depthwise convolution, then a 1×1 pointwise convolution with bias and activation. */
@@ -271,6 +294,7 @@ const conv2dTranspose = defineLayer<ConvConfig>({
   kernels: ['Conv2DBackpropInput', 'Add', ...ACTIVATION_KERNELS],
   secondOrder: 'exact',
   finalActivation,
+  withActivation,
   linearInWeights: true,
 });
 

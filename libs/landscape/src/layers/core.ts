@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { matMul2d, matMulFormsFast } from '../blas';
 import { ACTIVATION_KERNELS, applyActivation, fusedActivation, parseActivation, type ActivationName } from './activations';
 import { boolField, intField, known, numberField, single } from './config';
-import { defineLayer, scaledKernel, type AnyLayerDefinition } from './layer';
+import { defineLayer, inputAffineIntoKernel, scaledKernel, type AnyLayerDefinition } from './layer';
 
 interface DenseConfig {
   units: number;
@@ -63,6 +63,9 @@ const dense = defineLayer<DenseConfig>({
   finalActivation: (config) => ({ activation: config.activation, withoutActivation: { ...config, activation: 'linear' } }),
   linearInWeights: true,
   absorbsAffine: { accepts: (config) => config.activation === 'linear', weights: scaledKernel('kernel', (kernel) => [kernel.shape.at(-1)!]) },
+  withActivation: (config, activation) => ({ ...config, activation }),
+  // Without a bias there is nowhere to put c·1ᵀW.
+  absorbsInputAffine: { accepts: (config) => config.useBias, rewrite: inputAffineIntoKernel('kernel', (config) => config.units) },
   weightGradients: (config, [x], dy) => {
     const rows = tf.reshape(x!, [-1, x!.shape.at(-1)!]) as tf.Tensor2D;
     const dyRows = tf.reshape(dy, [-1, config.units]) as tf.Tensor2D;

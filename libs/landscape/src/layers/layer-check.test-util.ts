@@ -5,6 +5,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dataset } from '../data';
+import type { WeightLayout } from '../weights';
 import { relativeError } from '../hessian/fixtures.test-util';
 import { HessianOperator } from '../hessian/hvp';
 import type { LossName } from '../losses';
@@ -209,4 +210,22 @@ export function factoredDifference(description: ModelDescription, theta: Float64
     factored.dispose();
     plain.dispose();
   }
+}
+
+/** Mean cross-entropy of tfjs-layers' predict at θ (weights set by name, so the save order does not matter). */
+export function predictCrossEntropy(model: tfl.LayersModel, theta: Float64Array, layout: WeightLayout, x: tf.Tensor, labels: Int32Array): number {
+  const byName = new Map(layout.map((spec) => [spec.name, spec]));
+  model.setWeights(
+    model.weights.map((weight) => {
+      const spec = byName.get(weight.originalName)!;
+      return tf.tensor(Float32Array.from(theta.subarray(spec.offset, spec.offset + spec.size)), spec.shape);
+    }),
+  );
+  const logits = tf.tidy(() => (model.predict(x) as tf.Tensor).arraySync() as number[][]);
+  let total = 0;
+  logits.forEach((row, i) => {
+    const top = Math.max(...row);
+    total += top + Math.log(row.reduce((sum, v) => sum + Math.exp(v - top), 0)) - row[labels[i]!]!;
+  });
+  return total / logits.length;
 }

@@ -116,6 +116,17 @@ export interface LayerDefinition<Config = unknown> {
     accepts(config: Config): boolean;
     weights(config: Config, weights: Readonly<Record<string, tf.Tensor>>, scale: tf.Tensor, shift: tf.Tensor): Record<string, tf.Tensor>;
   };
+  /** Evaluation only: the config with its final activation replaced (graph/sigmoid-form.ts runs a tanh layer as a sigmoid). */
+  withActivation?(config: Config, activation: ActivationName): Config;
+  /**
+   * Evaluation only: when `accepts` holds, the layer computes from s, with its weights rewritten by `rewrite`,
+   * what it computed from s·scale + shift (scalars). `rewrite` works in place on one parameter vector's values of
+   * the layer's weights (float64, row-major in the layout's shapes) and is linear, so it applies to directions alike.
+   */
+  readonly absorbsInputAffine?: {
+    accepts(config: Config): boolean;
+    rewrite(config: Config, weights: Readonly<Record<string, Float64Array>>, scale: number, shift: number): void;
+  };
 }
 
 /**
@@ -130,6 +141,24 @@ export function scaledKernel(kernelName: string, outputAxes: (kernel: tf.Tensor)
       [kernelName]: tf.mul(kernel, tf.reshape(scale, outputAxes(kernel))),
       bias: weights.bias ? tf.add(tf.mul(weights.bias, scale), shift) : shift,
     };
+  };
+}
+
+/**
+ * `absorbsInputAffine.rewrite` of a layer whose kernel `kernelName` maps each input value linearly into output
+ * channels on the kernel's last axes (`channels` of them: the channel of flat kernel index i is i mod channels) and
+ * whose bias is over those channels: (s·a + c) ∗ W + b = s ∗ (a·W) + (b + c·ΣW), the sum over each channel's
+ * weights. Exact only where every output reads real inputs (no zero padding: there s·a + c would have to be 0).
+ */
+export function inputAffineIntoKernel<Config>(kernelName: string, channels: (config: Config, kernel: Float64Array) => number) {
+  return (config: Config, weights: Readonly<Record<string, Float64Array>>, scale: number, shift: number): void => {
+    const kernel = weights[kernelName]!;
+    const bias = weights.bias!;
+    const count = channels(config, kernel);
+    for (let i = 0; i < kernel.length; i++) {
+      bias[i % count] += shift * kernel[i]!;
+      kernel[i] *= scale;
+    }
   };
 }
 
