@@ -184,6 +184,17 @@ describe('convolution and pooling gradients (conv2d-based kernels, no MaxPoolGra
     { strides: [2, 2] as [number, number], pad: 'same' as const },
     { strides: [2, 1] as [number, number], pad: 'valid' as const },
     { strides: [1, 2] as [number, number], pad: 'same' as const },
+    // Stride 1: the filter gradient runs as shifted-row products on OpenBLAS (blas.ts) over the padded grid.
+    { strides: [1, 1] as [number, number], pad: 'same' as const },
+    {
+      strides: [1, 1] as [number, number],
+      pad: [
+        [0, 0],
+        [2, 1],
+        [0, 3],
+        [0, 0],
+      ] as tf.conv_util.ExplicitPadding,
+    },
   ];
 
   // References: the cpu backend's own Conv2DBackpropFilter / Conv2DBackpropInput kernels.
@@ -256,6 +267,23 @@ describe('convolution and pooling gradients (conv2d-based kernels, no MaxPoolGra
       );
       tf.dispose([x, dy]);
     }
+  });
+
+  it.each(['valid', 'same'] as const)('a max-pool gradient goes to the first of equal maxima, as the cpu kernel does (%s)', async (pad) => {
+    // Plateaus of relu'd values: most windows hold ties, several are all zero.
+    await selectBackend('cpu');
+    const xData = tf.relu(tf.round(random([2, 7, 5, 3], 6, 1.5)));
+    const y = tf.maxPool(xData as tf.Tensor4D, 2, 2, pad);
+    const dyData = random(y.shape, 7);
+    const reference = values(
+      tf.engine().runKernel('MaxPoolGrad', { dy: dyData, input: xData, output: y }, { filterSize: [2, 2], strides: [2, 2], pad }) as tf.Tensor,
+    );
+    const [xs, dys] = [xData.dataSync(), dyData.dataSync()];
+    await selectBackend('wasm');
+    const x = tf.tensor(xs, xData.shape);
+    const dy = tf.tensor(dys, y.shape);
+    expectClose(values(tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, 2, 2, pad), dy)))(x)), reference, 1e-6);
+    tf.dispose([x, dy]);
   });
 
   it('H·v of a conv → max-pool → avg-pool → dense net agrees across backends and with finite differences', async () => {

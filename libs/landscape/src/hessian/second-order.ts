@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { matMul2d } from '../blas';
+import { matMul2d, matMulFormsFast, shiftedRowProducts } from '../blas';
 
 /**
  * Gradients that can be differentiated again (tfjs-on-node.md, "Correctness traps").
@@ -233,6 +233,8 @@ function composite(backendName: string, backend: tf.KernelBackend, body: (run: K
  * Conv2DBackpropFilter for backends without it (wasm). dW[i, j, c, o] = Σ_{n,p,q} x[n, p·sh + i, q·sw + j, c]·dy[n,
  * p, q, o] is itself a convolution: x with batch and channels swapped, filtered by dy (batch as its input channels)
  * dilated by the strides. One fast conv2d instead of im2col by slices (wasm's 4-D slice copies one row at a time).
+ * With stride 1 on OpenBLAS, kh·kw sgemm over shifted rows of the padded input instead: 2× faster than that conv
+ * on a small CNN's layers (20.7 → 8.9 ms for 512 samples of 16×16×3 into 16 channels).
  */
 function conv2dBackpropFilterKernel(backendName: string): tf.KernelConfig {
   return {
@@ -255,6 +257,26 @@ function conv2dBackpropFilterKernel(backendName: string): tf.KernelConfig {
           [0, 0],
         ];
         const padded = paddings.some(([before, after]) => before! > 0 || after! > 0) ? run('PadV2', { x }, { paddings, constantValue: 0 }) : x;
+        if (backendName === 'wasm' && matMulFormsFast() && strides[0] === 1 && strides[1] === 1) {
+          // dW[i, j] = Σ_u x[u + (i, j)]ᵀ·dy[u] over the padded pixel grid, dy laid on it with zeros past its
+          // outputs: kh·kw products of shifted rows (blas.ts), where OpenBLAS runs matMul.
+          const [n, height, width] = padded.shape as [number, number, number, number];
+          const onGrid = run(
+            'PadV2',
+            { x: dy },
+            {
+              paddings: [
+                [0, 0],
+                [0, height - dy.shape[1]!],
+                [0, width - dy.shape[2]!],
+                [0, 0],
+              ],
+              constantValue: 0,
+            },
+          );
+          const offsets = Array.from({ length: kh * kw }, (_, k) => Math.floor(k / kw) * width + (k % kw));
+          return shiftedRowProducts(backend as tf.KernelBackend, padded, onGrid, offsets, n * height * width - offsets.at(-1)!, [kh, kw, inC, outC]);
+        }
         const images = run('Transpose', { x: padded }, { perm: [3, 1, 2, 0] });
         const filter = run('Transpose', { x: dy }, { perm: [1, 2, 0, 3] });
         let out = run('Conv2D', { x: images, filter }, { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: strides });

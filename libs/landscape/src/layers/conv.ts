@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { columnSums } from '../blas';
 import { ACTIVATION_KERNELS, applyActivation, fusedActivation, parseActivation, type ActivationName } from './activations';
 import {
   boolField,
@@ -174,7 +175,7 @@ const convolution = (rank: 1 | 2) => {
           { strides: pair(config.strides), pad: padOf(config), dataFormat: 'NHWC', filterShape },
         ) as tf.Tensor;
       const gradients: Record<string, tf.Tensor> = { kernel: config.rank === 2 ? kernel : tf.squeeze(kernel, [0]) };
-      if (config.useBias) gradients.bias = tf.sum(dy, dy.shape.map((_, axis) => axis).slice(0, -1));
+      if (config.useBias) gradients.bias = columnSums(dy);
       return gradients;
     },
   });
