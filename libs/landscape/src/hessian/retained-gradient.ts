@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { ZERO_GRADIENT_KERNELS } from './second-order';
 
 /**
  * A gradient kept together with the tape that computed it, so that vector-Jacobian products through it can be
@@ -50,9 +51,11 @@ export class RetainedGradient {
     }
     const tape = engine.state.activeTape ?? [];
     engine.state.activeTape = null;
-    // Forward reachability from the variables: which tensors depend on them.
+    // Forward reachability from the variables: which tensors depend on them. A piecewise-constant kernel's output
+    // (a max-pool mask) does not: its gradient is zero, so the products that would flow through it are skipped.
     const dependent = new Set(variables.map((v) => v.id));
     const differentiable = tape.map((node) => {
+      if (ZERO_GRADIENT_KERNELS.has(node.kernelName)) return [];
       const names = Object.keys(node.inputs).filter((name) => dependent.has(node.inputs[name]!.id));
       if (names.length) node.outputs.forEach((output) => dependent.add(output.id));
       return names;

@@ -570,12 +570,23 @@ function fixedGradients(matMulFallback: tf.GradConfig | undefined): tf.GradConfi
         return { a: () => mm(b, true, d, true), b: () => mm(d, true, a, true) };
       },
     },
-    ...['Equal', 'NotEqual', 'Greater', 'GreaterEqual', 'Less', 'LessEqual', 'LogicalAnd', 'LogicalOr'].map((name) => zeroGradient(name, ['a', 'b'])),
-    zeroGradient(FIRST_MAXIMA, ['x']),
-    zeroGradient(INVARIANT_SHIFT, ['x']),
-    ...['LogicalNot', 'IsNan', 'IsInf', 'IsFinite', 'Sign', 'Round', 'Floor', 'Ceil'].map((name) => zeroGradient(name, ['x'])),
+    ...[...ZERO_GRADIENT_KERNELS].map((name) => zeroGradient(name, BINARY_ZERO_GRADIENT.has(name) ? ['a', 'b'] : ['x'])),
   ];
 }
+
+const BINARY_ZERO_GRADIENT = new Set(['Equal', 'NotEqual', 'Greater', 'GreaterEqual', 'Less', 'LessEqual', 'LogicalAnd', 'LogicalOr']);
+
+/**
+ * Kernels whose output is piecewise constant in their inputs (comparisons, rounding, the max-pool mask, the
+ * log-softmax shift): their gradient is zero, so nothing downstream of them depends on the weights
+ * (retained-gradient.ts skips what flows only through them).
+ */
+export const ZERO_GRADIENT_KERNELS: ReadonlySet<string> = new Set([
+  ...BINARY_ZERO_GRADIENT,
+  FIRST_MAXIMA,
+  INVARIANT_SHIFT,
+  ...['LogicalNot', 'IsNan', 'IsInf', 'IsFinite', 'Sign', 'Round', 'Floor', 'Ceil'],
+]);
 
 function guard(op: string, gradient: tf.Tensor, references: readonly tf.Tensor[]): tf.Tensor {
   const inputs: tf.NamedTensorMap = { x: gradient };
