@@ -1,7 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend';
-import { describeModel, type ModelJson } from '../model';
+import { randomDirection } from '../directions';
+import { savedArtifacts, seededDataset, seedWeights } from '../layers/layer-check.test-util';
+import { describeModel, weightsFromBytes, type ModelJson } from '../model';
 import { createRng } from '../random';
 import { layoutSize } from '../weights';
 import { HessianOperator } from './hvp';
@@ -72,6 +75,44 @@ describe('retained products (one recorded gradient per point, PyTorch retain_gra
     expect(retained.retainedProducts).toBe(2);
     retained.dispose();
     recomputed.dispose();
+  });
+
+  it('reuse each max-pool mask of the recorded point (two pools alike, several products), as recomputed products give', async () => {
+    await selectBackend('wasm');
+    const L = tfl.layers;
+    const model = tfl.sequential({
+      layers: [
+        L.conv2d({ inputShape: [8, 8, 2], filters: 3, kernelSize: 3, padding: 'same', activation: 'relu' }),
+        L.maxPooling2d({ poolSize: 2 }),
+        L.conv2d({ filters: 3, kernelSize: 3, padding: 'same', activation: 'relu' }),
+        L.maxPooling2d({ poolSize: 2 }),
+        L.flatten(),
+        L.dense({ units: 3 }),
+      ],
+    });
+    seedWeights(model, 4);
+    const { modelJson, bytes } = await savedArtifacts(model);
+    model.dispose();
+    const description = describeModel(modelJson, 'two pools');
+    const theta = weightsFromBytes(bytes, description, 'two pools');
+    const setup = {
+      model: description,
+      data: seededDataset([8, 8, 2], 3, 24, 5, 3),
+      loss: 'sparse_categorical_crossentropy' as const,
+      output: 'logits' as const,
+      batchSize: 24,
+    };
+    const before = tf.memory().numTensors;
+    const retained = new HessianOperator(setup, theta);
+    const recomputed = new HessianOperator(setup, theta, { products: 'recomputed', firstLayers: 'plain' });
+    for (const seed of [1, 2, 3]) {
+      const v = randomDirection(description.layout, seed);
+      expect(relativeError(retained.hvp(v), recomputed.hvp(v))).toBeLessThan(1e-5);
+    }
+    expect(retained.retainedProducts).toBe(3);
+    retained.dispose();
+    recomputed.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('recompute when the tapes exceed their budget, with the same numbers, and leak nothing over moves', async () => {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ZERO_GRADIENT_KERNELS } from './second-order';
+import { withSavedResults, ZERO_GRADIENT_KERNELS } from './second-order';
 
 /**
  * A gradient kept together with the tape that computed it, so that vector-Jacobian products through it can be
@@ -28,6 +28,9 @@ interface EngineInternals {
 }
 
 export class RetainedGradient {
+  /** What the gradients compute from saved tensors alone (max-pool masks), kept from the first product on. */
+  private readonly savedResults = new Map<string, tf.Tensor>();
+
   private constructor(
     /** The nodes between the variables and the gradient, in execution order. */
     private readonly tape: TapeNode[],
@@ -81,20 +84,24 @@ export class RetainedGradient {
       accumulated.set(id, current ? tf.add(current, dx) : dx);
     };
     this.gradients.forEach((g, i) => add(g.id, tangents[i]!));
-    for (let n = this.tape.length - 1; n >= 0; n--) {
-      const node = this.tape[n]!;
-      const names = this.differentiable[n]!;
-      if (!names.length) continue;
-      const dys = node.outputs.map((output) => accumulated.get(output.id) ?? null);
-      if (dys.every((dy) => dy === null)) continue;
-      if (!node.gradient) throw new Error(`no gradient for ${node.kernelName} on the retained tape`);
-      const inputGradients = node.gradient(dys);
-      for (const name of names) add(node.inputs[name]!.id, inputGradients[name]!());
-    }
+    withSavedResults(this.savedResults, () => {
+      for (let n = this.tape.length - 1; n >= 0; n--) {
+        const node = this.tape[n]!;
+        const names = this.differentiable[n]!;
+        if (!names.length) continue;
+        const dys = node.outputs.map((output) => accumulated.get(output.id) ?? null);
+        if (dys.every((dy) => dy === null)) continue;
+        if (!node.gradient) throw new Error(`no gradient for ${node.kernelName} on the retained tape`);
+        const inputGradients = node.gradient(dys);
+        for (const name of names) add(node.inputs[name]!.id, inputGradients[name]!());
+      }
+    });
     return this.variables.map((v) => accumulated.get(v.id) ?? tf.zerosLike(v));
   }
 
   dispose(): void {
+    tf.dispose([...this.savedResults.values()]);
+    this.savedResults.clear();
     for (const node of this.tape) node.saved?.forEach((tensor) => tensor.dispose());
     this.tape.length = 0;
     tf.dispose(this.gradients);

@@ -356,10 +356,39 @@ function spreadOverWindows(perWindow: tf.Tensor, cells: tf.Tensor, g: Window): t
   return tf.reshape(tf.mul(cells, tf.reshape(perWindow, [n * outH, 1, outW, 1, c])), [n, outH * kh, outW * kw, c]);
 }
 
+/** Results that depend only on a retained tape's saved tensors, while its products run (`withSavedResults`). */
+let savedResults: Map<string, tf.Tensor> | undefined;
+
+/**
+ * Runs `body` (a walk back through a retained tape: retained-gradient.ts) with `results` as the store of what the
+ * gradients compute from saved tensors alone, such as max-pool masks: computed by the first product, reused by the
+ * others. The store's tensors are kept; its owner disposes them with the tape.
+ */
+export function withSavedResults<T>(results: Map<string, tf.Tensor>, body: () => T): T {
+  const outer = savedResults;
+  savedResults = results;
+  try {
+    return body();
+  } finally {
+    savedResults = outer;
+  }
+}
+
+/** `compute()` once per tape for a key naming its saved inputs (tensor ids are never reused) and settings. */
+function fromSaved(key: string, compute: () => tf.Tensor): tf.Tensor {
+  if (!savedResults) return compute();
+  let result = savedResults.get(key);
+  if (!result) savedResults.set(key, (result = tf.keep(compute())));
+  return result;
+}
+
 function maxPoolGradient(x: tf.Tensor4D, dy: tf.Tensor, filter: [number, number], strides: [number, number], pad: Pad): tf.Tensor {
   const g = windowOf(x.shape, filter, strides, [1, 1], pad);
   if (tiles(g)) {
-    const firstMaxima = tf.engine().runKernel(FIRST_MAXIMA, { x }, { filterSize: filter, strides, pad }) as tf.Tensor;
+    const firstMaxima = fromSaved(
+      `first maxima of ${x.id} ${JSON.stringify([filter, strides, pad])}`,
+      () => tf.engine().runKernel(FIRST_MAXIMA, { x }, { filterSize: filter, strides, pad }) as tf.Tensor,
+    );
     return unframe(spreadOverWindows(dy, tf.reshape(firstMaxima, [g.n * g.outH, g.kh, g.outW, g.kw, g.c]), g), g);
   }
   const xp = padInput(x, g, Number.NEGATIVE_INFINITY);
