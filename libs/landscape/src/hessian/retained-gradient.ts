@@ -28,9 +28,6 @@ interface EngineInternals {
 }
 
 export class RetainedGradient {
-  /** What the gradients compute from saved tensors alone (max-pool masks), kept from the first product on. */
-  private readonly savedResults = new Map<string, tf.Tensor>();
-
   private constructor(
     /** The nodes between the variables and the gradient, in execution order. */
     private readonly tape: TapeNode[],
@@ -39,6 +36,8 @@ export class RetainedGradient {
     private readonly gradients: tf.Tensor[],
     /** Per tape node, the input names that depend on the variables (the only ones differentiated). */
     private readonly differentiable: string[][],
+    /** What the gradients compute from saved tensors alone (max-pool masks): from the recording on, kept. */
+    private readonly savedResults: Map<string, tf.Tensor>,
   ) {}
 
   /** Records ∇f at `variables` with its tape. Call outside any gradient and outside tf.tidy. */
@@ -46,9 +45,10 @@ export class RetainedGradient {
     const engine = tf.engine() as unknown as EngineInternals;
     if (engine.state.gradientDepth !== 0) throw new Error('RetainedGradient.of must not run inside a gradient');
     engine.startTape();
+    const savedResults = new Map<string, tf.Tensor>();
     let gradients: tf.Tensor[];
     try {
-      gradients = tf.tidy(() => tf.grads(f)([...variables]));
+      gradients = withSavedResults(savedResults, () => tf.tidy(() => tf.grads(f)([...variables])));
     } finally {
       engine.endTape();
     }
@@ -63,7 +63,7 @@ export class RetainedGradient {
       if (names.length) node.outputs.forEach((output) => dependent.add(output.id));
       return names;
     });
-    return new RetainedGradient(tape, variables, gradients, differentiable);
+    return new RetainedGradient(tape, variables, gradients, differentiable, savedResults);
   }
 
   /** Bytes the tape keeps alive (its nodes' saved tensors). */
