@@ -286,6 +286,31 @@ describe('convolution and pooling gradients (conv2d-based kernels, no MaxPoolGra
     tf.dispose([x, dy]);
   });
 
+  it.each([
+    [7, 2, 4, 2, 3],
+    [1, 2, 1, 2, 1],
+  ])('the window spread kernel has the gradients of the broadcast product it computes (cells %i×%i×%i×%i×%i)', async (...cellShape) => {
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await selectBackend(backend);
+      installSecondOrderGradients();
+      const perWindow = random([1, 7, 4, 3], 8);
+      const cells = random(cellShape, 9);
+      const weights = random([1, 14, 8, 3], 10);
+      const spread = (p: tf.Tensor, c: tf.Tensor): tf.Tensor =>
+        tf.engine().runKernel('LandscapeSpreadOverWindows', { perWindow: p, cells: c }, { kh: 2, kw: 2 }) as tf.Tensor;
+      const plain = (p: tf.Tensor, c: tf.Tensor): tf.Tensor => tf.reshape(tf.mul(c, tf.reshape(p, [7, 1, 4, 1, 3])), [1, 14, 8, 3]);
+      const gradients = (f: typeof spread) =>
+        tf
+          .grads((p: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(f(p, c), weights)))([perWindow, cells])
+          .map(values);
+      const [ours, theirs] = [gradients(spread), gradients(plain)];
+      expectClose(values(spread(perWindow, cells)), values(plain(perWindow, cells)), 1e-6);
+      expectClose(ours[0]!, theirs[0]!, 1e-6);
+      expectClose(ours[1]!, theirs[1]!, 1e-6);
+      tf.dispose([perWindow, cells, weights]);
+    }
+  });
+
   it('H·v of a conv → max-pool → avg-pool → dense net agrees across backends and with finite differences', async () => {
     const shapes = { k1: [3, 3, 1, 3], k2: [2, 2, 3, 2], dense: [8, 2] };
     const flat = (rng: number) => Object.values(shapes).map((s, i) => random(s, rng + i, 0.6));
