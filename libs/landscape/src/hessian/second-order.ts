@@ -500,6 +500,18 @@ function fixedGradients(matMulFallback: tf.GradConfig | undefined): tf.GradConfi
         },
       }),
     },
+    {
+      // tfjs' formula, dy·step(x), with the mask computed once per retained tape (`fromSaved`), not per product.
+      kernelName: 'Relu',
+      inputsToSave: ['x'],
+      gradFunc: (dy, [x]) => ({
+        x: () =>
+          tf.mul(
+            single(dy),
+            fromSaved(`relu mask of ${x!.id}`, () => tf.step(x!)),
+          ),
+      }),
+    },
     { kernelName: 'Exp', inputsToSave: ['x'], gradFunc: (dy, [x]) => ({ x: () => tf.mul(single(dy), tf.exp(x!)) }) },
     {
       kernelName: 'Tanh',
@@ -655,7 +667,7 @@ export const ZERO_GRADIENT_KERNELS: ReadonlySet<string> = new Set([
   ...BINARY_ZERO_GRADIENT,
   FIRST_MAXIMA,
   INVARIANT_SHIFT,
-  ...['LogicalNot', 'IsNan', 'IsInf', 'IsFinite', 'Sign', 'Round', 'Floor', 'Ceil'],
+  ...['LogicalNot', 'IsNan', 'IsInf', 'IsFinite', 'Sign', 'Round', 'Floor', 'Ceil', 'Step'],
 ]);
 
 function guard(op: string, gradient: tf.Tensor, references: readonly tf.Tensor[]): tf.Tensor {
