@@ -528,20 +528,42 @@ function fixedGradients(matMulFallback: tf.GradConfig | undefined): tf.GradConfi
           ),
       }),
     },
-    { kernelName: 'Exp', inputsToSave: ['x'], gradFunc: (dy, [x]) => ({ x: () => tf.mul(single(dy), tf.exp(x!)) }) },
+    // The derivatives below are functions of the saved input alone: once per retained tape (`fromSaved`). Under an
+    // outer gradient they are recorded like any op, so they are differentiated again exactly.
+    {
+      kernelName: 'Exp',
+      inputsToSave: ['x'],
+      gradFunc: (dy, [x]) => ({
+        x: () =>
+          tf.mul(
+            single(dy),
+            fromSaved(`exp of ${x!.id}`, () => tf.exp(x!)),
+          ),
+      }),
+    },
     {
       kernelName: 'Tanh',
       inputsToSave: ['x'],
-      gradFunc: (dy, [x]) => ({ x: () => tf.mul(single(dy), tf.sub(1, tf.square(tf.tanh(x!)))) }),
+      gradFunc: (dy, [x]) => ({
+        x: () =>
+          tf.mul(
+            single(dy),
+            fromSaved(`tanh' of ${x!.id}`, () => tf.sub(1, tf.square(tf.tanh(x!)))),
+          ),
+      }),
     },
     {
       kernelName: 'Sigmoid',
       inputsToSave: ['x'],
       gradFunc: (dy, [x]) => ({
-        x: () => {
-          const s = tf.sigmoid(x!);
-          return tf.mul(single(dy), tf.mul(s, tf.sub(1, s)));
-        },
+        x: () =>
+          tf.mul(
+            single(dy),
+            fromSaved(`sigmoid' of ${x!.id}`, () => {
+              const s = tf.sigmoid(x!);
+              return tf.mul(s, tf.sub(1, s));
+            }),
+          ),
       }),
     },
     {
