@@ -7,6 +7,7 @@ import { describeModel, toTensors, weightsFromBytes } from '../model';
 import { modelObjective } from '../objective';
 import { HessianOperator } from './hvp';
 import { FactoredLinearLayers } from './linear-input';
+import { LAYER_REGISTRY } from '../layers/registry';
 
 const L = tfl.layers;
 
@@ -88,5 +89,44 @@ describe('factored first linear layers', () => {
     uncached.dispose();
     tf.dispose([x, ...params]);
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('weight gradients of a factored convolution from its input patches (prepared once)', () => {
+  const cases = [
+    { className: 'Conv2D', config: { filters: 4, kernel_size: [3, 2], strides: [2, 2], padding: 'same' }, input: [2, 8, 6, 3] },
+    { className: 'Conv2D', config: { filters: 3, kernel_size: [3, 3], strides: [2, 1], padding: 'valid' }, input: [2, 8, 7, 2] },
+    { className: 'Conv1D', config: { filters: 3, kernel_size: 3, strides: 1, padding: 'causal' }, input: [2, 9, 2] },
+    { className: 'Conv1D', config: { filters: 2, kernel_size: 4, strides: 2, padding: 'same' }, input: [2, 9, 3] },
+  ];
+
+  it.each(cases)('$className $config.padding, strides $config.strides: equal the kernel path on cpu and wasm', async ({ className, config, input }) => {
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await selectBackend(backend);
+      const definition = LAYER_REGISTRY.get(className)!;
+      const parsed = definition.parse({ ...config, activation: 'linear', use_bias: true }, { layerName: 'conv', source: 'test' });
+      const x = tf.randomNormal(input, 0, 1, 'float32', 1);
+      const dy = tf.tidy(() =>
+        tf.randomNormal(
+          definition.apply(
+            parsed,
+            [x],
+            Object.fromEntries(definition.weights(parsed, [input.slice(1)], { layerName: 'conv', source: 'test' }).map((w) => [w.name, tf.zeros(w.shape)])),
+            { fused: false },
+          ).shape,
+          0,
+          1,
+          'float32',
+          2,
+        ),
+      );
+      const prepared = definition.prepareWeightGradients!(parsed, [x], 2 ** 20)!;
+      const [viaPatches, viaKernel] = [prepared, undefined].map((p) => tf.tidy(() => definition.weightGradients!(parsed, [x], dy, p)!.kernel!.dataSync()));
+      let error = 0;
+      viaKernel!.forEach((v, i) => (error = Math.max(error, Math.abs(v - viaPatches![i]!))));
+      expect(error).toBeLessThan(1e-4);
+      expect(definition.prepareWeightGradients!(parsed, [x], 16)).toBeUndefined(); // over the budget
+      tf.dispose([x, dy, prepared]);
+    }
   });
 });

@@ -18,6 +18,8 @@ import type { WeightLayout } from '../weights';
  * differentiated weight gradient).
  */
 
+/** Bound on what the factored layers prepare for their weight gradients (conv patches, all batches together). */
+export const PREPARED_BYTES = 256 * 2 ** 20;
 /** Bound on the cached pre-activations (all batches together); beyond it they are recomputed per product. */
 export const PRE_ACTIVATION_CACHE_BYTES = 512 * 2 ** 20;
 
@@ -77,6 +79,8 @@ export class FactoredLinearLayers {
   private readonly inputs: tf.Tensor[][][];
   private readonly owned: tf.Tensor[] = [];
   private cache: tf.Tensor[][] | undefined;
+  /** prepared[batch][trainable layer]: what the layer's weightGradients reuse across products (made on first use). */
+  private prepared: (tf.Tensor | undefined)[][] | undefined;
 
   constructor(
     private readonly graph: ModelGraph,
@@ -141,13 +145,32 @@ export class FactoredLinearLayers {
 
   /** Jᵀ·dz as (layout index, gradient) pairs, for cotangents `dz` of the trainable factored layers. Call inside tf.tidy. */
   weightGradients(batch: number, dz: readonly tf.Tensor[]): [number, tf.Tensor][] {
+    const prepared = this.preparedWeightGradients();
     return this.trainableLayers.flatMap((layer, k) => {
       const definition = definitionOf(this.graph.nodes[layer.node]!);
       const inputs = this.inputsOf(batch, layer);
       const names = Object.keys(layer.weights);
-      const gradients = definition.weightGradients?.(layer.linearConfig, inputs, dz[k]!) ?? this.autodiffWeightGradients(layer, inputs, dz[k]!);
+      const gradients =
+        definition.weightGradients?.(layer.linearConfig, inputs, dz[k]!, prepared[batch]![k]) ?? this.autodiffWeightGradients(layer, inputs, dz[k]!);
       return names.map((name): [number, tf.Tensor] => [layer.weights[name]!, gradients[name]!]);
     });
+  }
+
+  /** The layers' prepared tensors for weightGradients, made once, within PREPARED_BYTES in all. */
+  private preparedWeightGradients(): (tf.Tensor | undefined)[][] {
+    if (this.prepared) return this.prepared;
+    let left = PREPARED_BYTES;
+    this.prepared = this.inputs.map((_, b) =>
+      this.trainableLayers.map((layer) => {
+        const definition = definitionOf(this.graph.nodes[layer.node]!);
+        // Kept: this runs inside the first product's tidy, and the tensors serve every later product.
+        const made = tf.tidy(() => definition.prepareWeightGradients?.(layer.linearConfig, this.inputsOf(b, layer), left));
+        if (made) tf.keep(made);
+        if (made) left -= 4 * made.size;
+        return made;
+      }),
+    );
+    return this.prepared;
   }
 
   /** ∇_W ⟨f(x; W), dz⟩ by autodiff; f is linear, so W's value does not matter and zeros stand in. */
@@ -167,6 +190,7 @@ export class FactoredLinearLayers {
 
   dispose(): void {
     this.disposeCache();
+    tf.dispose(this.prepared?.flat().filter((t) => t !== undefined));
     tf.dispose(this.owned);
   }
 }

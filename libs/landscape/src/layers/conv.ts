@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { columnSums } from '../blas';
+import { columnSums, float32Tensor, hostValues, matMul2d } from '../blas';
 import { ACTIVATION_KERNELS, applyActivation, fusedActivation, parseActivation, type ActivationName } from './activations';
 import {
   boolField,
@@ -114,6 +114,36 @@ const finalActivation = (config: ConvConfig) => ({ activation: config.activation
 const withActivation = (config: ConvConfig, activation: ActivationName): ConvConfig => ({ ...config, activation });
 /** An affine map of the input folds into the kernel and bias only without zero padding (graph/sigmoid-form.ts). */
 const unpadded = (config: ConvConfig): boolean => config.useBias && config.padding === 'valid';
+/**
+ * The patches of an image [n, h, w, c] under a stride-`strides` window kh×kw ('same': zero padding split as tfjs
+ * does, more after): [n·outH·outW, kh·kw·c], rows in output order, columns in kernel order (i, j, channel).
+ * Written on the host once per input (prepareWeightGradients), so a kernel gradient is one matMul.
+ */
+function patches(image: tf.Tensor4D, kh: number, kw: number, [sh, sw]: [number, number], [outH, outW]: [number, number], same: boolean): tf.Tensor2D {
+  const [n, h, w, c] = image.shape;
+  const top = same ? Math.floor(Math.max((outH - 1) * sh + kh - h, 0) / 2) : 0;
+  const left = same ? Math.floor(Math.max((outW - 1) * sw + kw - w, 0) / 2) : 0;
+  const x = hostValues(image);
+  const out = new Float32Array(n * outH * outW * kh * kw * c);
+  let o = 0;
+  for (let b = 0; b < n; b++) {
+    for (let oi = 0; oi < outH; oi++) {
+      for (let oj = 0; oj < outW; oj++) {
+        for (let i = 0; i < kh; i++) {
+          const r = oi * sh + i - top;
+          for (let j = 0; j < kw; j++, o += c) {
+            const q = oj * sw + j - left;
+            if (r < 0 || r >= h || q < 0 || q >= w) continue; // zero padding: the array starts zeroed
+            const from = ((b * h + r) * w + q) * c;
+            for (let k = 0; k < c; k++) out[o + k] = x[from + k]!;
+          }
+        }
+      }
+    }
+  }
+  return float32Tensor(out, [n * outH * outW, kh * kw * c]) as tf.Tensor2D;
+}
+
 /** A following batch normalization folds into the layer when no activation comes between (graph/fold.ts). */
 const linearOutput = (config: ConvConfig): boolean => config.activation === 'linear';
 const lastAxis = (kernel: tf.Tensor): number[] => [kernel.shape.at(-1)!];
@@ -161,11 +191,27 @@ const convolution = (rank: 1 | 2) => {
     linearInWeights: true,
     absorbsAffine: { accepts: linearOutput, weights: scaledKernel('kernel', lastAxis) },
     absorbsInputAffine: { accepts: unpadded, rewrite: inputAffineIntoKernel('kernel', (config) => config.filters) },
-    weightGradients: (config, [x], dy) => {
+    prepareWeightGradients: (config, [x], bytes) => {
+      if (config.dilation.some((d) => d !== 1)) return undefined;
+      const image = asImage(x!, config);
+      const [kh, kw] = pair(config.kernelSize);
+      const [n, h, w, c] = image.shape;
+      const rows = (size: number, k: number, stride: number) => (config.padding === 'same' ? Math.ceil(size / stride) : Math.floor((size - k) / stride) + 1);
+      const [outH, outW] = [rows(h, kh, pair(config.strides)[0]), rows(w, kw, pair(config.strides)[1])];
+      return 4 * n * outH * outW * kh * kw * c <= bytes ? patches(image, kh, kw, pair(config.strides), [outH, outW], config.padding === 'same') : undefined;
+    },
+    weightGradients: (config, [x], dy, prepared) => {
       if (config.dilation.some((d) => d !== 1)) return undefined;
       const image = asImage(x!, config);
       const dyImage = config.rank === 2 ? dy : tf.reshape(dy, [dy.shape[0]!, 1, dy.shape[1]!, dy.shape[2]!]);
       const filterShape = [...(config.rank === 2 ? config.kernelSize : [1, config.kernelSize[0]!]), image.shape[3], config.filters];
+      if (prepared) {
+        // Patches [outputs, kh·kw·c] of the input: the kernel gradient is patchesᵀ·dy, one product.
+        const kernel = tf.reshape(matMul2d(prepared as tf.Tensor2D, true, tf.reshape(dy, [-1, config.filters]) as tf.Tensor2D, false), filterShape);
+        const gradients: Record<string, tf.Tensor> = { kernel: config.rank === 2 ? kernel : tf.squeeze(kernel, [0]) };
+        if (config.useBias) gradients.bias = columnSums(dy);
+        return gradients;
+      }
       // The kernel tfjs' conv2d gradient uses (registered for backends without one by hessian/second-order.ts).
       const kernel = tf
         .engine()

@@ -97,7 +97,13 @@ export interface LayerDefinition<Config = unknown> {
    * model's first layers (hessian/linear-input.ts). Absent or undefined: autodiff, which runs the layer forward
    * once more.
    */
-  weightGradients?(config: Config, inputs: tf.Tensor[], dy: tf.Tensor): Record<string, tf.Tensor> | undefined;
+  weightGradients?(config: Config, inputs: tf.Tensor[], dy: tf.Tensor, prepared?: tf.Tensor): Record<string, tf.Tensor> | undefined;
+  /**
+   * For `weightGradients` over inputs that stay the same across many calls (the Hessian operator's factored
+   * layers): a tensor computed once from them, within `bytes`, and passed back to every call (a convolution's
+   * patches of its input, so its kernel gradient is one matMul); undefined: nothing to prepare.
+   */
+  prepareWeightGradients?(config: Config, inputs: tf.Tensor[], bytes: number): tf.Tensor | undefined;
   /**
    * Evaluation only: this layer is, at inference, a per-channel affine map y = x·scale + shift over the last axis
    * (batch normalization with its moving statistics), when `folds` holds for its input shape. graph/fold.ts then
