@@ -100,33 +100,51 @@ describe('weight gradients of a factored convolution from its input patches (pre
     { className: 'Conv1D', config: { filters: 2, kernel_size: 4, strides: 2, padding: 'same' }, input: [2, 9, 3] },
   ];
 
-  it.each(cases)('$className $config.padding, strides $config.strides: equal the kernel path on cpu and wasm', async ({ className, config, input }) => {
-    for (const backend of ['cpu', 'wasm'] as const) {
-      await selectBackend(backend);
-      const definition = LAYER_REGISTRY.get(className)!;
-      const parsed = definition.parse({ ...config, activation: 'linear', use_bias: true }, { layerName: 'conv', source: 'test' });
-      const x = tf.randomNormal(input, 0, 1, 'float32', 1);
-      const dy = tf.tidy(() =>
-        tf.randomNormal(
-          definition.apply(
-            parsed,
-            [x],
-            Object.fromEntries(definition.weights(parsed, [input.slice(1)], { layerName: 'conv', source: 'test' }).map((w) => [w.name, tf.zeros(w.shape)])),
-            { fused: false },
-          ).shape,
-          0,
-          1,
-          'float32',
-          2,
-        ),
-      );
-      const prepared = definition.prepareWeightGradients!(parsed, [x], 2 ** 20)!;
-      const [viaPatches, viaKernel] = [prepared, undefined].map((p) => tf.tidy(() => definition.weightGradients!(parsed, [x], dy, p)!.kernel!.dataSync()));
-      let error = 0;
-      viaKernel!.forEach((v, i) => (error = Math.max(error, Math.abs(v - viaPatches![i]!))));
-      expect(error).toBeLessThan(1e-4);
-      expect(definition.prepareWeightGradients!(parsed, [x], 16)).toBeUndefined(); // over the budget
-      tf.dispose([x, dy, prepared]);
-    }
-  });
+  it.each(cases)(
+    '$className $config.padding, strides $config.strides: equal the kernel path and give the same output as apply, on cpu and wasm',
+    async ({ className, config, input }) => {
+      for (const backend of ['cpu', 'wasm'] as const) {
+        await selectBackend(backend);
+        const definition = LAYER_REGISTRY.get(className)!;
+        const parsed = definition.parse({ ...config, activation: 'linear', use_bias: true }, { layerName: 'conv', source: 'test' });
+        const x = tf.randomNormal(input, 0, 1, 'float32', 1);
+        const dy = tf.tidy(() =>
+          tf.randomNormal(
+            definition.apply(
+              parsed,
+              [x],
+              Object.fromEntries(definition.weights(parsed, [input.slice(1)], { layerName: 'conv', source: 'test' }).map((w) => [w.name, tf.zeros(w.shape)])),
+              { fused: false },
+            ).shape,
+            0,
+            1,
+            'float32',
+            2,
+          ),
+        );
+        const prepared = definition.prepareWeightGradients!(parsed, [x], 2 ** 20)!;
+        const [viaPatches, viaKernel] = [prepared, undefined].map((p) => tf.tidy(() => definition.weightGradients!(parsed, [x], dy, p)!.kernel!.dataSync()));
+        let error = 0;
+        viaKernel!.forEach((v, i) => (error = Math.max(error, Math.abs(v - viaPatches![i]!))));
+        expect(error).toBeLessThan(1e-4);
+        // The layer's output from the same patches, as its own fused apply gives it.
+        const weights = Object.fromEntries(
+          definition
+            .weights(parsed, [input.slice(1)], { layerName: 'conv', source: 'test' })
+            .map((w, i) => [w.name, tf.randomNormal(w.shape, 0, 1, 'float32', 3 + i)]),
+        );
+        const [fromPatches, applied] = [
+          tf.tidy(() => definition.applyPrepared!(parsed, prepared, [x], weights).dataSync()),
+          tf.tidy(() => definition.apply(parsed, [x], weights, { fused: true }).dataSync()),
+        ];
+        expect(fromPatches.length).toBe(applied.length);
+        let outputError = 0;
+        applied.forEach((v, i) => (outputError = Math.max(outputError, Math.abs(v - fromPatches[i]!))));
+        expect(outputError).toBeLessThan(1e-4);
+        tf.dispose(Object.values(weights));
+        expect(definition.prepareWeightGradients!(parsed, [x], 16)).toBeUndefined(); // over the budget
+        tf.dispose([x, dy, prepared]);
+      }
+    },
+  );
 });

@@ -79,7 +79,7 @@ export class FactoredLinearLayers {
   private readonly inputs: tf.Tensor[][][];
   private readonly owned: tf.Tensor[] = [];
   private cache: tf.Tensor[][] | undefined;
-  /** prepared[batch][trainable layer]: what the layer's weightGradients reuse across products (made on first use). */
+  /** prepared[batch][trainable layer]: what the layer's weightGradients and applyPrepared reuse across products (made on first use). */
   private prepared: (tf.Tensor | undefined)[][] | undefined;
 
   constructor(
@@ -108,11 +108,21 @@ export class FactoredLinearLayers {
     return this.inputs[batch]![this.layers.indexOf(layer)]!;
   }
 
-  /** f(x; W) of `layers` on batch `batch`, for the weights in `params` (layout order). */
+  /** f(x; W) of `layers` on batch `batch`, for the weights in `params` (layout order); from a layer's prepared input where it has one. */
   private linear(batch: number, layers: readonly FactoredLayer[], params: readonly tf.Tensor[]): tf.Tensor[] {
-    return layers.map((layer) =>
-      definitionOf(this.graph.nodes[layer.node]!).apply(layer.linearConfig, this.inputsOf(batch, layer), weightsOf(layer, params), { fused: true }),
-    );
+    return layers.map((layer) => {
+      const definition = definitionOf(this.graph.nodes[layer.node]!);
+      const inputs = this.inputsOf(batch, layer);
+      const prepared = this.preparedFor(batch, layer);
+      return prepared && definition.applyPrepared
+        ? definition.applyPrepared(layer.linearConfig, prepared, inputs, weightsOf(layer, params))
+        : definition.apply(layer.linearConfig, inputs, weightsOf(layer, params), { fused: true });
+    });
+  }
+
+  private preparedFor(batch: number, layer: FactoredLayer): tf.Tensor | undefined {
+    const k = this.trainableLayers.indexOf(layer);
+    return k < 0 ? undefined : this.preparedWeightGradients()[batch]![k];
   }
 
   /** Caches the pre-activations at θ (`params`, layout order) when they fit the budget; call after every move of θ. */

@@ -114,6 +114,14 @@ const finalActivation = (config: ConvConfig) => ({ activation: config.activation
 const withActivation = (config: ConvConfig, activation: ActivationName): ConvConfig => ({ ...config, activation });
 /** An affine map of the input folds into the kernel and bias only without zero padding (graph/sigmoid-form.ts). */
 const unpadded = (config: ConvConfig): boolean => config.useBias && config.padding === 'valid';
+/** Output rows and columns of an undilated convolution over `image` (asImage's [n, h, w, c]; causal padding already applied). */
+function imageOutput(config: ConvConfig, [, h, w]: number[]): [number, number] {
+  const [kh, kw] = pair(config.kernelSize);
+  const [sh, sw] = pair(config.strides);
+  const size = (length: number, k: number, stride: number) => (config.padding === 'same' ? Math.ceil(length / stride) : Math.floor((length - k) / stride) + 1);
+  return [size(h!, kh, sh), size(w!, kw, sw)];
+}
+
 /**
  * The patches of an image [n, h, w, c] under a stride-`strides` window kh×kw ('same': zero padding split as tfjs
  * does, more after): [n·outH·outW, kh·kw·c], rows in output order, columns in kernel order (i, j, channel).
@@ -195,10 +203,17 @@ const convolution = (rank: 1 | 2) => {
       if (config.dilation.some((d) => d !== 1)) return undefined;
       const image = asImage(x!, config);
       const [kh, kw] = pair(config.kernelSize);
-      const [n, h, w, c] = image.shape;
-      const rows = (size: number, k: number, stride: number) => (config.padding === 'same' ? Math.ceil(size / stride) : Math.floor((size - k) / stride) + 1);
-      const [outH, outW] = [rows(h, kh, pair(config.strides)[0]), rows(w, kw, pair(config.strides)[1])];
+      const [n, , , c] = image.shape;
+      const [outH, outW] = imageOutput(config, image.shape);
       return 4 * n * outH * outW * kh * kw * c <= bytes ? patches(image, kh, kw, pair(config.strides), [outH, outW], config.padding === 'same') : undefined;
+    },
+    applyPrepared: (config, prepared, [x], weights) => {
+      // patches·kernel (+ bias): the convolution as one product, reshaped to its output.
+      const image = asImage(x!, config);
+      const [outH, outW] = imageOutput(config, image.shape);
+      const kernel = tf.reshape(weights.kernel!, [prepared.shape[1]!, config.filters]) as tf.Tensor2D;
+      const y = tf.fused.matMul({ a: prepared as tf.Tensor2D, b: kernel, bias: weights.bias });
+      return fromImage(tf.reshape(y, [image.shape[0], outH, outW, config.filters]) as tf.Tensor4D, config);
     },
     weightGradients: (config, [x], dy, prepared) => {
       if (config.dilation.some((d) => d !== 1)) return undefined;

@@ -104,6 +104,8 @@ export interface LayerDefinition<Config = unknown> {
    * patches of its input, so its kernel gradient is one matMul); undefined: nothing to prepare.
    */
   prepareWeightGradients?(config: Config, inputs: tf.Tensor[], bytes: number): tf.Tensor | undefined;
+  /** `apply` (fused, no final activation) from what `prepareWeightGradients` made of the same inputs. */
+  applyPrepared?(config: Config, prepared: tf.Tensor, inputs: tf.Tensor[], weights: Readonly<Record<string, tf.Tensor>>): tf.Tensor;
   /**
    * Evaluation only: this layer is, at inference, a per-channel affine map y = x·scale + shift over the last axis
    * (batch normalization with its moving statistics), when `folds` holds for its input shape. graph/fold.ts then
