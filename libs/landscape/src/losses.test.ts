@@ -78,6 +78,24 @@ describe('losses: the host reduction and the differentiable tensor form agree', 
     );
   });
 
+  it('cross-entropy over one-hot classes equals the per-sample float64 formula over many wide rows (1e-13)', () => {
+    // 1,000 near-equal logits per row: each row's Σ exp is ~1,000, so the running product is renormalized every ~80 rows.
+    const [n, classes] = [2000, 1000];
+    const rng = createRng(9);
+    const output = Float32Array.from({ length: n * classes }, () => 0.01 * rng.uniform());
+    const labels = Int32Array.from({ length: n }, () => Math.floor(rng.uniform() * classes));
+    const target = new Float32Array(n * classes);
+    labels.forEach((c, i) => (target[i * classes + c] = 1));
+    let expected = 0;
+    for (let i = 0; i < n; i++) {
+      const row = output.subarray(i * classes, (i + 1) * classes);
+      const top = Math.max(...row);
+      expected += top + Math.log(row.reduce((sum, z) => sum + Math.exp(z - top), 0)) - row[labels[i]!]!;
+    }
+    const { loss } = hostBatchSums('sparse_categorical_crossentropy', output, target, classes, 'logits', oneHotClasses(target, classes));
+    expect(Math.abs(loss - expected)).toBeLessThanOrEqual(1e-13 * expected);
+  });
+
   it('finds no classes where a target row is not one-hot', () => {
     expect(oneHotClasses(Float32Array.from([0, 1, 0, 0.5, 0.5, 0]), 3)).toBeUndefined();
     expect(oneHotClasses(Float32Array.from([0, 1, 0, 1, 1, 0]), 3)).toBeUndefined();
